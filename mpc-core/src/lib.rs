@@ -1,0 +1,20 @@
+//! Semi-honest two-party computation engine.
+//!
+//! Layers, bottom up:
+//! * [`channel`]: typed, counted message transport between the two parties
+//!   (in-memory pair, TCP, and a multiplexer that runs many sessions over one
+//!   connection).
+//! * [`ot`]: base OT on Ristretto and OT extension, producing random,
+//!   correlated and chosen-message OTs.
+//! * [`circuit`]: one circuit-builder trait and the gadgets written against
+//!   it, with a plaintext backend and a cost-counting backend.
+//! * [`gmw`]: the two-party backend of that trait (XOR-shared Boolean circuits,
+//!   Beaver triples from OT, layer-batched evaluation).
+//! * [`arith`]: arithmetic shares over Z_2^k and conversions.
+#![forbid(unsafe_code)]
+
+pub mod arith;
+pub mod channel;
+pub mod circuit;
+pub mod gmw;
+pub mod ot;
