@@ -10,3 +10,9 @@
 //!   variant).
 //!
 //! `SPEC.md` at the repository root is the written protocol.
+
+pub mod bloom;
+pub mod config;
+pub mod epilink;
+pub mod messages;
+pub mod value;
