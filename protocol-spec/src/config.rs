@@ -35,6 +35,9 @@ pub const MAX_BITMASK_BITS: u32 = 1 << 16;
 pub const MAX_STRING_BITS: u32 = 1 << 13;
 /// Largest bit length accepted for integer and number fields.
 pub const MAX_SCALAR_BITS: u32 = 64;
+/// Most fields in one exchange group. Every permutation of a group is scored
+/// (in the reference and in the 2PC), so the cost grows with `|G|!`.
+pub const MAX_GROUP_SIZE: usize = 4;
 
 /// How two values of a field are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -101,7 +104,7 @@ impl FieldBits {
                 return None;
             }
         }
-        if bitlength % 8 != 0 && len > 0 {
+        if !bitlength.is_multiple_of(8) && len > 0 {
             let mask = (1u8 << (bitlength % 8)) - 1;
             if bytes[len - 1] & !mask != 0 {
                 return None;
@@ -173,13 +176,17 @@ pub enum ConfigError {
          a field that agrees less often for matches than by chance cannot be weighted"
     )]
     NonPositiveWeight { field: String, weight: f64 },
-    #[error("field {field:?}: comparator {comparator:?} is not allowed on fieldType {field_type:?}")]
+    #[error(
+        "field {field:?}: comparator {comparator:?} is not allowed on fieldType {field_type:?}"
+    )]
     ComparatorType {
         field: String,
         comparator: Comparator,
         field_type: FieldType,
     },
-    #[error("field {field:?}: bitlength {bitlength} is outside 1..={max} for fieldType {field_type:?}")]
+    #[error(
+        "field {field:?}: bitlength {bitlength} is outside 1..={max} for fieldType {field_type:?}"
+    )]
     Bitlength {
         field: String,
         bitlength: u32,
@@ -188,6 +195,16 @@ pub enum ConfigError {
     },
     #[error("{name} = {value} must be in (0, 1]")]
     Threshold { name: &'static str, value: f64 },
+    #[error(
+        "{name} = {value} is below 2^-17 and would quantise to 0 in the 16-bit fixed point; \
+         every record with one comparable field would then match"
+    )]
+    ThresholdTooSmall { name: &'static str, value: f64 },
+    #[error(
+        "exchange group {group} has {size} fields; at most {MAX_GROUP_SIZE} are allowed \
+         (every permutation is scored, {MAX_GROUP_SIZE}! = 24 per record pair)"
+    )]
+    GroupTooLarge { group: usize, size: usize },
     #[error("exchange group {group} names unknown field {field:?}")]
     GroupUnknownField { group: usize, field: String },
     #[error("exchange group {group} must have at least two fields")]
@@ -280,12 +297,21 @@ impl LinkageConfig {
             if !(value > 0.0 && value <= 1.0) {
                 return Err(ConfigError::Threshold { name, value });
             }
+            if quantise_threshold(value) == 0 {
+                return Err(ConfigError::ThresholdTooSmall { name, value });
+            }
         }
         let mut groups = Vec::with_capacity(exchange_groups.len());
         let mut grouped = vec![false; fields.len()];
         for (gi, names) in exchange_groups.iter().enumerate() {
             if names.len() < 2 {
                 return Err(ConfigError::GroupTooSmall { group: gi });
+            }
+            if names.len() > MAX_GROUP_SIZE {
+                return Err(ConfigError::GroupTooLarge {
+                    group: gi,
+                    size: names.len(),
+                });
             }
             let mut idx = Vec::with_capacity(names.len());
             for name in names {
@@ -414,8 +440,22 @@ mod tests {
         // w = log2(0.99/0.000235) = 12.040, log2(0.992/0.0000271) = 15.160.
         let cfg = LinkageConfig::new(
             vec![
-                field("a", 0.000235, 0.01, Comparator::Dice, FieldType::Bitmask, 500),
-                field("b", 0.0000271, 0.008, Comparator::Dice, FieldType::Bitmask, 500),
+                field(
+                    "a",
+                    0.000235,
+                    0.01,
+                    Comparator::Dice,
+                    FieldType::Bitmask,
+                    500,
+                ),
+                field(
+                    "b",
+                    0.0000271,
+                    0.008,
+                    Comparator::Dice,
+                    FieldType::Bitmask,
+                    500,
+                ),
             ],
             &[],
             0.9,
@@ -444,28 +484,70 @@ mod tests {
     #[test]
     fn rejects_forbidden_combinations() {
         let bad = LinkageConfig::new(
-            vec![field("a", 0.1, 0.01, Comparator::Dice, FieldType::Integer, 8)],
+            vec![field(
+                "a",
+                0.1,
+                0.01,
+                Comparator::Dice,
+                FieldType::Integer,
+                8,
+            )],
             &[],
             0.9,
             0.7,
         );
         assert!(matches!(bad, Err(ConfigError::ComparatorType { .. })));
         let bad = LinkageConfig::new(
-            vec![field("a", 0.1, 0.01, Comparator::Binary, FieldType::Bitmask, 8)],
+            vec![field(
+                "a",
+                0.1,
+                0.01,
+                Comparator::Binary,
+                FieldType::Bitmask,
+                8,
+            )],
             &[],
             0.9,
             0.7,
         );
         assert!(matches!(bad, Err(ConfigError::ComparatorType { .. })));
         let bad = LinkageConfig::new(
-            vec![field("a", 0.1, 0.01, Comparator::Binary, FieldType::Integer, 8)],
+            vec![field(
+                "a",
+                0.1,
+                0.01,
+                Comparator::Binary,
+                FieldType::Integer,
+                8,
+            )],
             &[],
             0.0,
             0.7,
         );
         assert!(matches!(bad, Err(ConfigError::Threshold { .. })));
         let bad = LinkageConfig::new(
-            vec![field("a", 0.95, 0.1, Comparator::Binary, FieldType::Integer, 8)],
+            vec![field("a", 0.1, 0.01, Comparator::Binary, FieldType::Integer, 8)],
+            &[],
+            0.9,
+            1e-6,
+        );
+        assert!(matches!(bad, Err(ConfigError::ThresholdTooSmall { .. })));
+        let names: Vec<String> = (0..5).map(|i| format!("n{i}")).collect();
+        let fields = names
+            .iter()
+            .map(|n| field(n, 0.01, 0.01, Comparator::Dice, FieldType::Bitmask, 500))
+            .collect();
+        let bad = LinkageConfig::new(fields, std::slice::from_ref(&names), 0.9, 0.7);
+        assert!(matches!(bad, Err(ConfigError::GroupTooLarge { size: 5, .. })));
+        let bad = LinkageConfig::new(
+            vec![field(
+                "a",
+                0.95,
+                0.1,
+                Comparator::Binary,
+                FieldType::Integer,
+                8,
+            )],
             &[],
             0.9,
             0.7,

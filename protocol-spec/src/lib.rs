@@ -3,7 +3,8 @@
 //! * [`messages`]: serde types for every message of the MainSEL REST API and the
 //!   linkage service, with the reference's field names and JSON shapes.
 //! * [`config`]: the validated linkage configuration (fields, weights, exchange
-//!   groups, thresholds) and the conversion of wire values to field bits.
+//!   groups, thresholds) and its exact integer quantisation.
+//! * [`value`]: conversion of one wire field value into field bits (and back).
 //! * [`epilink`]: the plaintext EpiLink reference. Every 2PC result must equal it
 //!   bit for bit, so it is written for readability, not speed.
 //! * [`bloom`]: the Mainzelliste-compatible Bloom-filter encoder (and its keyed

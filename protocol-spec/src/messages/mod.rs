@@ -1,0 +1,3 @@
+//! Wire types of every message.
+pub mod linkage;
+pub mod mainsel;
