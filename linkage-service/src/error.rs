@@ -1,0 +1,147 @@
+//! Every way a request can fail, with the HTTP status it maps to.
+//!
+//! Messages are precise about what was wrong with the request, but never
+//! carry secrets (keys, LIDs, shares) and never echo an API key.
+
+use protocol_spec::messages::linkage::{ErrorBody, Role};
+use protocol_spec::messages::mainsel::{AuthHeaderError, IdError};
+use warp::http::StatusCode;
+
+use crate::lid::LidError;
+
+/// The expected shape of the authorization header, quoted in auth errors.
+const AUTH_FORM: &str = "Authorization: apiKey apiKey=\"<key>\"";
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    // ---- 401 ----
+    #[error("missing Authorization header; expected {AUTH_FORM}")]
+    MissingAuth,
+    #[error("malformed Authorization header ({0}); expected {AUTH_FORM}")]
+    MalformedAuth(AuthHeaderError),
+    #[error("the API key is not valid for any registered site")]
+    InvalidApiKey,
+    #[error("authenticated as site {authenticated}, but the request is for site {requested}")]
+    SiteMismatch {
+        authenticated: String,
+        requested: String,
+    },
+
+    // ---- 400 ----
+    #[error("invalid site id {id:?} in the path: {source}")]
+    BadSiteId { id: String, source: IdError },
+    #[error("query parameter count is missing; use ?count=n with n between 1 and {max}")]
+    MissingCount { max: usize },
+    #[error("query parameter count must be a positive integer, got {0:?}")]
+    BadCount(String),
+    #[error("query parameter count is {count}; at most {max} IDs can be requested at once")]
+    CountTooLarge { count: usize, max: usize },
+    #[error("query parameter count is given more than once")]
+    RepeatedCount,
+    #[error("request body is not a valid linkage result: {0}")]
+    InvalidJson(String),
+    #[error("local and remote site are both {0}; a linkage job needs two sites")]
+    SameSite(String),
+    #[error("remote site {0} is not registered at this linkage service")]
+    UnknownRemote(String),
+    #[error("the server's post must carry its LIDs in \"ids\"")]
+    ServerWithoutIds,
+    #[error("the client's post must not carry \"ids\"; only the server sends its LIDs")]
+    ClientWithIds,
+    #[error("ids[{index}] {source}")]
+    BadServerId { index: usize, source: LidError },
+    #[error("the server sent {server} share records but the client sent {client}")]
+    LengthMismatch { server: usize, client: usize },
+    #[error("both posts of the job claim role {0}; one must be server and one client")]
+    RoleConflict(Role),
+    #[error("job id in the X-Job-Id header ({header:?}) differs from jobId in the body ({body:?})")]
+    JobIdConflict { header: String, body: String },
+    #[error("job id must be 1 to 128 printable ASCII characters")]
+    BadJobId,
+    #[error("the post has no share records")]
+    EmptyResult,
+
+    // ---- 409 ----
+    #[error("site {site} already has a pending post for job {job_id}")]
+    DuplicatePost { site: String, job_id: String },
+
+    // ---- 503 / 504 / 500 ----
+    #[error("the linkage service is at its concurrency limit; retry after {retry_after_secs} s")]
+    Overloaded { retry_after_secs: u64 },
+    #[error(
+        "Linkage server timeout: no post from site {remote} for this job within {waited_ms} ms"
+    )]
+    PartnerTimeout { remote: String, waited_ms: u64 },
+    #[error("internal error of the linkage service")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            MissingAuth | MalformedAuth(_) | InvalidApiKey | SiteMismatch { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
+            BadSiteId { .. }
+            | MissingCount { .. }
+            | BadCount(_)
+            | CountTooLarge { .. }
+            | RepeatedCount
+            | InvalidJson(_)
+            | SameSite(_)
+            | UnknownRemote(_)
+            | ServerWithoutIds
+            | ClientWithIds
+            | BadServerId { .. }
+            | LengthMismatch { .. }
+            | RoleConflict(_)
+            | JobIdConflict { .. }
+            | BadJobId
+            | EmptyResult => StatusCode::BAD_REQUEST,
+            DuplicatePost { .. } => StatusCode::CONFLICT,
+            Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            PartnerTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The HTTP response: status, `{"error": "..."}`, and the headers the
+    /// status calls for (`WWW-Authenticate` on 401, `Retry-After` on 503).
+    pub fn into_response(self) -> warp::reply::Response {
+        let status = self.status();
+        let body = ErrorBody {
+            error: self.to_string(),
+        };
+        let mut response =
+            warp::reply::with_status(warp::reply::json(&body), status).into_response_inner();
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Overloaded { retry_after_secs } => {
+                headers.insert(
+                    warp::http::header::RETRY_AFTER,
+                    warp::http::HeaderValue::from(*retry_after_secs),
+                );
+            }
+            _ if status == StatusCode::UNAUTHORIZED => {
+                headers.insert(
+                    warp::http::header::WWW_AUTHENTICATE,
+                    warp::http::HeaderValue::from_static("apiKey"),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// `warp::Reply::into_response` under a name that does not clash with ours.
+trait IntoResponseInner {
+    fn into_response_inner(self) -> warp::reply::Response;
+}
+
+impl<T: warp::Reply> IntoResponseInner for T {
+    fn into_response_inner(self) -> warp::reply::Response {
+        warp::Reply::into_response(self)
+    }
+}
