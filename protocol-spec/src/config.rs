@@ -49,6 +49,17 @@ pub enum Comparator {
     Binary,
 }
 
+impl Comparator {
+    /// The comparator a field of type `t` gets when none is chosen: Dice on
+    /// bitmasks (the only one allowed there), binary on everything else.
+    pub fn default_for(t: FieldType) -> Comparator {
+        match t {
+            FieldType::Bitmask => Comparator::Dice,
+            _ => Comparator::Binary,
+        }
+    }
+}
+
 /// The data type of a field on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,6 +87,25 @@ pub struct FieldSpec {
 }
 
 impl FieldSpec {
+    /// A field of type `field_type` with its default comparator
+    /// ([`Comparator::default_for`]).
+    pub fn with_default_comparator(
+        name: impl Into<String>,
+        frequency: f64,
+        error_rate: f64,
+        field_type: FieldType,
+        bitlength: u32,
+    ) -> FieldSpec {
+        FieldSpec {
+            name: name.into(),
+            frequency,
+            error_rate,
+            comparator: Comparator::default_for(field_type),
+            field_type,
+            bitlength,
+        }
+    }
+
     /// The real-valued EpiLink weight `log2((1 - e) / f)`.
     pub fn real_weight(&self) -> f64 {
         ((1.0 - self.error_rate) / self.frequency).log2()
@@ -526,7 +556,14 @@ mod tests {
         );
         assert!(matches!(bad, Err(ConfigError::Threshold { .. })));
         let bad = LinkageConfig::new(
-            vec![field("a", 0.1, 0.01, Comparator::Binary, FieldType::Integer, 8)],
+            vec![field(
+                "a",
+                0.1,
+                0.01,
+                Comparator::Binary,
+                FieldType::Integer,
+                8,
+            )],
             &[],
             0.9,
             1e-6,
@@ -538,7 +575,10 @@ mod tests {
             .map(|n| field(n, 0.01, 0.01, Comparator::Dice, FieldType::Bitmask, 500))
             .collect();
         let bad = LinkageConfig::new(fields, std::slice::from_ref(&names), 0.9, 0.7);
-        assert!(matches!(bad, Err(ConfigError::GroupTooLarge { size: 5, .. })));
+        assert!(matches!(
+            bad,
+            Err(ConfigError::GroupTooLarge { size: 5, .. })
+        ));
         let bad = LinkageConfig::new(
             vec![field(
                 "a",

@@ -419,21 +419,9 @@ pub struct FieldEncodeError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Comparator;
 
     fn spec(t: FieldType, bits: u32) -> FieldSpec {
-        FieldSpec {
-            name: "f".into(),
-            frequency: 0.01,
-            error_rate: 0.01,
-            comparator: if t == FieldType::Bitmask {
-                Comparator::Dice
-            } else {
-                Comparator::Binary
-            },
-            field_type: t,
-            bitlength: bits,
-        }
+        FieldSpec::with_default_comparator("f", 0.01, 0.01, t, bits)
     }
 
     #[test]

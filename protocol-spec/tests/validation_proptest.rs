@@ -2,23 +2,12 @@
 //! bit sets and lengths, integer bounds for every bit length, and wire round
 //! trips of every field type.
 use proptest::prelude::*;
-use protocol_spec::config::{Comparator, FieldBits, FieldSpec, FieldType};
+use protocol_spec::config::{FieldBits, FieldSpec, FieldType};
 use protocol_spec::messages::mainsel::FieldValue;
 use protocol_spec::value::*;
 
 fn spec(t: FieldType, bits: u32) -> FieldSpec {
-    FieldSpec {
-        name: "f".into(),
-        frequency: 0.01,
-        error_rate: 0.01,
-        comparator: if t == FieldType::Bitmask {
-            Comparator::Dice
-        } else {
-            Comparator::Binary
-        },
-        field_type: t,
-        bitlength: bits,
-    }
+    FieldSpec::with_default_comparator("f", 0.01, 0.01, t, bits)
 }
 
 /// A bit length and a set of bit positions below it.

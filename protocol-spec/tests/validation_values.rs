@@ -1,22 +1,11 @@
 //! Value conversion: every `ValueError`, `RecordError` and `EncodeError`
 //! variant, with its exact message, and the accepted forms of each type.
-use protocol_spec::config::{Comparator, FieldBits, FieldSpec, FieldType, LinkageConfig};
+use protocol_spec::config::{FieldBits, FieldSpec, FieldType, LinkageConfig};
 use protocol_spec::messages::mainsel::{FieldMap, FieldValue, ValueKind, WireRecord};
 use protocol_spec::value::*;
 
 fn spec(name: &str, t: FieldType, bits: u32) -> FieldSpec {
-    FieldSpec {
-        name: name.into(),
-        frequency: 0.01,
-        error_rate: 0.01,
-        comparator: if t == FieldType::Bitmask {
-            Comparator::Dice
-        } else {
-            Comparator::Binary
-        },
-        field_type: t,
-        bitlength: bits,
-    }
+    FieldSpec::with_default_comparator(name, 0.01, 0.01, t, bits)
 }
 
 fn conv(

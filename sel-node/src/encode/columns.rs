@@ -210,22 +210,19 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol_spec::config::{Comparator, FieldSpec};
+    use protocol_spec::config::FieldSpec;
 
     fn config(names: &[(&str, FieldType)]) -> LinkageConfig {
         let fields = names
             .iter()
-            .map(|&(name, t)| FieldSpec {
-                name: name.into(),
-                frequency: 0.01,
-                error_rate: 0.01,
-                comparator: if t == FieldType::Bitmask {
-                    Comparator::Dice
-                } else {
-                    Comparator::Binary
-                },
-                field_type: t,
-                bitlength: if t == FieldType::Bitmask { 500 } else { 16 },
+            .map(|&(name, t)| {
+                FieldSpec::with_default_comparator(
+                    name,
+                    0.01,
+                    0.01,
+                    t,
+                    if t == FieldType::Bitmask { 500 } else { 16 },
+                )
             })
             .collect();
         LinkageConfig::new(fields, &[], 0.9, 0.7).unwrap()

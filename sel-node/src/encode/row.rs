@@ -182,21 +182,9 @@ fn parse_number(cell: &str) -> Option<FieldValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol_spec::config::Comparator;
 
     fn spec(t: FieldType, bitlength: u32) -> FieldSpec {
-        FieldSpec {
-            name: "f".into(),
-            frequency: 0.01,
-            error_rate: 0.01,
-            comparator: if t == FieldType::Bitmask {
-                Comparator::Dice
-            } else {
-                Comparator::Binary
-            },
-            field_type: t,
-            bitlength,
-        }
+        FieldSpec::with_default_comparator("f", 0.01, 0.01, t, bitlength)
     }
 
     /// One cell through a one-field row encoder (cell parsing and the node's
