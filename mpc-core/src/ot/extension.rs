@@ -1,0 +1,312 @@
+//! OT extension over a [`Channel`]: setup (base OTs + seed distribution)
+//! and extension of random correlated OTs in pipelined batches.
+//!
+//! Message flow of [`CotSender::setup`] / [`CotReceiver::setup`] (receiver
+//! = the party that will hold choice bits):
+//! 1. receiver → sender: hello (`"SSOT"`, version, k) — both must agree on k;
+//! 2. base OT (roles swapped: the COT receiver is the base-OT sender):
+//!    receiver → sender: A; sender → receiver: 128 points B_i;
+//! 3. for k > 1, receiver → sender: the GGM level sums masked with the
+//!    base-OT keys (2 · 128 blocks). For k = 1 (IKNP) the base-OT keys are
+//!    the seeds themselves and this message is skipped.
+//!
+//! [`CotReceiver::extend`] then sends one correction message per batch of up
+//! to [`BATCH_OTS`] OTs and never waits for the sender, so the receiver
+//! computes batch b+1 while the sender processes batch b.
+
+use std::fmt;
+
+use super::derive::{RcotReceiverBatch, RcotSenderBatch};
+use super::softspoken::{self, ROWS, ReceiverCore, SenderCore};
+use super::{OtError, base, ggm};
+use crate::block::Block;
+use crate::channel::{Bytes, Channel, decode_blocks, encode_blocks};
+
+/// OTs per correction message (a multiple of 128).
+pub const BATCH_OTS: usize = 32 * 1024;
+const BATCH_WORDS: usize = BATCH_OTS / ROWS;
+const HELLO_MAGIC: &[u8; 4] = b"SSOT";
+const VERSION: u8 = 1;
+
+/// Which OT extension to run: SoftSpokenOT with `k` bits per base OT, where
+/// `k = 1` is IKNP. Traffic is `128/k − 1` bits per random COT, PRG work
+/// `2^k / k` AES blocks per OT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExtensionConfig {
+    k: usize,
+}
+
+impl ExtensionConfig {
+    /// IKNP (127 bits per OT).
+    pub const IKNP: ExtensionConfig = ExtensionConfig { k: 1 };
+    /// SoftSpokenOT with k = 4 (31 bits per OT): the default.
+    pub const SOFTSPOKEN4: ExtensionConfig = ExtensionConfig { k: 4 };
+
+    /// SoftSpokenOT with `k` ∈ {1, 2, 4, 8} bits per base OT.
+    pub fn softspoken(k: usize) -> Result<Self, OtError> {
+        if softspoken::SUPPORTED_K.contains(&k) {
+            Ok(ExtensionConfig { k })
+        } else {
+            Err(OtError::InvalidParameter(format!(
+                "SoftSpokenOT k = {k} not supported (use one of {:?})",
+                softspoken::SUPPORTED_K
+            )))
+        }
+    }
+
+    /// Bits per base OT.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Bits on the wire per random COT (excluding framing and setup).
+    pub fn bits_per_ot(&self) -> usize {
+        softspoken::chunks(self.k) - 1
+    }
+}
+
+impl Default for ExtensionConfig {
+    fn default() -> Self {
+        ExtensionConfig::SOFTSPOKEN4
+    }
+}
+
+impl fmt::Display for ExtensionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.k == 1 {
+            write!(f, "IKNP")
+        } else {
+            write!(f, "SoftSpokenOT(k={})", self.k)
+        }
+    }
+}
+
+fn base_ctx(ctx: &[u8], k: usize) -> Vec<u8> {
+    let mut c = b"ot-extension/".to_vec();
+    c.push(k as u8);
+    c.extend_from_slice(ctx);
+    c
+}
+
+/// Sender of random correlated OTs: holds Δ, gets `m0` with `m1 = m0 ⊕ Δ`.
+pub struct CotSender {
+    core: SenderCore,
+    cfg: ExtensionConfig,
+    delta: Block,
+    next_index: u64,
+}
+
+/// Receiver of random correlated OTs: gets random choice bits `r` and
+/// `m_r`.
+pub struct CotReceiver {
+    core: ReceiverCore,
+    cfg: ExtensionConfig,
+    next_index: u64,
+}
+
+/// Draws α_i per chunk and the matching base-OT choice bits (complement of
+/// α's bits, most significant first). Synchronous so the thread-local RNG
+/// is never held across an `.await`.
+fn draw_alphas(k: usize) -> (Vec<usize>, Vec<bool>) {
+    let mut rng = rand::rng();
+    let nchunks = softspoken::chunks(k);
+    let mut alphas = Vec::with_capacity(nchunks);
+    let mut choices = Vec::with_capacity(ROWS);
+    for _ in 0..nchunks {
+        let alpha = (Block::random(&mut rng).0 as usize) & ((1 << k) - 1);
+        alphas.push(alpha);
+        for l in 0..k {
+            choices.push((alpha >> (k - 1 - l)) & 1 == 0);
+        }
+    }
+    (alphas, choices)
+}
+
+impl CotSender {
+    /// Runs the setup with the peer's [`CotReceiver::setup`]. `ctx` binds
+    /// the base OTs to this session (both parties pass the same bytes).
+    pub async fn setup<C: Channel>(
+        ch: &mut C,
+        cfg: ExtensionConfig,
+        ctx: &[u8],
+    ) -> Result<Self, OtError> {
+        let hello = ch.recv().await?;
+        check_hello(&hello, cfg)?;
+        let k = cfg.k;
+        let nl = 1usize << k;
+        let (alphas, choices) = draw_alphas(k);
+        let keys = base::base_ot_receive(ch, &base_ctx(ctx, k), &choices).await?;
+        let mut seeds = vec![Block::ZERO; softspoken::chunks(k) * nl];
+        if k == 1 {
+            // IKNP: the chosen base-OT key is seed number c = 1 − α.
+            for (i, key) in keys.iter().enumerate() {
+                seeds[i * 2 + (1 - alphas[i])] = *key;
+            }
+        } else {
+            let masked = decode_blocks(&ch.recv().await?, 2 * ROWS)?;
+            for (i, &alpha) in alphas.iter().enumerate() {
+                let sums_off: Vec<Block> = (0..k)
+                    .map(|l| {
+                        let idx = i * k + l;
+                        let c = choices[idx] as usize;
+                        masked[2 * idx + c] ^ keys[idx]
+                    })
+                    .collect();
+                let leaves = ggm::reconstruct(alpha, k, &sums_off);
+                seeds[i * nl..(i + 1) * nl].copy_from_slice(&leaves);
+            }
+        }
+        let core = SenderCore::new(k, &alphas, &seeds);
+        let delta = core.delta();
+        Ok(CotSender {
+            core,
+            cfg,
+            delta,
+            next_index: 0,
+        })
+    }
+
+    /// The global correlation Δ (secret).
+    pub fn delta(&self) -> Block {
+        self.delta
+    }
+
+    /// The extension in use.
+    pub fn config(&self) -> ExtensionConfig {
+        self.cfg
+    }
+
+    /// Extends `n` random COTs together with the peer's
+    /// [`CotReceiver::extend`] (same `n`).
+    pub async fn extend<C: Channel>(
+        &mut self,
+        ch: &mut C,
+        n: usize,
+    ) -> Result<RcotSenderBatch, OtError> {
+        let nwords = n.div_ceil(ROWS);
+        let mut q = vec![Block::ZERO; nwords * ROWS];
+        let mut done = 0;
+        while done < nwords {
+            let bw = BATCH_WORDS.min(nwords - done);
+            let msg = ch.recv().await?;
+            let corr = decode_blocks(&msg, softspoken::correction_len(self.cfg.k, bw))?;
+            self.core
+                .extend(bw, &corr, &mut q[done * ROWS..(done + bw) * ROWS]);
+            done += bw;
+        }
+        q.truncate(n);
+        let first_index = self.next_index;
+        self.next_index += n as u64;
+        Ok(RcotSenderBatch {
+            first_index,
+            delta: self.delta,
+            m0: q,
+        })
+    }
+}
+
+fn check_hello(hello: &[u8], cfg: ExtensionConfig) -> Result<(), OtError> {
+    let theirs = if hello.len() == 6 && &hello[..4] == HELLO_MAGIC && hello[4] == VERSION {
+        match ExtensionConfig::softspoken(hello[5] as usize) {
+            Ok(c) if c == cfg => return Ok(()),
+            Ok(c) => c.to_string(),
+            Err(_) => format!("unsupported k = {}", hello[5]),
+        }
+    } else {
+        format!("an unknown protocol (hello of {} bytes)", hello.len())
+    };
+    Err(OtError::ConfigMismatch {
+        ours: cfg.to_string(),
+        theirs,
+    })
+}
+
+impl CotReceiver {
+    /// Runs the setup with the peer's [`CotSender::setup`].
+    pub async fn setup<C: Channel>(
+        ch: &mut C,
+        cfg: ExtensionConfig,
+        ctx: &[u8],
+    ) -> Result<Self, OtError> {
+        let k = cfg.k;
+        let mut hello = HELLO_MAGIC.to_vec();
+        hello.extend_from_slice(&[VERSION, k as u8]);
+        ch.send(Bytes::from(hello)).await?;
+        let pairs = base::base_ot_send(ch, &base_ctx(ctx, k), ROWS).await?;
+        let nl = 1usize << k;
+        let nchunks = softspoken::chunks(k);
+        let mut seeds = Vec::with_capacity(nchunks * nl);
+        if k == 1 {
+            for p in &pairs {
+                seeds.extend_from_slice(p);
+            }
+        } else {
+            let roots: Vec<Block> = {
+                let mut rng = rand::rng();
+                (0..nchunks).map(|_| Block::random(&mut rng)).collect()
+            };
+            let mut masked = Vec::with_capacity(2 * ROWS);
+            for (i, root) in roots.iter().enumerate() {
+                let (leaves, sums) = ggm::expand(*root, k);
+                for (l, s) in sums.iter().enumerate() {
+                    let p = pairs[i * k + l];
+                    masked.push(s[0] ^ p[0]);
+                    masked.push(s[1] ^ p[1]);
+                }
+                seeds.extend_from_slice(&leaves);
+            }
+            ch.send(encode_blocks(&masked)).await?;
+        }
+        Ok(CotReceiver {
+            core: ReceiverCore::new(k, &seeds),
+            cfg,
+            next_index: 0,
+        })
+    }
+
+    /// The extension in use.
+    pub fn config(&self) -> ExtensionConfig {
+        self.cfg
+    }
+
+    /// Extends `n` random COTs together with the peer's
+    /// [`CotSender::extend`] (same `n`): random choice bits and `m_r`.
+    pub async fn extend<C: Channel>(
+        &mut self,
+        ch: &mut C,
+        n: usize,
+    ) -> Result<RcotReceiverBatch, OtError> {
+        let nwords = n.div_ceil(ROWS);
+        let mut t = vec![Block::ZERO; nwords * ROWS];
+        let mut choices = vec![0u64; 2 * nwords];
+        let mut corr = Vec::new();
+        let mut done = 0;
+        while done < nwords {
+            let bw = BATCH_WORDS.min(nwords - done);
+            corr.resize(softspoken::correction_len(self.cfg.k, bw), Block::ZERO);
+            self.core.extend(
+                bw,
+                &mut choices[2 * done..2 * (done + bw)],
+                &mut t[done * ROWS..(done + bw) * ROWS],
+                &mut corr,
+            );
+            ch.send(encode_blocks(&corr)).await?;
+            done += bw;
+            // Let the channel's writer (and anything else on this runtime
+            // thread) run between batches, so the batch just queued goes out
+            // while the next one is computed even on a single-threaded
+            // runtime.
+            tokio::task::yield_now().await;
+        }
+        t.truncate(n);
+        choices.truncate(n.div_ceil(64));
+        super::bits::clear_padding(&mut choices, n);
+        let first_index = self.next_index;
+        self.next_index += n as u64;
+        Ok(RcotReceiverBatch {
+            first_index,
+            choices,
+            mb: t,
+        })
+    }
+}
