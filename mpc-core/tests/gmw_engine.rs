@@ -23,6 +23,7 @@ fn cmp_circuit() -> Cmp {
     let y = b.input_word(Party::Server, 16, 50).expect("input");
     let lt = gadgets::lt(&mut b, &x, &y).expect("lt");
     let sum = gadgets::add(&mut b, AdderKind::LogDepth, &x, &y).expect("add");
+    let public = b.constant(public_lanes()).expect("constant");
     let outs = vec![
         b.output(&lt, Reveal::Both).expect("out"),
         b.output(&lt, Reveal::To(Party::Client)).expect("out"),
@@ -32,6 +33,9 @@ fn cmp_circuit() -> Cmp {
         // A wire only the client knows, revealed to the server.
         b.output(&x.bits()[0], Reveal::To(Party::Server))
             .expect("out"),
+        // A public constant handed out as fresh shares (it used to make both
+        // parties wait for a mask nobody sent).
+        b.output(&public, Reveal::Shares).expect("out"),
     ];
     Cmp {
         net: b.finish(),
@@ -39,6 +43,10 @@ fn cmp_circuit() -> Cmp {
         y,
         outs,
     }
+}
+
+fn public_lanes() -> Lanes {
+    Lanes::from_bools(&(0..50).map(|i| i % 3 == 0).collect::<Vec<_>>())
 }
 
 fn xs() -> Vec<u128> {
@@ -130,6 +138,12 @@ async fn reveal_modes_and_online_rounds() {
         oc.word(c.outs[2], 1),
         Err(GmwError::NotRevealed { .. })
     ));
+    let (pc, ps) = (
+        oc.get(c.outs[6]).expect("share"),
+        os.get(c.outs[6]).expect("share"),
+    );
+    assert_eq!(pc.xor(ps), public_lanes());
+    assert_ne!(pc, &public_lanes());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

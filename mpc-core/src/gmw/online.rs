@@ -404,13 +404,15 @@ fn output_flow(k: Knowledge, reveal: Reveal, me: Party) -> (bool, bool) {
     // (I send my share/value, I receive the peer's)
     let other = me.other();
     match (reveal, k) {
+        // Shares: the client sends a fresh mask r; both add it. This holds
+        // for public wires too (their share is the value at the client and
+        // 0 at the server), so it must come before the `Public` arm.
+        (Reveal::Shares, _) => (me == Party::Client, me == Party::Server),
         (_, Knowledge::Public) => (false, false),
         (Reveal::Both, Knowledge::Shared) => (true, true),
         (Reveal::Both, Knowledge::Private(p)) => (p == me, p == other),
         (Reveal::To(q), Knowledge::Shared) => (q == other, q == me),
         (Reveal::To(q), Knowledge::Private(p)) => (p == me && q == other, p == other && q == me),
-        // Shares: the client sends a fresh mask r; both add it.
-        (Reveal::Shares, _) => (me == Party::Client, me == Party::Server),
     }
 }
 
