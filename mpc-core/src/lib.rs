@@ -14,7 +14,10 @@
 #![forbid(unsafe_code)]
 
 pub mod arith;
+pub mod block;
 pub mod channel;
 pub mod circuit;
+pub mod epilink;
 pub mod gmw;
 pub mod ot;
+pub mod prg;

@@ -77,7 +77,10 @@ async fn tls_pair(
 /// One OT extension run on a session pair; checks m_b = m0 ^ b·Δ.
 async fn correlated_ots<A: Channel, B: Channel>(a: &mut A, b: &mut B, ctx: &[u8], n: usize) {
     let cfg = ExtensionConfig::SOFTSPOKEN4;
-    let (s, r) = tokio::join!(CotSender::setup(a, cfg, ctx), CotReceiver::setup(b, cfg, ctx));
+    let (s, r) = tokio::join!(
+        CotSender::setup(a, cfg, ctx),
+        CotReceiver::setup(b, cfg, ctx)
+    );
     let (mut s, mut r) = (s.unwrap(), r.unwrap());
     let (sb, rb) = tokio::join!(s.extend(a, n), r.extend(b, n));
     let (sb, rb) = (sb.unwrap(), rb.unwrap());

@@ -1,0 +1,359 @@
+//! `epilink-bench`: the two-party EpiLink protocol end to end, both parties
+//! in one process talking over loopback TCP (two tokio tasks on a 2-worker
+//! runtime), one JSON object per run on stdout.
+//!
+//! ```text
+//! epilink-bench [--db N] [--queries M] [--seed S] [--config C]
+//!               [--client A.jsonl --server B.jsonl] [--out FILE]
+//!               [--carries min-gates|balanced|min-rounds] [--lanes L] [--ot-k K] [--reps R]
+//!               [--matching] [--check]
+//! ```
+//!
+//! Without `--client/--server` the records are a synthetic population
+//! (`mpc_core::epilink::synth`, seed `--seed`, default 1) of N database
+//! and M query records. `--config` is an `algorithm` JSON block (default
+//! `examples/default-config.json`). `--client`/`--server` are JSON lines,
+//! one record per line, each `{"fields": {...}}` or a bare `fields` object.
+//!
+//! `--out FILE` writes one JSON line per query with the *combined* result.
+//! Combining the two parties' shares is for testing and benchmarking only:
+//! in the deployed system no party ever holds both shares (only the
+//! linkage service combines them). `--check` compares the combined result
+//! with the plaintext reference and fails on any difference.
+
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use mpc_core::channel::{Channel, ChannelStats, StreamChannel, tcp_pair};
+use mpc_core::epilink::Carries;
+use mpc_core::epilink::synth::{Population, SynthOptions};
+use mpc_core::epilink::{
+    Options, ResultShare, run_client, run_client_matching, run_server, run_server_matching,
+};
+use mpc_core::ot::ExtensionConfig;
+use protocol_spec::config::{LinkageConfig, Record};
+use protocol_spec::epilink::{LinkResult, MatchCounts, link_records};
+use protocol_spec::messages::mainsel::{AlgorithmConfig, FieldMap, WireRecord};
+use protocol_spec::value::{record_from_wire, record_to_wire};
+
+const USAGE: &str = "usage: epilink-bench [--db N] [--queries M] [--seed S] [--config C] \
+[--client A.jsonl --server B.jsonl] [--out FILE] [--carries min-gates|balanced|min-rounds] [--lanes L] [--ot-k K] \
+[--reps R] [--matching] [--check] [--dump DIR]
+
+Runs the EpiLink 2PC (client: M queries, server: N records) over loopback TCP and prints one JSON
+object per run: db, queries, seconds, bytes (payload, both directions), rounds (round trips),
+comparisons_per_second, peak_rss_mb.
+
+--dump DIR writes the synthetic records as DIR/client.jsonl and DIR/server.jsonl (the input format of
+--client/--server) and exits.
+
+--out FILE writes the combined result per query as JSON lines. Combining the two parties' XOR
+shares is for testing and benchmarking only; in deployment no party holds both shares.";
+
+struct Args {
+    db: usize,
+    queries: usize,
+    seed: u64,
+    config: Option<String>,
+    client: Option<String>,
+    server: Option<String>,
+    out: Option<String>,
+    carries: Carries,
+    lanes: usize,
+    ot_k: usize,
+    reps: usize,
+    matching: bool,
+    check: bool,
+    dump: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        db: 1000,
+        queries: 1,
+        seed: 1,
+        config: None,
+        client: None,
+        server: None,
+        out: None,
+        carries: Carries::default(),
+        lanes: mpc_core::epilink::schedule::DEFAULT_LANES_PER_CHUNK,
+        ot_k: 4,
+        reps: 1,
+        matching: false,
+        check: false,
+        dump: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        let num = |name: &str, v: String| {
+            v.replace('_', "")
+                .parse::<usize>()
+                .map_err(|e| format!("{name} {v}: {e}"))
+        };
+        match flag.as_str() {
+            "--db" => a.db = num("--db", value("--db")?)?,
+            "--queries" => a.queries = num("--queries", value("--queries")?)?,
+            "--seed" => a.seed = num("--seed", value("--seed")?)? as u64,
+            "--config" => a.config = Some(value("--config")?),
+            "--client" => a.client = Some(value("--client")?),
+            "--server" => a.server = Some(value("--server")?),
+            "--out" => a.out = Some(value("--out")?),
+            "--lanes" => a.lanes = num("--lanes", value("--lanes")?)?,
+            "--ot-k" => a.ot_k = num("--ot-k", value("--ot-k")?)?,
+            "--reps" => a.reps = num("--reps", value("--reps")?)?.max(1),
+            "--carries" => {
+                a.carries = match value("--carries")?.as_str() {
+                    "min-gates" => Carries::MIN_GATES,
+                    "balanced" => Carries::BALANCED,
+                    "min-rounds" => Carries::MIN_ROUNDS,
+                    other => {
+                        return Err(format!(
+                            "--carries {other}: use min-gates, balanced or min-rounds"
+                        ));
+                    }
+                }
+            }
+            "--matching" => a.matching = true,
+            "--check" => a.check = true,
+            "--dump" => a.dump = Some(value("--dump")?),
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    if a.client.is_some() != a.server.is_some() {
+        return Err("--client and --server go together".into());
+    }
+    Ok(a)
+}
+
+fn load_config(path: Option<&str>) -> Result<LinkageConfig, String> {
+    let path = path.map(str::to_owned).unwrap_or_else(|| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/default-config.json"
+        )
+        .to_string()
+    });
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    let alg: AlgorithmConfig = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+    LinkageConfig::from_wire(&alg).map_err(|e| format!("{path}: {e}"))
+}
+
+fn load_records(config: &LinkageConfig, path: &str) -> Result<Vec<Record>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut out = Vec::new();
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| format!("{path}: {e}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: FieldMap = match serde_json::from_str::<WireRecord>(&line) {
+            Ok(r) => r.fields,
+            Err(_) => serde_json::from_str(&line).map_err(|e| format!("{path}:{}: {e}", n + 1))?,
+        };
+        out.push(record_from_wire(config, &fields).map_err(|e| format!("{path}:{}: {e}", n + 1))?);
+    }
+    Ok(out)
+}
+
+fn carries_name(c: Carries) -> &'static str {
+    if c == Carries::MIN_GATES {
+        "min-gates"
+    } else if c == Carries::MIN_ROUNDS {
+        "min-rounds"
+    } else {
+        "balanced"
+    }
+}
+
+/// Writes records as JSON lines in the `{"fields": {...}}` shape.
+fn dump(
+    config: &LinkageConfig,
+    queries: &[Record],
+    database: &[Record],
+    dir: &str,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
+    for (name, records) in [("client.jsonl", queries), ("server.jsonl", database)] {
+        let path = format!("{dir}/{name}");
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(&path).map_err(|e| format!("{path}: {e}"))?,
+        );
+        for r in records {
+            let fields = record_to_wire(config, r).map_err(|e| format!("{path}: {e}"))?;
+            let line = serde_json::to_string(&WireRecord { fields, id: None })
+                .map_err(|e| e.to_string())?;
+            writeln!(f, "{line}").map_err(|e| format!("{path}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+enum Outcome {
+    Link(Vec<LinkResult>),
+    Match(MatchCounts),
+}
+
+async fn run_once(
+    config: &LinkageConfig,
+    queries: &[Record],
+    database: &[Record],
+    opts: &Options,
+    matching: bool,
+) -> Result<(Outcome, ChannelStats, ChannelStats, f64), String> {
+    let (a, b) = tcp_pair().await.map_err(|e| e.to_string())?;
+    let (ca, cb) = (StreamChannel::new(a), StreamChannel::new(b));
+    let (cfg_c, cfg_s) = (config.clone(), config.clone());
+    let (q, d) = (queries.to_vec(), database.to_vec());
+    let (oc, os) = (opts.clone(), opts.clone());
+    let start = Instant::now();
+    let client = tokio::spawn(async move {
+        let mut ch = ca;
+        let r = if matching {
+            run_client_matching(&mut ch, &cfg_c, &q, &oc)
+                .await
+                .map(|c| (None, Some(c)))
+        } else {
+            run_client(&mut ch, &cfg_c, &q, &oc)
+                .await
+                .map(|s| (Some(s), None))
+        };
+        (r, ch.stats())
+    });
+    let server = tokio::spawn(async move {
+        let mut ch = cb;
+        let r = if matching {
+            run_server_matching(&mut ch, &cfg_s, &d, &os)
+                .await
+                .map(|()| None)
+        } else {
+            run_server(&mut ch, &cfg_s, &d, &os).await.map(Some)
+        };
+        (r, ch.stats())
+    });
+    let (cr, cs) = client.await.map_err(|e| e.to_string())?;
+    let (sr, ss) = server.await.map_err(|e| e.to_string())?;
+    let seconds = start.elapsed().as_secs_f64();
+    let (cshares, counts) = cr.map_err(|e| format!("client: {e}"))?;
+    let sshares: Option<Vec<ResultShare>> = sr.map_err(|e| format!("server: {e}"))?;
+    let outcome = match (cshares, sshares, counts) {
+        (Some(c), Some(s), _) => {
+            Outcome::Link(c.iter().zip(&s).map(|(x, y)| x.combine(y)).collect())
+        }
+        (_, _, Some(c)) => Outcome::Match(c),
+        _ => return Err("inconsistent outcome".into()),
+    };
+    Ok((outcome, cs, ss, seconds))
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = real_main(&args) {
+        eprintln!("epilink-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main(args: &Args) -> Result<(), String> {
+    let config = load_config(args.config.as_deref())?;
+    let (queries, database) = match (&args.client, &args.server) {
+        (Some(c), Some(s)) => (load_records(&config, c)?, load_records(&config, s)?),
+        _ => {
+            let pop = Population::generate(
+                &config,
+                &SynthOptions {
+                    database: args.db,
+                    queries: args.queries,
+                    seed: args.seed,
+                    ..SynthOptions::default()
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            (pop.queries, pop.database)
+        }
+    };
+    if let Some(dir) = &args.dump {
+        return dump(&config, &queries, &database, dir);
+    }
+    let ot = ExtensionConfig::softspoken(args.ot_k).map_err(|e| e.to_string())?;
+    let opts = Options {
+        carries: args.carries,
+        lanes_per_chunk: args.lanes,
+        ot,
+        context: b"epilink-bench".to_vec(),
+        progress: Some(Arc::new(|_| {})),
+        ..Options::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    for _ in 0..args.reps {
+        let (outcome, cs, ss, seconds) =
+            rt.block_on(run_once(&config, &queries, &database, &opts, args.matching))?;
+        let comparisons = (queries.len() * database.len()) as f64;
+        let report = serde_json::json!({
+            "db": database.len(),
+            "queries": queries.len(),
+            "seconds": (seconds * 1000.0).round() / 1000.0,
+            "bytes": cs.bytes_sent + ss.bytes_sent,
+            "rounds": cs.rounds.max(ss.rounds),
+            "comparisons_per_second": (comparisons / seconds).round(),
+            "mode": if args.matching { "matching" } else { "linkage" },
+            "carries": carries_name(args.carries),
+            "lanes_per_chunk": args.lanes,
+            "ot": ot.to_string(),
+            "client_bytes_sent": cs.bytes_sent,
+            "server_bytes_sent": ss.bytes_sent,
+            "messages": cs.messages_sent + ss.messages_sent,
+            "peak_rss_mb": peak_rss_mb().map(|m| m.round()),
+        });
+        println!("{report}");
+        if args.check {
+            let want = link_records(&config, &queries, &database).map_err(|e| e.to_string())?;
+            match &outcome {
+                Outcome::Link(got) if *got != want => {
+                    return Err("the 2PC result differs from the reference".into());
+                }
+                Outcome::Match(c) => {
+                    let m = want.iter().filter(|r| r.is_match).count() as u64;
+                    let t = want.iter().filter(|r| r.tentative).count() as u64;
+                    if c.matches != m || c.tentative != t {
+                        return Err("the 2PC counts differ from the reference".into());
+                    }
+                }
+                Outcome::Link(_) => {}
+            }
+            eprintln!("check: equal to the reference");
+        }
+        if let (Some(path), Outcome::Link(results)) = (&args.out, &outcome) {
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(path).map_err(|e| format!("{path}: {e}"))?,
+            );
+            for (i, r) in results.iter().enumerate() {
+                let line = serde_json::json!({
+                    "query": i, "match": r.is_match, "tentative": r.tentative, "best_index": r.best_index,
+                });
+                writeln!(f, "{line}").map_err(|e| format!("{path}: {e}"))?;
+            }
+        }
+    }
+    Ok(())
+}

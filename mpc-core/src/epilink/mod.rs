@@ -1,0 +1,60 @@
+//! EpiLink record linkage and matching as a two-party protocol.
+//!
+//! The client holds M query records, the server N database records; both
+//! hold the same [`LinkageConfig`](protocol_spec::config::LinkageConfig).
+//! The result equals the plaintext reference `protocol_spec::epilink` bit
+//! for bit: in linkage mode each party ends with XOR shares of (match bit,
+//! tentative bit, best index) per query; in matching mode the client learns
+//! the two counts and the server nothing.
+//!
+//! The API for the node: [`run_client`] / [`run_server`] (linkage) and
+//! [`run_client_matching`] / [`run_server_matching`], each over any
+//! [`Channel`](crate::channel::Channel), with [`Options`] (carry structure,
+//! chunk size, OT extension, progress callback, cancellation flag, expected
+//! peer size) and [`ProtocolError`]. `spec/epilink-2pc.md` is the written
+//! protocol with its cost and what every message reveals.
+//!
+//! Layout, bottom up:
+//! * [`plan`]: what is computed for a configuration (compared pairs,
+//!   pairings, widths), from its quantised integers only;
+//! * [`gadgets`]: non-restoring division, signed-digit constant products,
+//!   row sums, sign of a sum, lane sums — against
+//!   [`Builder`](crate::circuit::Builder);
+//! * [`circuit`]: the Boolean circuits (similarities, comparison select,
+//!   decisions), written once against `Builder`;
+//! * [`inputs`]: records → input words for every backend;
+//! * [`pipeline`]: the per-chunk computation, written once against the
+//!   [`Engine`](pipeline::Engine) trait (plaintext or two-party);
+//! * [`plain`]: the plaintext engine, tested against the reference;
+//! * [`ots`], [`bitmul`], [`vecprod`]: OT streams and material, bit ×
+//!   integer products and B2A, intersection counts by vector products;
+//! * [`twoparty`]: the two-party engine (netlists on GMW, OT products);
+//! * [`handshake`], [`schedule`], [`protocol`], [`error`]: the two-party
+//!   run, its API and its errors;
+//! * [`cost`]: the cost table from the cost-counting backend;
+//! * [`synth`]: a deterministic synthetic population for tests and the
+//!   benchmark.
+
+pub mod bitmul;
+pub mod circuit;
+pub mod cost;
+pub mod error;
+pub mod gadgets;
+pub mod handshake;
+pub mod inputs;
+pub mod ots;
+pub mod pipeline;
+pub mod plain;
+pub mod plan;
+pub mod protocol;
+pub mod schedule;
+pub mod synth;
+pub mod twoparty;
+pub mod vecprod;
+
+pub use handshake::{HandshakeError, Mode, fingerprint};
+pub use plan::Carries;
+pub use protocol::{
+    Options, ProgressFn, ProtocolError, ResultShare, run_client, run_client_matching, run_server,
+    run_server_matching,
+};

@@ -1,0 +1,469 @@
+//! The per-chunk EpiLink computation, written once against [`Engine`]: the
+//! two-party engine runs it on shares, the plaintext engine on clear values
+//! (which is what the tests compare with the reference first).
+//!
+//! Per chunk:
+//! 1. [`Engine::similarities`] — the Boolean similarity circuit: per pair
+//!    the similarity, per pairing the denominator bits `D'`;
+//! 2. [`Engine::b2a`] — similarities to additive shares mod
+//!    `2^arith_width`; every pairing's numerator `N_P = Σ w·sim` is then a
+//!    local sum;
+//! 3. a tournament over the pairings of each lane, then a segmented
+//!    tournament over the records of each query (lowest index on ties),
+//!    then the running best of earlier chunks: every comparison is one
+//!    [`compare_select`] layer;
+//! 4. the last chunk of a query block: [`Engine::decide`].
+//!
+//! A candidate ([`Cand`]) is a numerator (additive shares), a denominator
+//! (XOR-shared bits) and an index (XOR-shared bits). Comparing `N_L/D_L`
+//! with `N_R/D_R`: `N_L·D_R = Σ_k 2^k·(d_{R,k}·N_L)`, 2·d_width bit ×
+//! integer products per lane ([`Engine::bit_mul`]); the sign of
+//! `N_L·D_R − N_R·D_L` and the multiplexers of the Boolean words come from
+//! one small circuit ([`Engine::select`]); the numerator is multiplexed
+//! arithmetically, `N = N_L + s·(N_R − N_L)`.
+
+use std::future::Future;
+
+use super::bitmul::reduce;
+use super::inputs::PartyChunk;
+use super::plan::Plan;
+use super::protocol::ProtocolError;
+use crate::circuit::word::values_to_lanes;
+use crate::circuit::{Lanes, Party};
+use protocol_spec::config::SIM_FRAC_BITS;
+
+pub use super::circuit::ChunkShape;
+
+/// What the similarity circuit gives one party: shares of the similarity
+/// bits and of the denominators.
+#[derive(Clone, Debug, Default)]
+pub struct SimilarityShares {
+    /// Per pair: the Dice similarity's 17 bit lanes (Dice pairs).
+    pub dice: Vec<Option<Vec<Lanes>>>,
+    /// Per pair: `δ ∧ [a = b]` (binary pairs).
+    pub equal: Vec<Option<Lanes>>,
+    /// Per pairing: `D'`'s `d_width` bit lanes.
+    pub denominators: Vec<Vec<Lanes>>,
+}
+
+/// The operations the pipeline needs. Every method is called by both
+/// parties at the same point with equally shaped arguments. "Shares" are
+/// XOR shares for bits and additive shares mod `2^width` for integers;
+/// the plaintext engine holds the values themselves (as if it were the
+/// client and the server's shares were zero).
+pub trait Engine: Send {
+    /// The role whose shares carry public constants (the client's).
+    fn party(&self) -> Party;
+
+    /// Runs the similarity circuit of a chunk (the data of the parties this
+    /// engine knows).
+    fn similarities(
+        &mut self,
+        plan: &Plan,
+        shape: &ChunkShape,
+        client: Option<PartyChunk<'_>>,
+        server: Option<PartyChunk<'_>>,
+    ) -> impl Future<Output = Result<SimilarityShares, ProtocolError>> + Send;
+
+    /// XOR-shared words (bit `k` of every lane in `bits[k]`) to additive
+    /// shares mod `2^width` of their values.
+    fn b2a(
+        &mut self,
+        bits: &[Lanes],
+        width: u32,
+    ) -> impl Future<Output = Result<Vec<u64>, ProtocolError>> + Send;
+
+    /// Additive shares of `bits_j · x_j` mod `2^width`.
+    fn bit_mul(
+        &mut self,
+        bits: &Lanes,
+        x: &[u64],
+        width: u32,
+    ) -> impl Future<Output = Result<Vec<u64>, ProtocolError>> + Send;
+
+    /// The Boolean part of a comparison layer ([`super::circuit::select`]):
+    /// `s` = sign of `y` (shares mod `2^arith_width`), and per word of
+    /// `left`/`right` the multiplexed word (`s = 1` takes `right`).
+    fn select(
+        &mut self,
+        plan: &Plan,
+        y: &[u64],
+        left: &[Vec<Lanes>],
+        right: &[Vec<Lanes>],
+    ) -> impl Future<Output = Result<(Lanes, Vec<Vec<Lanes>>), ProtocolError>> + Send;
+
+    /// The threshold decisions ([`super::circuit::decide`]) on numerator
+    /// shares and denominator bits: `(match, tentative)`.
+    fn decide(
+        &mut self,
+        plan: &Plan,
+        numerator: &[u64],
+        denominator: &[Lanes],
+    ) -> impl Future<Output = Result<(Lanes, Lanes), ProtocolError>> + Send;
+}
+
+/// A candidate for "best": per lane a numerator, denominator and index.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cand {
+    /// Additive shares of `N`.
+    pub n: Vec<u64>,
+    /// XOR shares of `D'`, one lane vector per bit.
+    pub d: Vec<Lanes>,
+    /// XOR shares of the global record index (empty while comparing
+    /// pairings).
+    pub idx: Vec<Lanes>,
+}
+
+impl Cand {
+    /// Lanes of the candidate.
+    pub fn lanes(&self) -> usize {
+        self.n.len()
+    }
+
+    fn gather(&self, indices: &[u32]) -> Result<Cand, ProtocolError> {
+        let g = |l: &Lanes| {
+            l.gather(indices)
+                .ok_or_else(|| ProtocolError::Internal("gather out of range".into()))
+        };
+        Ok(Cand {
+            n: indices
+                .iter()
+                .map(|&i| self.n.get(i as usize).copied())
+                .collect::<Option<_>>()
+                .ok_or_else(|| ProtocolError::Internal("gather out of range".into()))?,
+            d: self.d.iter().map(g).collect::<Result<_, _>>()?,
+            idx: self.idx.iter().map(g).collect::<Result<_, _>>()?,
+        })
+    }
+
+    fn concat(parts: &[Cand]) -> Cand {
+        let first = parts.first().cloned().unwrap_or_default();
+        let mut out = Cand {
+            n: Vec::new(),
+            d: vec![Lanes::zeros(0); first.d.len()],
+            idx: vec![Lanes::zeros(0); first.idx.len()],
+        };
+        for p in parts {
+            out.n.extend_from_slice(&p.n);
+            for (o, l) in out.d.iter_mut().zip(&p.d) {
+                o.extend(l);
+            }
+            for (o, l) in out.idx.iter_mut().zip(&p.idx) {
+                o.extend(l);
+            }
+        }
+        out
+    }
+
+    fn slice(&self, start: usize, len: usize) -> Result<Cand, ProtocolError> {
+        let s = |l: &Lanes| {
+            l.slice(start, len)
+                .ok_or_else(|| ProtocolError::Internal("slice out of range".into()))
+        };
+        Ok(Cand {
+            n: self
+                .n
+                .get(start..start + len)
+                .ok_or_else(|| ProtocolError::Internal("slice out of range".into()))?
+                .to_vec(),
+            d: self.d.iter().map(s).collect::<Result<_, _>>()?,
+            idx: self.idx.iter().map(s).collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// One comparison layer over equally long `left` and `right`: per lane the
+/// right candidate replaces the left one only if its ratio is strictly
+/// greater (ties keep the left, lower-index one).
+pub async fn compare_select<E: Engine>(
+    e: &mut E,
+    plan: &Plan,
+    left: &Cand,
+    right: &Cand,
+) -> Result<Cand, ProtocolError> {
+    let lanes = left.lanes();
+    let (dw, a) = (plan.d_width, plan.arith_width);
+    if right.lanes() != lanes
+        || left.d.len() != dw
+        || right.d.len() != dw
+        || left.idx.len() != right.idx.len()
+    {
+        return Err(ProtocolError::Internal(
+            "compare_select: mismatched candidates".into(),
+        ));
+    }
+    // d_{R,k}·N_L for every k, then d_{L,k}·N_R: one batch.
+    let mut bits = Lanes::zeros(0);
+    let mut xs = Vec::with_capacity(2 * dw * lanes);
+    for k in 0..dw {
+        bits.extend(&right.d[k]);
+        xs.extend_from_slice(&left.n);
+    }
+    for k in 0..dw {
+        bits.extend(&left.d[k]);
+        xs.extend_from_slice(&right.n);
+    }
+    let prods = e.bit_mul(&bits, &xs, a).await?;
+    // y = N_L·D_R − N_R·D_L: negative exactly when the right one wins.
+    let mut y = vec![0u64; lanes];
+    for k in 0..dw {
+        for (l, yl) in y.iter_mut().enumerate() {
+            let p = prods[k * lanes + l].wrapping_sub(prods[(dw + k) * lanes + l]);
+            *yl = yl.wrapping_add(p.wrapping_shl(k as u32));
+        }
+    }
+    for yl in &mut y {
+        *yl = reduce(*yl, a);
+    }
+    let left_words = vec![left.d.clone(), left.idx.clone()];
+    let right_words = vec![right.d.clone(), right.idx.clone()];
+    let (s, mut words) = e.select(plan, &y, &left_words, &right_words).await?;
+    let diff: Vec<u64> = right
+        .n
+        .iter()
+        .zip(&left.n)
+        .map(|(r, l)| reduce(r.wrapping_sub(*l), a))
+        .collect();
+    let delta = e.bit_mul(&s, &diff, a).await?;
+    let n = left
+        .n
+        .iter()
+        .zip(&delta)
+        .map(|(l, d)| reduce(l.wrapping_add(*d), a))
+        .collect();
+    let idx = words
+        .pop()
+        .ok_or_else(|| ProtocolError::Internal("select output".into()))?;
+    let d = words
+        .pop()
+        .ok_or_else(|| ProtocolError::Internal("select output".into()))?;
+    Ok(Cand { n, d, idx })
+}
+
+/// Tournament over separate candidates of equal lanes (e.g. the pairings
+/// of every lane): all comparisons of a layer in one [`compare_select`].
+pub async fn tournament<E: Engine>(
+    e: &mut E,
+    plan: &Plan,
+    mut cands: Vec<Cand>,
+) -> Result<Cand, ProtocolError> {
+    if cands.is_empty() {
+        return Err(ProtocolError::Internal(
+            "tournament without candidates".into(),
+        ));
+    }
+    while cands.len() > 1 {
+        let lanes = cands[0].lanes();
+        let pairs = cands.len() / 2;
+        let left = Cand::concat(
+            &cands
+                .iter()
+                .step_by(2)
+                .take(pairs)
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        let right = Cand::concat(
+            &cands
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .take(pairs)
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        let winners = compare_select(e, plan, &left, &right).await?;
+        let mut next = Vec::with_capacity(pairs + 1);
+        for p in 0..pairs {
+            next.push(winners.slice(p * lanes, lanes)?);
+        }
+        if cands.len() % 2 == 1 {
+            next.push(
+                cands
+                    .pop()
+                    .ok_or_else(|| ProtocolError::Internal("tournament".into()))?,
+            );
+        }
+        cands = next;
+    }
+    cands
+        .pop()
+        .ok_or_else(|| ProtocolError::Internal("tournament".into()))
+}
+
+/// Tournament inside each of `segments` segments of `seg_len` lanes:
+/// neighbours `(2k, 2k+1)` of every segment in one layer, lowest index on
+/// ties, `⌈log2 seg_len⌉` layers. One lane per segment remains.
+pub async fn segmented<E: Engine>(
+    e: &mut E,
+    plan: &Plan,
+    mut cur: Cand,
+    segments: usize,
+    seg_len: usize,
+) -> Result<Cand, ProtocolError> {
+    let mut n = seg_len;
+    while n > 1 {
+        let pairs = n / 2;
+        let (mut even, mut odd) = (
+            Vec::with_capacity(segments * pairs),
+            Vec::with_capacity(segments * pairs),
+        );
+        for s in 0..segments {
+            for k in 0..pairs {
+                even.push((s * n + 2 * k) as u32);
+                odd.push((s * n + 2 * k + 1) as u32);
+            }
+        }
+        let winners = compare_select(e, plan, &cur.gather(&even)?, &cur.gather(&odd)?).await?;
+        cur = if n % 2 == 1 {
+            // Each segment's last candidate goes after its winners.
+            let last: Vec<u32> = (0..segments).map(|s| (s * n + n - 1) as u32).collect();
+            let joined = Cand::concat(&[winners, cur.gather(&last)?]);
+            let mut order = Vec::with_capacity(segments * (pairs + 1));
+            for s in 0..segments {
+                order.extend((0..pairs).map(|k| (s * pairs + k) as u32));
+                order.push((segments * pairs + s) as u32);
+            }
+            joined.gather(&order)?
+        } else {
+            winners
+        };
+        n = pairs + n % 2;
+    }
+    Ok(cur)
+}
+
+/// The result of one chunk.
+#[derive(Clone, Debug)]
+pub enum ChunkResult {
+    /// The best so far per query, for the next chunk of the block.
+    Running(Cand),
+    /// The block's last chunk: match, tentative and index shares per query.
+    Final {
+        /// Match bit shares.
+        is_match: Lanes,
+        /// Tentative bit shares.
+        tentative: Lanes,
+        /// Index bit shares.
+        index: Vec<Lanes>,
+    },
+}
+
+/// Where a chunk is in its query block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkRole {
+    /// A running best from earlier chunks exists.
+    pub has_earlier: bool,
+    /// The chunk closes its query block (decisions are output).
+    pub last: bool,
+}
+
+/// The whole computation of one chunk (see the module docs).
+#[allow(clippy::too_many_arguments)]
+pub async fn process_chunk<E: Engine>(
+    e: &mut E,
+    plan: &Plan,
+    shape: &ChunkShape,
+    role: ChunkRole,
+    client: Option<PartyChunk<'_>>,
+    server: Option<PartyChunk<'_>>,
+    earlier: Option<Cand>,
+) -> Result<ChunkResult, ProtocolError> {
+    let lanes = shape.lanes();
+    let a = plan.arith_width;
+    let sims = e.similarities(plan, shape, client, server).await?;
+    // Similarities to arithmetic shares: all Dice words in one conversion,
+    // all binary bits in another.
+    let dice: Vec<usize> = plan.dice_pairs().collect();
+    let binary: Vec<usize> = (0..plan.pairs.len())
+        .filter(|t| !dice.contains(t))
+        .collect();
+    let mut weighted: Vec<Vec<u64>> = vec![Vec::new(); plan.pairs.len()];
+    if !dice.is_empty() {
+        let width = sims.dice.iter().flatten().next().map_or(0, Vec::len);
+        let mut word = vec![Lanes::zeros(0); width];
+        for &t in &dice {
+            let w = sims.dice[t]
+                .as_ref()
+                .ok_or_else(|| ProtocolError::Internal("dice similarity".into()))?;
+            for (o, l) in word.iter_mut().zip(w) {
+                o.extend(l);
+            }
+        }
+        let values = e.b2a(&word, a).await?;
+        for (k, &t) in dice.iter().enumerate() {
+            let w = plan.pairs[t].weight;
+            weighted[t] = values[k * lanes..(k + 1) * lanes]
+                .iter()
+                .map(|v| reduce(v.wrapping_mul(w), a))
+                .collect();
+        }
+    }
+    if !binary.is_empty() {
+        let mut bits = Lanes::zeros(0);
+        for &t in &binary {
+            bits.extend(
+                sims.equal[t]
+                    .as_ref()
+                    .ok_or_else(|| ProtocolError::Internal("binary similarity".into()))?,
+            );
+        }
+        let values = e.b2a(&[bits], a).await?;
+        for (k, &t) in binary.iter().enumerate() {
+            let w = plan.pairs[t].weight << SIM_FRAC_BITS;
+            weighted[t] = values[k * lanes..(k + 1) * lanes]
+                .iter()
+                .map(|v| reduce(v.wrapping_mul(w), a))
+                .collect();
+        }
+    }
+    let mut common = vec![0u64; lanes];
+    for &t in &plan.common {
+        for (c, v) in common.iter_mut().zip(&weighted[t]) {
+            *c = c.wrapping_add(*v);
+        }
+    }
+    let mut cands = Vec::with_capacity(plan.pairings.len());
+    for (p, pairing) in plan.pairings.iter().enumerate() {
+        let mut n = common.clone();
+        for &t in pairing {
+            for (c, v) in n.iter_mut().zip(&weighted[t]) {
+                *c = c.wrapping_add(*v);
+            }
+        }
+        let n = n.into_iter().map(|v| reduce(v, a)).collect();
+        let d = sims
+            .denominators
+            .get(p)
+            .cloned()
+            .ok_or_else(|| ProtocolError::Internal("denominator".into()))?;
+        cands.push(Cand {
+            n,
+            d,
+            idx: Vec::new(),
+        });
+    }
+    let mut best = tournament(e, plan, cands).await?;
+    // Global record indices: public constants, carried by the client's
+    // shares.
+    let indices: Vec<u128> = (0..lanes)
+        .map(|l| (shape.first_record + l % shape.records) as u128)
+        .collect();
+    best.idx = match e.party() {
+        Party::Client => values_to_lanes(&indices, shape.index_width)?,
+        Party::Server => vec![Lanes::zeros(lanes); shape.index_width],
+    };
+    let mut best = segmented(e, plan, best, shape.queries, shape.records).await?;
+    if let Some(earlier) = earlier.filter(|_| role.has_earlier) {
+        best = compare_select(e, plan, &earlier, &best).await?;
+    }
+    if !role.last {
+        return Ok(ChunkResult::Running(best));
+    }
+    let (is_match, tentative) = e.decide(plan, &best.n, &best.d).await?;
+    Ok(ChunkResult::Final {
+        is_match,
+        tentative,
+        index: best.idx,
+    })
+}

@@ -1,0 +1,371 @@
+//! The EpiLink pipeline evaluated in the clear: the same Boolean circuit
+//! code (on the plaintext backend), the same per-chunk pipeline and the same
+//! chunking as the two-party run, with clear integers where the 2PC holds
+//! additive shares.
+//!
+//! It exists to test the computation against the reference
+//! (`protocol_spec::epilink`) cheaply and on many cases before any 2PC runs.
+//! Values the 2PC holds as two private shares (intersection counts, sign
+//! operands, numerators) are split at random here, so the in-circuit adders
+//! see carries as in the 2PC.
+
+use protocol_spec::config::{LinkageConfig, Record};
+use protocol_spec::epilink::{EpilinkError, LinkResult, MatchCounts, RecordError, check_record};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+
+use super::bitmul::reduce;
+use super::circuit::{ChunkShape, LaneInputs, decide, select, similarities, spread};
+use super::inputs::{InputSink, Owner, PartyChunk, chunk_inputs};
+use super::pipeline::{Cand, ChunkResult, ChunkRole, Engine, SimilarityShares, process_chunk};
+use super::plan::{Carries, Plan};
+use super::protocol::ProtocolError;
+use super::schedule::{Chunk, Schedule};
+use crate::circuit::plain::PlainBuilder;
+use crate::circuit::word::{lanes_to_values, values_to_lanes};
+use crate::circuit::{Lanes, Party, Word};
+
+/// Knobs of the plaintext evaluation (the same as the 2PC's).
+#[derive(Clone, Copy, Debug)]
+pub struct PlainOptions {
+    /// Carry structures of the circuits.
+    pub carries: Carries,
+    /// (query, record) pairs per chunk.
+    pub lanes_per_chunk: usize,
+    /// Seed of the random count shares.
+    pub seed: u64,
+}
+
+impl Default for PlainOptions {
+    fn default() -> Self {
+        PlainOptions {
+            carries: Carries::default(),
+            lanes_per_chunk: super::schedule::DEFAULT_LANES_PER_CHUNK,
+            seed: 1,
+        }
+    }
+}
+
+/// Why a plaintext evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlainError {
+    /// A record does not fit the configuration.
+    #[error(transparent)]
+    Record(#[from] EpilinkError),
+    /// The computation failed (a bug, reported instead of a panic).
+    #[error(transparent)]
+    Internal(#[from] ProtocolError),
+}
+
+/// Checks every record against the configuration.
+pub fn check_records(
+    config: &LinkageConfig,
+    queries: &[Record],
+    database: &[Record],
+) -> Result<(), EpilinkError> {
+    let wrap_q = |index, source: RecordError| EpilinkError::Query { index, source };
+    let wrap_d = |index, source: RecordError| EpilinkError::Database { index, source };
+    for (i, r) in queries.iter().enumerate() {
+        check_record(config, r).map_err(|e| wrap_q(i, e))?;
+    }
+    for (i, r) in database.iter().enumerate() {
+        check_record(config, r).map_err(|e| wrap_d(i, e))?;
+    }
+    Ok(())
+}
+
+/// `|a ∧ b|` of two optional values (0 if either is empty).
+pub fn intersection(
+    a: Option<&protocol_spec::config::FieldBits>,
+    b: Option<&protocol_spec::config::FieldBits>,
+) -> u32 {
+    match (a, b) {
+        (Some(a), Some(b)) => a
+            .as_bytes()
+            .iter()
+            .zip(b.as_bytes())
+            .map(|(x, y)| (x & y).count_ones())
+            .sum(),
+        _ => 0,
+    }
+}
+
+/// Links every query against the database through the plaintext
+/// pipeline; must equal `protocol_spec::epilink::link_records`.
+pub fn link_records_plain(
+    config: &LinkageConfig,
+    queries: &[Record],
+    database: &[Record],
+    opts: &PlainOptions,
+) -> Result<Vec<LinkResult>, PlainError> {
+    check_records(config, queries, database)?;
+    let plan = Plan::new(config, opts.carries).map_err(ProtocolError::from)?;
+    let schedule = Schedule::new(queries.len(), database.len(), opts.lanes_per_chunk);
+    let mut engine = PlainEngine {
+        rng: ChaCha8Rng::seed_from_u64(opts.seed),
+    };
+    let mut results = vec![
+        LinkResult {
+            is_match: false,
+            tentative: false,
+            best_index: 0
+        };
+        queries.len()
+    ];
+    let mut running: Option<Cand> = None;
+    for chunk in schedule.chunks() {
+        let shape = ChunkShape {
+            queries: chunk.queries,
+            records: chunk.records,
+            first_record: chunk.first_record,
+            index_width: schedule.index_width(),
+        };
+        let qs = &queries[chunk.first_query..chunk.first_query + chunk.queries];
+        let rs = &database[chunk.first_record..chunk.first_record + chunk.records];
+        let (client_counts, server_counts) = split_counts(&plan, &chunk, qs, rs, &mut engine.rng);
+        let role = ChunkRole {
+            has_earlier: !chunk.first_of_block,
+            last: chunk.last_of_block,
+        };
+        let fut = process_chunk(
+            &mut engine,
+            &plan,
+            &shape,
+            role,
+            Some(PartyChunk {
+                records: qs,
+                counts: &client_counts,
+            }),
+            Some(PartyChunk {
+                records: rs,
+                counts: &server_counts,
+            }),
+            running.take(),
+        );
+        match block_on(fut)? {
+            ChunkResult::Running(best) => running = Some(best),
+            ChunkResult::Final {
+                is_match,
+                tentative,
+                index,
+            } => {
+                let idx = lanes_to_values(&index).map_err(ProtocolError::from)?;
+                for q in 0..chunk.queries {
+                    results[chunk.first_query + q] = LinkResult {
+                        is_match: is_match.get(q).unwrap_or(false),
+                        tentative: tentative.get(q).unwrap_or(false),
+                        best_index: idx.get(q).copied().unwrap_or(0) as usize,
+                    };
+                }
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// Polls a future that never waits (the plaintext engine does no I/O) to
+/// completion without a runtime.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+/// The engine of the plaintext pipeline: Boolean parts on [`PlainBuilder`]
+/// (the same circuit code as the 2PC), arithmetic on clear integers.
+/// Values that the 2PC holds as two private shares (count shares, the
+/// operands of the sign adder, the numerator) are split at random here, so
+/// the adders see the same carries they see in the 2PC.
+struct PlainEngine {
+    rng: ChaCha8Rng,
+}
+
+impl PlainEngine {
+    /// A random split `(v − r, r)` of `v` mod `2^width`, as input words.
+    fn split(
+        &mut self,
+        b: &mut PlainBuilder,
+        v: &[u64],
+        width: usize,
+    ) -> Result<(Word<Lanes>, Word<Lanes>), ProtocolError> {
+        let r: Vec<u64> = v
+            .iter()
+            .map(|_| reduce(self.rng.next_u64(), width as u32))
+            .collect();
+        let c: Vec<u128> = v
+            .iter()
+            .zip(&r)
+            .map(|(x, r)| u128::from(reduce(x.wrapping_sub(*r), width as u32)))
+            .collect();
+        let s: Vec<u128> = r.iter().map(|&x| u128::from(x)).collect();
+        let lanes = v.len();
+        let wc = b.declare(
+            Owner::Private(Party::Client),
+            width,
+            lanes,
+            Some(values_to_lanes(&c, width)?),
+        )?;
+        let ws = b.declare(
+            Owner::Private(Party::Server),
+            width,
+            lanes,
+            Some(values_to_lanes(&s, width)?),
+        )?;
+        Ok((wc, ws))
+    }
+}
+
+fn words_of(
+    b: &mut PlainBuilder,
+    words: &[Vec<Lanes>],
+    lanes: usize,
+) -> Result<Vec<Word<Lanes>>, ProtocolError> {
+    words
+        .iter()
+        .map(|w| Ok(b.declare(Owner::Shared, w.len(), lanes, Some(w.clone()))?))
+        .collect()
+}
+
+impl Engine for PlainEngine {
+    fn party(&self) -> Party {
+        Party::Client
+    }
+
+    async fn similarities(
+        &mut self,
+        plan: &Plan,
+        shape: &ChunkShape,
+        client: Option<PartyChunk<'_>>,
+        server: Option<PartyChunk<'_>>,
+    ) -> Result<SimilarityShares, ProtocolError> {
+        let mut b = PlainBuilder::new();
+        let inputs = chunk_inputs(&mut b, plan, shape, client, server)?;
+        let lanes: LaneInputs<Lanes> = spread(&mut b, shape, &inputs)?;
+        let sims = similarities(&mut b, plan, &lanes)?;
+        Ok(SimilarityShares {
+            dice: sims
+                .dice
+                .into_iter()
+                .map(|w| w.map(Word::into_bits))
+                .collect(),
+            equal: sims.equal,
+            denominators: sims.denominators.into_iter().map(Word::into_bits).collect(),
+        })
+    }
+
+    async fn b2a(&mut self, bits: &[Lanes], width: u32) -> Result<Vec<u64>, ProtocolError> {
+        Ok(lanes_to_values(bits)?
+            .into_iter()
+            .map(|v| reduce(v as u64, width))
+            .collect())
+    }
+
+    async fn bit_mul(
+        &mut self,
+        bits: &Lanes,
+        x: &[u64],
+        width: u32,
+    ) -> Result<Vec<u64>, ProtocolError> {
+        Ok(x.iter()
+            .enumerate()
+            .map(|(j, &v)| {
+                if bits.get(j).unwrap_or(false) {
+                    reduce(v, width)
+                } else {
+                    0
+                }
+            })
+            .collect())
+    }
+
+    async fn select(
+        &mut self,
+        plan: &Plan,
+        y: &[u64],
+        left: &[Vec<Lanes>],
+        right: &[Vec<Lanes>],
+    ) -> Result<(Lanes, Vec<Vec<Lanes>>), ProtocolError> {
+        let mut b = PlainBuilder::new();
+        let lanes = y.len();
+        let (yc, ys) = self.split(&mut b, y, plan.arith_width as usize)?;
+        let l = words_of(&mut b, left, lanes)?;
+        let r = words_of(&mut b, right, lanes)?;
+        let (s, out) = select(&mut b, plan, &yc, &ys, &l, &r)?;
+        Ok((s, out.into_iter().map(Word::into_bits).collect()))
+    }
+
+    async fn decide(
+        &mut self,
+        plan: &Plan,
+        numerator: &[u64],
+        denominator: &[Lanes],
+    ) -> Result<(Lanes, Lanes), ProtocolError> {
+        let mut b = PlainBuilder::new();
+        let lanes = numerator.len();
+        let (nc, ns) = self.split(&mut b, numerator, plan.n_width)?;
+        let d = b.declare(
+            Owner::Shared,
+            denominator.len(),
+            lanes,
+            Some(denominator.to_vec()),
+        )?;
+        Ok(decide(&mut b, plan, &nc, &ns, &d)?)
+    }
+}
+
+/// Matching mode through the plaintext circuit: the two counts.
+pub fn match_records_plain(
+    config: &LinkageConfig,
+    queries: &[Record],
+    database: &[Record],
+    opts: &PlainOptions,
+) -> Result<MatchCounts, PlainError> {
+    let results = link_records_plain(config, queries, database, opts)?;
+    Ok(MatchCounts {
+        matches: results.iter().filter(|r| r.is_match).count() as u64,
+        tentative: results.iter().filter(|r| r.tentative).count() as u64,
+    })
+}
+
+/// Per pair, one party's count share per lane (`None` for binary pairs).
+type CountShares = Vec<Option<Vec<u32>>>;
+
+/// Random additive shares of every Dice pair's intersection count, lane
+/// `q·records + r`.
+fn split_counts(
+    plan: &Plan,
+    chunk: &Chunk,
+    queries: &[Record],
+    records: &[Record],
+    rng: &mut ChaCha8Rng,
+) -> (CountShares, CountShares) {
+    let mut client = vec![None; plan.pairs.len()];
+    let mut server = vec![None; plan.pairs.len()];
+    for t in plan.dice_pairs() {
+        let pair = &plan.pairs[t];
+        let width = plan.fields[pair.query].count_width as u32;
+        let mask = if width >= 32 {
+            u32::MAX
+        } else {
+            (1u32 << width) - 1
+        };
+        let mut cs = Vec::with_capacity(chunk.queries * chunk.records);
+        let mut ss = Vec::with_capacity(chunk.queries * chunk.records);
+        for q in queries {
+            for r in records {
+                let c = intersection(q[pair.query].as_ref(), r[pair.database].as_ref());
+                let share = rng.next_u32() & mask;
+                cs.push(share);
+                ss.push(c.wrapping_sub(share) & mask);
+            }
+        }
+        client[t] = Some(cs);
+        server[t] = Some(ss);
+    }
+    (client, server)
+}

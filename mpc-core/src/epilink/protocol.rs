@@ -1,0 +1,543 @@
+//! The two-party EpiLink run: handshake, OT setup, then per chunk the
+//! vector products (intersection counts as additive shares) and the
+//! [`pipeline`](super::pipeline) on the two-party [`Engine`](super::pipeline::Engine); the best
+//! candidate so far travels between chunks as shares.
+//!
+//! Message sequence (both parties, same order; `spec/epilink-2pc.md` §4
+//! says what each message reveals):
+//!
+//! 1. handshake (one message each way, [`super::handshake`]);
+//! 2. if M = 0 or N = 0: done (results (0, 0, 0), counts 0);
+//! 3. base OTs and OT extension setup for both OT streams;
+//! 4. per query block: one vector-product setup (the client's query bits
+//!    masked by random OT choices);
+//! 5. per chunk: a one-byte control message each way (continue or
+//!    cancelled); the server's vector-product corrections, one message per
+//!    (query, compared Dice pair); the similarity circuit (OT extension, one
+//!    message each way per AND level, the output masks); the B2A of the
+//!    similarities; per comparison layer the bit × integer products, the
+//!    select circuit and the numerator multiplexer; at the end of a query
+//!    block the decision circuit;
+//! 6. matching mode: a final counting circuit whose output goes to the
+//!    client only.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use protocol_spec::config::{Comparator, LinkageConfig, Record};
+use protocol_spec::epilink::{LinkResult, MatchCounts};
+
+use super::circuit::ChunkShape;
+pub use super::error::ProtocolError;
+use super::gadgets::sum_lanes;
+use super::handshake::{HANDSHAKE_LEN, HandshakeError, Hello, Mode, fingerprint};
+use super::inputs::{InputSink, NetInputs, Owner, PartyChunk};
+use super::ots::OtStreams;
+use super::pipeline::{Cand, ChunkResult, ChunkRole, process_chunk};
+use super::plain::check_records;
+use super::plan::{Carries, Plan};
+use super::schedule::{Chunk, DEFAULT_LANES_PER_CHUNK, MAX_LANES_PER_CHUNK, MAX_RECORDS, Schedule};
+use super::twoparty::TwoParty;
+use super::vecprod::{self, FieldPads};
+use crate::channel::Channel;
+use crate::circuit::netlist::Reveal;
+use crate::circuit::word::bits_for;
+use crate::circuit::{Lanes, Party, Word};
+use crate::gmw::run_online;
+use crate::ot::ExtensionConfig;
+
+/// A progress callback: called with the fraction of chunks done (0..=1).
+pub type ProgressFn = Arc<dyn Fn(f64) + Send + Sync>;
+
+/// How to run; both parties must agree on `adder`, `lanes_per_chunk` and
+/// `ot` (checked in the handshake) and use the same `context`.
+#[derive(Clone)]
+pub struct Options {
+    /// Carry structures of the circuits (fewest OTs or fewest rounds).
+    pub carries: Carries,
+    /// (query, record) pairs per chunk: bounds memory.
+    pub lanes_per_chunk: usize,
+    /// OT extension.
+    pub ot: ExtensionConfig,
+    /// The peer's record count, if known (N for the client, M for the
+    /// server): a mismatch fails in the handshake.
+    pub expected_peer_records: Option<usize>,
+    /// Session context for the OT setup, identical on both sides and unique
+    /// per run (e.g. the job id): separates the OT streams of different
+    /// runs.
+    pub context: Vec<u8>,
+    /// Called after every chunk with the fraction done.
+    pub progress: Option<ProgressFn>,
+    /// Set to stop the run at the next chunk boundary; both parties then
+    /// return an error ([`ProtocolError::Cancelled`] here,
+    /// [`ProtocolError::PeerCancelled`] at the peer).
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            carries: Carries::default(),
+            lanes_per_chunk: DEFAULT_LANES_PER_CHUNK,
+            ot: ExtensionConfig::default(),
+            expected_peer_records: None,
+            context: b"epilink".to_vec(),
+            progress: None,
+            cancel: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("carries", &self.carries)
+            .field("lanes_per_chunk", &self.lanes_per_chunk)
+            .field("ot", &self.ot)
+            .field("expected_peer_records", &self.expected_peer_records)
+            .field("progress", &self.progress.is_some())
+            .field("cancel", &self.cancel.is_some())
+            .finish()
+    }
+}
+
+/// One party's XOR share of the result for one query record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ResultShare {
+    /// Share of the match bit.
+    pub is_match: bool,
+    /// Share of the tentative-match bit.
+    pub tentative: bool,
+    /// Share of the best index (its low `bits_for(N − 1)` bits).
+    pub best_index: u64,
+}
+
+impl ResultShare {
+    /// XOR of the two parties' shares: the result. Only the linkage
+    /// service (or a test) ever holds both.
+    pub fn combine(&self, other: &ResultShare) -> LinkResult {
+        LinkResult {
+            is_match: self.is_match ^ other.is_match,
+            tentative: self.tentative ^ other.tentative,
+            best_index: (self.best_index ^ other.best_index) as usize,
+        }
+    }
+}
+
+/// Links the client's query records against the server's database: the
+/// client's shares, one per query.
+pub async fn run_client<C: Channel>(
+    ch: C,
+    config: &LinkageConfig,
+    queries: &[Record],
+    opts: &Options,
+) -> Result<Vec<ResultShare>, ProtocolError> {
+    match run(ch, Party::Client, Mode::Linkage, config, queries, opts).await? {
+        Outcome::Shares(s) => Ok(s),
+        Outcome::Counts(_) | Outcome::Nothing => {
+            Err(ProtocolError::Internal("wrong outcome".into()))
+        }
+    }
+}
+
+/// The server side of [`run_client`]: the server's shares, one per query.
+pub async fn run_server<C: Channel>(
+    ch: C,
+    config: &LinkageConfig,
+    database: &[Record],
+    opts: &Options,
+) -> Result<Vec<ResultShare>, ProtocolError> {
+    match run(ch, Party::Server, Mode::Linkage, config, database, opts).await? {
+        Outcome::Shares(s) => Ok(s),
+        Outcome::Counts(_) | Outcome::Nothing => {
+            Err(ProtocolError::Internal("wrong outcome".into()))
+        }
+    }
+}
+
+/// Matching mode, client side: the number of queries with a match and with
+/// a tentative match. Nothing else is revealed to the client.
+pub async fn run_client_matching<C: Channel>(
+    ch: C,
+    config: &LinkageConfig,
+    queries: &[Record],
+    opts: &Options,
+) -> Result<MatchCounts, ProtocolError> {
+    match run(ch, Party::Client, Mode::Matching, config, queries, opts).await? {
+        Outcome::Counts(c) => Ok(c),
+        Outcome::Shares(_) | Outcome::Nothing => {
+            Err(ProtocolError::Internal("wrong outcome".into()))
+        }
+    }
+}
+
+/// Matching mode, server side: the server learns nothing.
+pub async fn run_server_matching<C: Channel>(
+    ch: C,
+    config: &LinkageConfig,
+    database: &[Record],
+    opts: &Options,
+) -> Result<(), ProtocolError> {
+    match run(ch, Party::Server, Mode::Matching, config, database, opts).await? {
+        Outcome::Nothing => Ok(()),
+        Outcome::Shares(_) | Outcome::Counts(_) => {
+            Err(ProtocolError::Internal("wrong outcome".into()))
+        }
+    }
+}
+
+enum Outcome {
+    Shares(Vec<ResultShare>),
+    Counts(MatchCounts),
+    Nothing,
+}
+
+async fn run<C: Channel>(
+    mut ch: C,
+    me: Party,
+    mode: Mode,
+    config: &LinkageConfig,
+    records: &[Record],
+    opts: &Options,
+) -> Result<Outcome, ProtocolError> {
+    match me {
+        Party::Client => check_records(config, records, &[])?,
+        Party::Server => check_records(config, &[], records)?,
+    }
+    let plan = Plan::new(config, opts.carries)?;
+    if opts.lanes_per_chunk == 0 || opts.lanes_per_chunk > MAX_LANES_PER_CHUNK {
+        return Err(ProtocolError::InvalidOptions(format!(
+            "lanes_per_chunk = {} is outside 1..={MAX_LANES_PER_CHUNK}",
+            opts.lanes_per_chunk
+        )));
+    }
+    if records.len() > MAX_RECORDS {
+        return Err(ProtocolError::InvalidOptions(format!(
+            "{} records exceed {MAX_RECORDS}",
+            records.len()
+        )));
+    }
+    let hello = Hello {
+        role: me,
+        mode,
+        carries: opts.carries,
+        ot_k: opts.ot.k() as u8,
+        records: records.len() as u64,
+        lanes_per_chunk: opts.lanes_per_chunk as u64,
+        fingerprint: fingerprint(config),
+    };
+    ch.send(Bytes::copy_from_slice(&hello.encode())).await?;
+    let msg = ch.recv().await?;
+    if msg.len() != HANDSHAKE_LEN {
+        return Err(HandshakeError::Malformed("wrong length").into());
+    }
+    let peer = Hello::decode(&msg)?;
+    hello.check_peer(&peer, opts.expected_peer_records.map(|n| n as u64))?;
+    let peer_records = usize::try_from(peer.records)
+        .map_err(|_| ProtocolError::PeerGarbage("record count".into()))?;
+    let (m, n) = match me {
+        Party::Client => (records.len(), peer_records),
+        Party::Server => (peer_records, records.len()),
+    };
+    let schedule = Schedule::new(m, n, opts.lanes_per_chunk);
+    if m == 0 || n == 0 {
+        // Nothing to compare: (0, 0, 0) per query, counts zero. Both
+        // parties know this from the handshake, so zero shares hide
+        // nothing.
+        if let Some(p) = &opts.progress {
+            p(1.0);
+        }
+        return Ok(match (mode, me) {
+            (Mode::Linkage, _) => Outcome::Shares(vec![ResultShare::default(); m]),
+            (Mode::Matching, Party::Client) => Outcome::Counts(MatchCounts::default()),
+            (Mode::Matching, Party::Server) => Outcome::Nothing,
+        });
+    }
+    let ctx = [b"mpc-core/epilink/".as_slice(), &opts.context].concat();
+    let ots = OtStreams::setup(me, &mut ch, opts.ot, &ctx).await?;
+    let total_chunks = schedule.chunk_count();
+    let mut run = Run {
+        engine: TwoParty { ch, me, ots },
+        plan,
+        opts,
+        mine: records,
+        schedule,
+        done_chunks: 0,
+        total_chunks,
+    };
+    let shares = run.link().await?;
+    match (mode, me) {
+        (Mode::Linkage, _) => Ok(Outcome::Shares(shares)),
+        (Mode::Matching, _) => {
+            let counts = run.count(&shares).await?;
+            Ok(match me {
+                Party::Client => Outcome::Counts(counts.unwrap_or_default()),
+                Party::Server => Outcome::Nothing,
+            })
+        }
+    }
+}
+
+/// State of one run.
+struct Run<'a, C: Channel> {
+    engine: TwoParty<C>,
+    plan: Plan,
+    opts: &'a Options,
+    /// This party's records (queries or database).
+    mine: &'a [Record],
+    schedule: Schedule,
+    done_chunks: u64,
+    total_chunks: u64,
+}
+
+/// Per query of the block, per field: the vector-product pad streams
+/// (Dice fields only).
+type VectorProducts = Vec<Vec<Option<FieldPads>>>;
+
+impl<C: Channel> Run<'_, C> {
+    fn report_progress(&self) {
+        if let Some(p) = &self.opts.progress {
+            let f = if self.total_chunks == 0 {
+                1.0
+            } else {
+                self.done_chunks as f64 / self.total_chunks as f64
+            };
+            p(f.min(1.0));
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// The control message at a chunk boundary: both send their status,
+    /// both stop if either cancelled.
+    async fn control(&mut self) -> Result<(), ProtocolError> {
+        let mine = self.cancelled();
+        let ch = &mut self.engine.ch;
+        ch.send(Bytes::from_static(if mine { &[1] } else { &[0] }))
+            .await?;
+        let peer = ch.recv().await?;
+        if mine {
+            return Err(ProtocolError::Cancelled);
+        }
+        match peer.as_ref() {
+            [0] => Ok(()),
+            [1] => Err(ProtocolError::PeerCancelled),
+            _ => Err(ProtocolError::PeerGarbage(
+                "control message is not one status byte".into(),
+            )),
+        }
+    }
+
+    fn dice_fields(&self) -> Vec<usize> {
+        (0..self.plan.fields.len())
+            .filter(|&f| self.plan.fields[f].comparator == Comparator::Dice)
+            .collect()
+    }
+
+    /// Vector-product setup for the queries of one block: one OT per query
+    /// bit, with the client's bits as choices, in one batch.
+    async fn setup_block(
+        &mut self,
+        first: usize,
+        count: usize,
+    ) -> Result<VectorProducts, ProtocolError> {
+        let fields = self.dice_fields();
+        let nf = self.plan.fields.len();
+        let mut lens = Vec::with_capacity(count * fields.len());
+        let mut filters = Vec::new();
+        for q in first..first + count {
+            for &f in &fields {
+                let bits = self.plan.fields[f].bitlength;
+                lens.push(bits);
+                if self.engine.me == Party::Client {
+                    filters.push(match &self.mine[q][f] {
+                        Some(v) => Lanes::from_bytes(v.as_bytes(), bits),
+                        None => Lanes::zeros(bits),
+                    });
+                }
+            }
+        }
+        let client_filters = (self.engine.me == Party::Client).then_some(filters.as_slice());
+        let TwoParty { ch, ots, .. } = &mut self.engine;
+        let mut pads = vecprod::setup(ch, ots, client_filters, &lens)
+            .await?
+            .into_iter();
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut row: Vec<Option<FieldPads>> = (0..nf).map(|_| None).collect();
+            for &f in &fields {
+                row[f] = Some(
+                    pads.next()
+                        .ok_or_else(|| ProtocolError::Internal("pads".into()))?,
+                );
+            }
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// This party's additive shares of every Dice pair's intersection
+    /// count for the chunk, lane `q·records + r`.
+    async fn counts(
+        &mut self,
+        vp: &mut VectorProducts,
+        chunk: &Chunk,
+    ) -> Result<Vec<Option<Vec<u32>>>, ProtocolError> {
+        let lanes = chunk.queries * chunk.records;
+        let mut counts: Vec<Option<Vec<u32>>> = vec![None; self.plan.pairs.len()];
+        let dice: Vec<usize> = self.plan.dice_pairs().collect();
+        for &t in &dice {
+            counts[t] = Some(Vec::with_capacity(lanes));
+        }
+        // The server's database fields, transposed once per chunk.
+        let mut columns: Vec<Option<Vec<Lanes>>> = vec![None; self.plan.fields.len()];
+        if self.engine.me == Party::Server {
+            let slice = &self.mine[chunk.first_record..chunk.first_record + chunk.records];
+            for &t in &dice {
+                let j = self.plan.pairs[t].database;
+                if columns[j].is_none() {
+                    let values: Vec<Option<&[u8]>> = slice
+                        .iter()
+                        .map(|r| r[j].as_ref().map(|v| v.as_bytes()))
+                        .collect();
+                    columns[j] = Some(vecprod::columns(&values, self.plan.fields[j].bitlength));
+                }
+            }
+        }
+        let ch = &mut self.engine.ch;
+        for pads in vp.iter_mut().take(chunk.queries) {
+            for &t in &dice {
+                let pair = &self.plan.pairs[t];
+                let width = self.plan.fields[pair.query].count_width as u32;
+                let field = pads[pair.query]
+                    .as_mut()
+                    .ok_or_else(|| ProtocolError::Internal("pads".into()))?;
+                let shares = vecprod::counts(
+                    ch,
+                    field,
+                    chunk.records,
+                    columns[pair.database].as_deref(),
+                    width,
+                )
+                .await?;
+                if let Some(c) = counts[t].as_mut() {
+                    c.extend(shares.into_iter().map(|v| v as u32));
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Every chunk: the shares of every query's result.
+    async fn link(&mut self) -> Result<Vec<ResultShare>, ProtocolError> {
+        let mut results = vec![ResultShare::default(); self.schedule.queries];
+        let index_width = self.schedule.index_width();
+        let mut running: Option<Cand> = None;
+        let mut vp: Option<VectorProducts> = None;
+        for chunk in self.schedule.chunks() {
+            self.control().await?;
+            if chunk.first_of_block {
+                vp = Some(self.setup_block(chunk.first_query, chunk.queries).await?);
+            }
+            let vpm = vp
+                .as_mut()
+                .ok_or_else(|| ProtocolError::Internal("no vector products".into()))?;
+            let counts = self.counts(vpm, &chunk).await?;
+            let shape = ChunkShape {
+                queries: chunk.queries,
+                records: chunk.records,
+                first_record: chunk.first_record,
+                index_width,
+            };
+            let role = ChunkRole {
+                has_earlier: !chunk.first_of_block,
+                last: chunk.last_of_block,
+            };
+            let data = match self.engine.me {
+                Party::Client => PartyChunk {
+                    records: &self.mine[chunk.first_query..chunk.first_query + chunk.queries],
+                    counts: &counts,
+                },
+                Party::Server => PartyChunk {
+                    records: &self.mine[chunk.first_record..chunk.first_record + chunk.records],
+                    counts: &counts,
+                },
+            };
+            let (client, server) = match self.engine.me {
+                Party::Client => (Some(data), None),
+                Party::Server => (None, Some(data)),
+            };
+            let result = process_chunk(
+                &mut self.engine,
+                &self.plan,
+                &shape,
+                role,
+                client,
+                server,
+                running.take(),
+            )
+            .await?;
+            match result {
+                ChunkResult::Running(best) => running = Some(best),
+                ChunkResult::Final {
+                    is_match,
+                    tentative,
+                    index,
+                } => {
+                    let index = crate::circuit::word::lanes_to_values(&index)?;
+                    for q in 0..chunk.queries {
+                        results[chunk.first_query + q] = ResultShare {
+                            is_match: is_match.get(q).unwrap_or(false),
+                            tentative: tentative.get(q).unwrap_or(false),
+                            best_index: index.get(q).copied().unwrap_or(0) as u64,
+                        };
+                    }
+                    vp = None;
+                }
+            }
+            self.done_chunks += 1;
+            self.report_progress();
+        }
+        Ok(results)
+    }
+
+    /// Matching mode: counts the match and tentative shares in a circuit
+    /// whose output only the client learns.
+    async fn count(
+        &mut self,
+        shares: &[ResultShare],
+    ) -> Result<Option<MatchCounts>, ProtocolError> {
+        self.control().await?;
+        let m = shares.len();
+        let width = bits_for(m as u128);
+        let me = self.engine.me;
+        let mut ni = NetInputs::new(me);
+        let matches = Lanes::from_bools(&shares.iter().map(|s| s.is_match).collect::<Vec<_>>());
+        let tentative = Lanes::from_bools(&shares.iter().map(|s| s.tentative).collect::<Vec<_>>());
+        let mw = ni.declare(Owner::Shared, 1, m, Some(vec![matches]))?;
+        let tw = ni.declare(Owner::Shared, 1, m, Some(vec![tentative]))?;
+        let mc: Word<_> = sum_lanes(&mut ni, self.plan.carries.similarity, &mw, width)?;
+        let tc: Word<_> = sum_lanes(&mut ni, self.plan.carries.similarity, &tw, width)?;
+        let mo = ni.net.output_word(&mc, Reveal::To(Party::Client))?;
+        let to = ni.net.output_word(&tc, Reveal::To(Party::Client))?;
+        let NetInputs { net, inputs, .. } = ni;
+        let net = net.finish();
+        let e = &mut self.engine;
+        let material = e.ots.material(&mut e.ch, &net).await?;
+        let outputs = run_online(&net, me, &mut e.ch, &material, inputs).await?;
+        Ok(match me {
+            Party::Client => {
+                let matches = outputs.word(mo, width)?.first().copied().unwrap_or(0) as u64;
+                let tentative = outputs.word(to, width)?.first().copied().unwrap_or(0) as u64;
+                Some(MatchCounts { matches, tentative })
+            }
+            Party::Server => None,
+        })
+    }
+}
