@@ -112,10 +112,10 @@ fn keyed_differs_from_unkeyed_and_between_keys_and_domains() {
 
 #[test]
 fn keyed_positions_are_a_fixed_function_of_key_domain_and_bigram() {
-    // A regression vector for the keyed construction of spec/bloom.md, so an
+    // A regression vector for the keyed construction of SPEC.md §4, so an
     // accidental change of the message layout is caught (both sites must
     // agree on it). Computed independently with Python's hmac module from
-    // the description in spec/bloom.md (keyed mode).
+    // the description in SPEC.md §4 (keyed mode).
     let key = SiteKey::from_bytes(&(0u8..32).collect::<Vec<_>>()).unwrap();
     let enc = BloomEncoder::keyed(&key, "vorname", 500, 15).unwrap();
     let mut p = Vec::new();

@@ -17,7 +17,7 @@
 //!   and 10,000.
 //! * `costs`: no 2PC run; the cost-counter figures (ANDs, OTs, depth) of
 //!   every gadget at several widths, all inputs XOR-shared — the cost table
-//!   of `spec/mpc-circuits.md`.
+//!   of SPEC.md §7.
 //!
 //! Reported per run: seconds (preprocessing, online, both), AND gates, OTs,
 //! AND-depth and the online messages each party sent (= rounds), bytes of

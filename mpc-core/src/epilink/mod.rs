@@ -11,7 +11,7 @@
 //! [`run_client_matching`] / [`run_server_matching`], each over any
 //! [`Channel`](crate::channel::Channel), with [`Options`] (carry structure,
 //! chunk size, OT extension, progress callback, cancellation flag, expected
-//! peer size) and [`ProtocolError`]. `spec/epilink-2pc.md` is the written
+//! peer size) and [`ProtocolError`]. SPEC.md §8 is the written
 //! protocol with its cost and what every message reveals.
 //!
 //! Layout, bottom up:

@@ -3,7 +3,7 @@
 //! [`pipeline`](super::pipeline) on the two-party [`Engine`](super::pipeline::Engine); the best
 //! candidate so far travels between chunks as shares.
 //!
-//! Message sequence (both parties, same order; `spec/epilink-2pc.md` §4
+//! Message sequence (both parties, same order; SPEC.md §8, part 4
 //! says what each message reveals):
 //!
 //! 1. handshake (one message each way, [`super::handshake`]);

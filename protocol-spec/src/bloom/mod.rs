@@ -17,7 +17,7 @@
 //!   deployments.
 //!
 //! The filter is a [`FieldBits`]; [`to_base64`] gives the wire form (base64 of
-//! Java's `BitSet.toByteArray()`). `spec/bloom.md` is the written
+//! Java's `BitSet.toByteArray()`). SPEC.md §4 is the written
 //! specification.
 mod hashing;
 mod ngram;
@@ -113,7 +113,7 @@ impl BloomEncoder {
     /// `domain` separates fields: the same bigram lands on unrelated bits in
     /// different domains, so filters of different fields cannot be correlated.
     /// Fields that are compared with each other (an exchange group) must share
-    /// a domain; `spec/bloom.md` fixes the rule (the group's first field name).
+    /// a domain; SPEC.md §4 fixes the rule (the group's first field name).
     pub fn keyed(
         key: &SiteKey,
         domain: &str,

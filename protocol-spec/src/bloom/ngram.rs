@@ -10,7 +10,7 @@ pub const NGRAM_LEN: usize = 2;
 /// Bigrams are cut on Unicode scalar values. Java cuts on UTF-16 code units,
 /// which differs only for characters outside the Basic Multilingual Plane
 /// (Java would split the surrogate pair and hash `?` for each half); see
-/// `spec/bloom.md`.
+/// SPEC.md §4.
 pub fn bigrams(normalized: &str) -> Vec<String> {
     let padded: Vec<char> = std::iter::repeat_n(' ', NGRAM_LEN - 1)
         .chain(normalized.chars())

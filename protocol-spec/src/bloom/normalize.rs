@@ -6,7 +6,7 @@
 //! normalised this way. Any "improvement" here (NFC, accent folding, collapsing
 //! inner blanks) would silently lower the Dice score against filters made by
 //! Mainzelliste, so the rules are kept literally and their gaps documented in
-//! `spec/bloom.md` instead.
+//! SPEC.md §4 instead.
 
 /// Characters removed from both ends of the value (`' ' . : , ; - '`).
 ///

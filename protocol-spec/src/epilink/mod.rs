@@ -4,7 +4,7 @@
 //! module computes in the clear, bit for bit. It is therefore written for
 //! readability, not speed, and uses exact integer arithmetic only: the one
 //! place where floating point appears is the quantisation of weights and
-//! thresholds in [`crate::config`]. SPEC.md (fragment `spec/epilink.md`)
+//! thresholds in [`crate::config`]. SPEC.md §5
 //! states the same rules with their reasons.
 //!
 //! The rules, in the order the code applies them:

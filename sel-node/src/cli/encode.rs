@@ -52,7 +52,7 @@ KEYED MODE
   hex digits, 64 recommended, e.g. from `openssl rand -hex 32`). Bitmask
   fields are then hashed with HMAC-SHA256 instead of Mainzelliste's MD5/SHA-1
   double hashing. Both linking sites must use the same key; the filters are
-  not comparable with unkeyed (Mainzelliste) filters. See spec/bloom.md.";
+  not comparable with unkeyed (Mainzelliste) filters. See SPEC.md §4.";
 
 /// `sel-node encode --config CONFIG.json --input FILE.csv [--key-file KEY]`
 #[derive(Debug, Args)]
