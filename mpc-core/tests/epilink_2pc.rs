@@ -68,13 +68,15 @@ fn opts(lanes: usize) -> Options {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    // 160 random configurations with up to 3 × 11 comparisons each: thousands of
+    // (query, record) comparisons checked bit for bit in every CI run.
+    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
 
     #[test]
     fn random_cases_match_the_reference(
         s in scenario(Mix::Any),
-        qs in prop::collection::vec(prop::collection::vec(any::<u8>(), 5), 1..3),
-        ds in prop::collection::vec(prop::collection::vec(any::<u8>(), 5), 1..7),
+        qs in prop::collection::vec(prop::collection::vec(any::<u8>(), 5), 1..4),
+        ds in prop::collection::vec(prop::collection::vec(any::<u8>(), 5), 1..12),
         lanes in 1usize..16,
         style in 0usize..3,
     ) {
@@ -85,7 +87,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
     fn dice_only_and_binary_only_configurations(
@@ -236,14 +238,15 @@ fn synthetic_population_with_the_default_configuration() {
         let pop = Population::generate(
             &config,
             &SynthOptions {
-                database: 24,
-                queries: 4,
+                database: 256,
+                queries: 8,
                 seed: 42,
                 ..SynthOptions::default()
             },
         )
         .expect("synthetic population");
-        check(&config, &pop.queries, &pop.database, opts(48)).await;
+        // 2,048 realistic comparisons, in chunks that split the database.
+        check(&config, &pop.queries, &pop.database, opts(1000)).await;
     });
 }
 
