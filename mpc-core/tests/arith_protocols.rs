@@ -225,11 +225,10 @@ async fn fixed_vector_inner_products() {
     };
     assert_eq!(sum(&a1, &b1, width), expect_bits);
     assert_eq!(sum(&a2, &b2, 32), expect_dense);
-    // One correction of `width` bits per (i, j), nothing else: no OT per row.
-    assert_eq!(
-        first.bytes_sent,
-        (n * packed_len::<u32>(rows, width)) as u64
-    );
+    // One correction of `width` bits per (i, j), packed back to back in
+    // one message, nothing else: no OT per row.
+    assert_eq!(first.bytes_sent, packed_len::<u32>(n * rows, width) as u64);
+    assert_eq!(first.messages_sent, 1);
     assert_eq!(first.bytes_received, 0);
 }
 

@@ -20,7 +20,7 @@ pub mod vector;
 pub use a2b::{a2b, a2b_circuit};
 pub use b2a::{b2a_bits, b2a_word};
 pub use ring::Ring;
-pub use vector::{BitRows, FixedBitsReceiver, Matrix, Rows, RowsSender};
+pub use vector::{BitColumns, BitRows, FixedBitsReceiver, Matrix, Rows, RowsSender};
 
 use crate::channel::ChannelError;
 use crate::gmw::GmwError;

@@ -103,44 +103,68 @@ impl_ring!(u32);
 impl_ring!(u64);
 impl_ring!(u128);
 
-/// Packs elements into `width` bits each, little-endian bit order.
+/// Packs elements into `width` bits each, little-endian bit order (the
+/// bits of all elements back to back, no padding between them). Works 64
+/// bits at a time: this is the hot loop of the vector product.
 pub fn pack<R: Ring>(values: &[R], width: u32) -> Vec<u8> {
     let width = width.min(R::BITS) as usize;
-    let mut out = vec![0u8; (values.len() * width).div_ceil(8)];
-    let mut pos = 0usize;
+    let mut out = Vec::with_capacity((values.len() * width).div_ceil(8) + 8);
+    // At most 63 pending bits plus a piece of at most 64 fit in a u128.
+    let (mut acc, mut have) = (0u128, 0usize);
+    let mut push = |piece: u64, bits: usize, out: &mut Vec<u8>| {
+        acc |= u128::from(piece) << have;
+        have += bits;
+        if have >= 64 {
+            out.extend_from_slice(&(acc as u64).to_le_bytes());
+            acc >>= 64;
+            have -= 64;
+        }
+    };
     for v in values {
-        let mut x = v.reduce(width as u32).to_u128();
-        let mut left = width;
-        while left > 0 {
-            let byte = pos / 8;
-            let off = pos % 8;
-            let take = (8 - off).min(left);
-            out[byte] |= ((x & ((1 << take) - 1)) as u8) << off;
-            x >>= take;
-            pos += take;
-            left -= take;
+        let x = v.reduce(width as u32).to_u128();
+        if width <= 64 {
+            push(x as u64, width, &mut out);
+        } else {
+            push(x as u64, 64, &mut out);
+            push((x >> 64) as u64, width - 64, &mut out);
         }
     }
+    out.extend_from_slice(&(acc as u64).to_le_bytes()[..have.div_ceil(8)]);
     out
 }
 
 /// Inverse of [`pack`]: `n` elements of `width` bits. `bytes` must hold
-/// exactly `ceil(n · width / 8)` bytes (checked by the caller).
+/// exactly `ceil(n · width / 8)` bytes (checked by the caller; missing
+/// bytes read as zero).
 pub fn unpack<R: Ring>(bytes: &[u8], n: usize, width: u32) -> Vec<R> {
     let width = width.min(R::BITS) as usize;
+    if width == 0 {
+        return vec![R::ZERO; n];
+    }
     let mut out = Vec::with_capacity(n);
-    let mut pos = 0usize;
-    for _ in 0..n {
-        let mut x = 0u128;
-        let mut got = 0usize;
-        while got < width {
-            let byte = bytes.get(pos / 8).copied().unwrap_or(0);
-            let off = pos % 8;
-            let take = (8 - off).min(width - got);
-            x |= u128::from((byte >> off) & ((1u16 << take) - 1) as u8) << got;
-            got += take;
-            pos += take;
+    let mut words = bytes.chunks(8).map(|c| {
+        let mut b = [0u8; 8];
+        b[..c.len()].copy_from_slice(c);
+        u64::from_le_bytes(b)
+    });
+    let (mut acc, mut have) = (0u128, 0usize);
+    let mut take = |bits: usize| -> u64 {
+        if have < bits {
+            acc |= u128::from(words.next().unwrap_or(0)) << have;
+            have += 64;
         }
+        let v = acc as u64 & (u64::MAX >> (64 - bits));
+        acc >>= bits;
+        have -= bits;
+        v
+    };
+    for _ in 0..n {
+        let x = if width <= 64 {
+            u128::from(take(width))
+        } else {
+            let lo = take(64);
+            u128::from(lo) | u128::from(take(width - 64)) << 64
+        };
         out.push(R::from_u128(x));
     }
     out
@@ -169,6 +193,23 @@ mod tests {
         }
         let big = [u128::MAX, 1, 1 << 127];
         assert_eq!(unpack::<u128>(&pack(&big, 128), 3, 128), big.to_vec());
+        // Wider than 64 bits but not a whole ring: split pieces.
+        let wide: Vec<u128> = (0..9u128)
+            .map(|i| (i + 3) * 0x9e37_79b9_7f4a_7c15_f39c)
+            .collect();
+        for w in [65u32, 100, 127] {
+            let p = pack(&wide, w);
+            assert_eq!(p.len(), packed_len::<u128>(wide.len(), w));
+            let want: Vec<u128> = wide.iter().map(|v| v.reduce(w)).collect();
+            assert_eq!(unpack::<u128>(&p, wide.len(), w), want, "width {w}");
+        }
+    }
+
+    #[test]
+    fn pack_is_bit_serial_little_endian() {
+        // 3-bit values 0b101, 0b011, 0b111 → bits 101 110 111 (LSB first).
+        assert_eq!(pack(&[5u32, 3, 7], 3), vec![0b1101_1101, 0b1]);
+        assert_eq!(unpack::<u32>(&[0b1101_1101, 0b1], 3, 3), vec![5, 3, 7]);
     }
 
     #[test]

@@ -27,7 +27,7 @@
 
 use super::ots::{OneWay, OtStreams};
 use super::protocol::ProtocolError;
-use crate::arith::ring::Ring;
+use crate::arith::ring::{self, Ring};
 use crate::channel::Channel;
 use crate::circuit::{Lanes, Party};
 use crate::gmw::{recv_payload, send_payload};
@@ -39,49 +39,6 @@ pub fn reduce(x: u64, width: u32) -> u64 {
     } else {
         x & ((1u64 << width) - 1)
     }
-}
-
-/// Packs `values` at `width` bits each (little-endian bit order, the
-/// layout of [`crate::arith::ring::pack`]) with a 64-bit accumulator.
-pub fn pack_bits(values: &[u64], width: u32) -> Vec<u8> {
-    let w = width as usize;
-    let mut out = Vec::with_capacity((values.len() * w).div_ceil(8) + 8);
-    let (mut acc, mut have) = (0u128, 0usize);
-    for &v in values {
-        acc |= u128::from(reduce(v, width)) << have;
-        have += w;
-        while have >= 64 {
-            out.extend_from_slice(&(acc as u64).to_le_bytes());
-            acc >>= 64;
-            have -= 64;
-        }
-    }
-    let tail = have.div_ceil(8);
-    out.extend_from_slice(&(acc as u64).to_le_bytes()[..tail]);
-    out
-}
-
-/// Inverse of [`pack_bits`]: `n` values of `width` bits from exactly
-/// `ceil(n·width/8)` bytes (checked by the caller).
-pub fn unpack_bits(bytes: &[u8], n: usize, width: u32) -> Vec<u64> {
-    let w = width as usize;
-    let mut out = Vec::with_capacity(n);
-    let (mut acc, mut have) = (0u128, 0usize);
-    let mut words = bytes.chunks(8).map(|c| {
-        let mut b = [0u8; 8];
-        b[..c.len()].copy_from_slice(c);
-        u64::from_le_bytes(b)
-    });
-    for _ in 0..n {
-        if have < w {
-            acc |= u128::from(words.next().unwrap_or(0)) << have;
-            have += 64;
-        }
-        out.push(reduce(acc as u64, width));
-        acc >>= w;
-        have -= w;
-    }
-    out
 }
 
 fn check(bits: &Lanes, x: usize, width: u32) -> Result<(), ProtocolError> {
@@ -135,14 +92,14 @@ pub async fn bit_times_arith<C: Channel>(
         // The local term b·x plus the sender's −P_0.
         share.push(if b { xj } else { 0 }.wrapping_sub(p0));
     }
-    send_payload(ch, pack_bits(&tau, width)).await?;
+    send_payload(ch, ring::pack(&tau, width)).await?;
     let got = recv_payload(
         ch,
         (n * width as usize).div_ceil(8),
         "bit-product corrections",
     )
     .await?;
-    let tau_peer = unpack_bits(&got, n, width);
+    let tau_peer = ring::unpack::<u64>(&got, n, width);
     for (j, (s, key)) in share.iter_mut().zip(&my_keys).enumerate() {
         let pc = u64::from_block(*key);
         let mine = if bits.get(j).unwrap_or(false) {
@@ -187,7 +144,7 @@ pub async fn bit_times_public<C: Channel>(
                 tau.push(p1.wrapping_sub(p0).wrapping_sub(delta));
                 share.push(reduce(local(j, xj).wrapping_sub(p0), width));
             }
-            send_payload(ch, pack_bits(&tau, width)).await?;
+            send_payload(ch, ring::pack(&tau, width)).await?;
             Ok(share)
         }
         OneWay::Received(recv) => {
@@ -199,7 +156,7 @@ pub async fn bit_times_public<C: Channel>(
                 "conversion corrections",
             )
             .await?;
-            let tau = unpack_bits(&got, n, width);
+            let tau = ring::unpack::<u64>(&got, n, width);
             Ok(x.iter()
                 .zip(&keys)
                 .enumerate()
@@ -210,25 +167,6 @@ pub async fn bit_times_public<C: Channel>(
                     reduce(local(j, reduce(xj, width)).wrapping_add(mine), width)
                 })
                 .collect())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pack_roundtrip_matches_the_ring_layout() {
-        let vals: Vec<u64> = (0..77u64)
-            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-            .collect();
-        for w in [1u32, 9, 17, 45, 63, 64] {
-            let p = pack_bits(&vals, w);
-            assert_eq!(p.len(), (vals.len() * w as usize).div_ceil(8));
-            assert_eq!(p, crate::arith::ring::pack(&vals, w), "width {w}");
-            let back = unpack_bits(&p, vals.len(), w);
-            assert_eq!(back, vals.iter().map(|&v| reduce(v, w)).collect::<Vec<_>>());
         }
     }
 }
