@@ -35,7 +35,10 @@ fn binary(name: &str, package: &str) -> PathBuf {
         if profile_dir.file_name().is_some_and(|p| p == "release") {
             build.arg("--release");
         }
-        assert!(build.status().expect("cargo build").success(), "building {name}");
+        assert!(
+            build.status().expect("cargo build").success(),
+            "building {name}"
+        );
     }
     path
 }
@@ -87,7 +90,11 @@ fn two_sites_encode_link_and_agree_with_the_reference() {
     client_rows.push("Zacharias,Quellmalz,,2,2,1902,99998,Zwickau");
     client_rows.push("Olivia,Thornbury,Ashcombe,30,11,2001,10115,Berlin");
     let client_csv = dir.join("site-a.csv");
-    std::fs::write(&client_csv, format!("{header}\n{}\n", client_rows.join("\n"))).unwrap();
+    std::fs::write(
+        &client_csv,
+        format!("{header}\n{}\n", client_rows.join("\n")),
+    )
+    .unwrap();
 
     let (client_jsonl, server_jsonl) = (dir.join("a.jsonl"), dir.join("b.jsonl"));
     encode(&config_path, &client_csv, &client_jsonl);
