@@ -513,61 +513,21 @@ mod tests {
 
     #[test]
     fn rejects_forbidden_combinations() {
-        let bad = LinkageConfig::new(
-            vec![field(
-                "a",
-                0.1,
-                0.01,
-                Comparator::Dice,
-                FieldType::Integer,
-                8,
-            )],
-            &[],
-            0.9,
-            0.7,
-        );
+        let one_field = |c, t, threshold_match, threshold_non_match| {
+            LinkageConfig::new(
+                vec![field("a", 0.1, 0.01, c, t, 8)],
+                &[],
+                threshold_match,
+                threshold_non_match,
+            )
+        };
+        let bad = one_field(Comparator::Dice, FieldType::Integer, 0.9, 0.7);
         assert!(matches!(bad, Err(ConfigError::ComparatorType { .. })));
-        let bad = LinkageConfig::new(
-            vec![field(
-                "a",
-                0.1,
-                0.01,
-                Comparator::Binary,
-                FieldType::Bitmask,
-                8,
-            )],
-            &[],
-            0.9,
-            0.7,
-        );
+        let bad = one_field(Comparator::Binary, FieldType::Bitmask, 0.9, 0.7);
         assert!(matches!(bad, Err(ConfigError::ComparatorType { .. })));
-        let bad = LinkageConfig::new(
-            vec![field(
-                "a",
-                0.1,
-                0.01,
-                Comparator::Binary,
-                FieldType::Integer,
-                8,
-            )],
-            &[],
-            0.0,
-            0.7,
-        );
+        let bad = one_field(Comparator::Binary, FieldType::Integer, 0.0, 0.7);
         assert!(matches!(bad, Err(ConfigError::Threshold { .. })));
-        let bad = LinkageConfig::new(
-            vec![field(
-                "a",
-                0.1,
-                0.01,
-                Comparator::Binary,
-                FieldType::Integer,
-                8,
-            )],
-            &[],
-            0.9,
-            1e-6,
-        );
+        let bad = one_field(Comparator::Binary, FieldType::Integer, 0.9, 1e-6);
         assert!(matches!(bad, Err(ConfigError::ThresholdTooSmall { .. })));
         let names: Vec<String> = (0..5).map(|i| format!("n{i}")).collect();
         let fields = names
