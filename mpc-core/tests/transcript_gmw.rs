@@ -3,7 +3,7 @@
 //! depend on the inputs.
 
 use mpc_core::arith::{BitRows, FixedBitsReceiver, RowsSender};
-use mpc_core::channel::{Channel, RecordingChannel, memory_pair};
+use mpc_core::channel::{Channel, MemoryChannel, RecordingChannel, memory_pair};
 use mpc_core::circuit::gadgets::{self, AdderKind};
 use mpc_core::circuit::netlist::{NetWire, NetlistBuilder, Reveal};
 use mpc_core::circuit::{Builder, Lanes, Party, Word};
@@ -70,52 +70,39 @@ struct Transcript {
     lt: bool,
 }
 
+/// One party's run: its two 16-byte inputs into the circuit, everything it
+/// sends recorded.
+async fn party(me: Party, ch: MemoryChannel, values: [[u8; 16]; 2]) -> Transcript {
+    let c = circuit();
+    let (lanes, word) = match me {
+        Party::Client => (&c.client_lanes, &c.client_word),
+        Party::Server => (&c.server_lanes, &c.server_word),
+    };
+    let mut ch = RecordingChannel::new(ch);
+    let mut inputs = Inputs::new();
+    inputs.set(lanes, bytes_lanes(&values[0]));
+    inputs
+        .set_word(word, &[bytes_value(&values[1])])
+        .expect("fits");
+    let out = gmw::evaluate(&c.net, me, &mut ch, inputs)
+        .await
+        .expect("party run");
+    let lt = out
+        .get(c.lt_out)
+        .expect("revealed")
+        .get(0)
+        .expect("one lane");
+    Transcript {
+        sent: ch.sent().iter().map(|m| m.to_vec()).collect(),
+        rounds: ch.stats().rounds,
+        lt,
+    }
+}
+
 async fn run(client: [[u8; 16]; 2], server: [[u8; 16]; 2]) -> (Transcript, Transcript) {
     let (a, b) = memory_pair();
-    let ta = tokio::spawn(async move {
-        let c = circuit();
-        let mut ch = RecordingChannel::new(a);
-        let mut inputs = Inputs::new();
-        inputs.set(&c.client_lanes, bytes_lanes(&client[0]));
-        inputs
-            .set_word(&c.client_word, &[bytes_value(&client[1])])
-            .expect("fits");
-        let out = gmw::evaluate(&c.net, Party::Client, &mut ch, inputs)
-            .await
-            .expect("client run");
-        let lt = out
-            .get(c.lt_out)
-            .expect("revealed")
-            .get(0)
-            .expect("one lane");
-        Transcript {
-            sent: ch.sent().iter().map(|m| m.to_vec()).collect(),
-            rounds: ch.stats().rounds,
-            lt,
-        }
-    });
-    let tb = tokio::spawn(async move {
-        let c = circuit();
-        let mut ch = RecordingChannel::new(b);
-        let mut inputs = Inputs::new();
-        inputs.set(&c.server_lanes, bytes_lanes(&server[0]));
-        inputs
-            .set_word(&c.server_word, &[bytes_value(&server[1])])
-            .expect("fits");
-        let out = gmw::evaluate(&c.net, Party::Server, &mut ch, inputs)
-            .await
-            .expect("server run");
-        let lt = out
-            .get(c.lt_out)
-            .expect("revealed")
-            .get(0)
-            .expect("one lane");
-        Transcript {
-            sent: ch.sent().iter().map(|m| m.to_vec()).collect(),
-            rounds: ch.stats().rounds,
-            lt,
-        }
-    });
+    let ta = tokio::spawn(party(Party::Client, a, client));
+    let tb = tokio::spawn(party(Party::Server, b, server));
     (ta.await.expect("client"), tb.await.expect("server"))
 }
 

@@ -33,11 +33,15 @@ use crate::circuit::word::gather_word;
 use crate::circuit::{Builder, CResult, CircuitError, Word};
 use protocol_spec::config::Comparator;
 
-/// Per-lane inputs of the score part, already spread over all lanes of the
-/// chunk (see [`spread`]). Vectors are indexed by field or pair; entries
-/// that do not apply to a field's comparator are `None`.
+/// The inputs of the score part, indexed by field or pair; entries that do
+/// not apply to a field's comparator are `None`.
+///
+/// Lane layout: as built from the records ([`super::inputs`]), client words
+/// have one lane per query and server words one lane per record; after
+/// [`spread`] every word has one lane per (query, record) pair, the layout
+/// the similarity circuit works on. Counts have one lane per pair in both.
 #[derive(Clone, Debug)]
-pub struct LaneInputs<W> {
+pub struct ScoreInputs<W> {
     /// Per pair: the client's and the server's additive share of the
     /// intersection count `|a_i ∧ b_j|` mod `2^count_width` (Dice pairs).
     pub counts: Vec<Option<(Word<W>, Word<W>)>>,
@@ -53,26 +57,6 @@ pub struct LaneInputs<W> {
     /// Per binary field: the query value's bits (client; zeros if empty).
     pub client_value: Vec<Option<Word<W>>>,
     /// Per binary field: the database value's bits (server).
-    pub server_value: Vec<Option<Word<W>>>,
-}
-
-/// Inputs with one lane per query (client) and one lane per record
-/// (server), before [`spread`]; counts already have one lane per pair.
-#[derive(Clone, Debug)]
-pub struct ChunkInputs<W> {
-    /// Per pair: count shares, `queries · records` lanes.
-    pub counts: Vec<Option<(Word<W>, Word<W>)>>,
-    /// Per field, `queries` lanes.
-    pub client_present: Vec<W>,
-    /// Per field, `records` lanes.
-    pub server_present: Vec<W>,
-    /// Per Dice field, `queries` lanes.
-    pub client_weight: Vec<Option<Word<W>>>,
-    /// Per Dice field, `records` lanes.
-    pub server_weight: Vec<Option<Word<W>>>,
-    /// Per binary field, `queries` lanes.
-    pub client_value: Vec<Option<Word<W>>>,
-    /// Per binary field, `records` lanes.
     pub server_value: Vec<Option<Word<W>>>,
 }
 
@@ -109,12 +93,12 @@ fn spread_word<B: Builder>(
 pub fn spread<B: Builder>(
     b: &mut B,
     shape: &ChunkShape,
-    inp: &ChunkInputs<B::Wire>,
-) -> CResult<LaneInputs<B::Wire>> {
+    inp: &ScoreInputs<B::Wire>,
+) -> CResult<ScoreInputs<B::Wire>> {
     let (q, r) = (shape.queries, shape.records);
     let by_query: Vec<u32> = (0..q * r).map(|l| (l / r) as u32).collect();
     let by_record: Vec<u32> = (0..q * r).map(|l| (l % r) as u32).collect();
-    Ok(LaneInputs {
+    Ok(ScoreInputs {
         counts: inp.counts.clone(),
         client_present: inp
             .client_present
@@ -206,7 +190,7 @@ fn similarity<B: Builder>(
     b: &mut B,
     plan: &Plan,
     t: usize,
-    inp: &LaneInputs<B::Wire>,
+    inp: &ScoreInputs<B::Wire>,
 ) -> CResult<(B::Wire, Similarity<B::Wire>)> {
     let pair = &plan.pairs[t];
     let (i, j) = (pair.query, pair.database);
@@ -271,7 +255,7 @@ pub struct Similarities<W> {
 pub fn similarities<B: Builder>(
     b: &mut B,
     plan: &Plan,
-    inp: &LaneInputs<B::Wire>,
+    inp: &ScoreInputs<B::Wire>,
 ) -> CResult<Similarities<B::Wire>> {
     let lanes = inp
         .client_present

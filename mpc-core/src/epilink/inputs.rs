@@ -9,7 +9,7 @@
 
 use protocol_spec::config::{Comparator, Record};
 
-use super::circuit::{ChunkInputs, ChunkShape};
+use super::circuit::{ChunkShape, ScoreInputs};
 use super::plan::Plan;
 use crate::circuit::cost::CostCounter;
 use crate::circuit::netlist::{NetWire, NetlistBuilder};
@@ -226,9 +226,9 @@ pub fn chunk_inputs<B: InputSink>(
     shape: &ChunkShape,
     client: Option<PartyChunk<'_>>,
     server: Option<PartyChunk<'_>>,
-) -> CResult<ChunkInputs<B::Wire>> {
+) -> CResult<ScoreInputs<B::Wire>> {
     let nf = plan.fields.len();
-    let mut inp = ChunkInputs {
+    let mut inp = ScoreInputs {
         counts: vec![None; plan.pairs.len()],
         client_present: Vec::with_capacity(nf),
         server_present: Vec::with_capacity(nf),

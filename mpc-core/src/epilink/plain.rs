@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use super::bitmul::reduce;
-use super::circuit::{ChunkShape, LaneInputs, decide, select, similarities, spread};
+use super::circuit::{ChunkShape, ScoreInputs, decide, select, similarities, spread};
 use super::inputs::{InputSink, Owner, PartyChunk, chunk_inputs};
 use super::pipeline::{Cand, ChunkResult, ChunkRole, Engine, SimilarityShares, process_chunk};
 use super::plan::{Carries, Plan};
@@ -245,7 +245,7 @@ impl Engine for PlainEngine {
     ) -> Result<SimilarityShares, ProtocolError> {
         let mut b = PlainBuilder::new();
         let inputs = chunk_inputs(&mut b, plan, shape, client, server)?;
-        let lanes: LaneInputs<Lanes> = spread(&mut b, shape, &inputs)?;
+        let lanes: ScoreInputs<Lanes> = spread(&mut b, shape, &inputs)?;
         let sims = similarities(&mut b, plan, &lanes)?;
         Ok(SimilarityShares {
             dice: sims
