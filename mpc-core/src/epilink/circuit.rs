@@ -24,11 +24,9 @@
 //! between a client value and a server value is one OT, and gates among one
 //! party's values are free.
 
-use super::gadgets::{
-    Sparse, and_all, const_product_rows, divide_nonrestoring, sign_of_sum, sum_rows,
-};
+use super::gadgets::{Sparse, const_product_rows, sign_of_sum, sum_rows};
 use super::plan::{Plan, SIM_WIDTH};
-use crate::circuit::gadgets::{add, add_with_carry, ge, mux_word};
+use crate::circuit::gadgets::{add, add_with_carry, and_all, divide_nonrestoring, ge, mux_word};
 use crate::circuit::word::gather_word;
 use crate::circuit::{Builder, CResult, CircuitError, Word};
 use protocol_spec::config::Comparator;

@@ -1,5 +1,5 @@
 //! Gadgets the EpiLink circuit needs beyond [`crate::circuit::gadgets`]:
-//! non-restoring division, multiplication by a constant in signed digits,
+//! multiplication by a constant in signed digits,
 //! sums of sparse rows, and a segmented lane tournament. All are written
 //! against [`Builder`] like the shared gadgets, so the plaintext, cost and
 //! netlist backends run the same code.
@@ -10,93 +10,7 @@ use crate::circuit::gadgets::multiply::sum_columns;
 use crate::circuit::word::concat_words;
 use crate::circuit::{Builder, CResult, CircuitError, Word, same_lanes};
 
-/// A bit that may be known to be zero (`None`).
-pub type Sparse<W> = Option<W>;
-
-/// `floor(dividend / divisor)`, its low `quotient_bits` bits, by
-/// non-restoring division.
-///
-/// Restoring division spends per quotient bit one subtraction *and* a
-/// multiplexer to restore the remainder (about `2m` AND gates for an `m`-bit
-/// divisor). Non-restoring division keeps the remainder `R ∈ [−y, y)` signed
-/// and adds or subtracts `y` depending on the previous quotient bit, which
-/// is one `(m+1)`-bit addition (`m` AND gates with a ripple adder) and no
-/// multiplexer: `y ⊕ ctrl` is free. With `t = 2R + d_i`, both branches give
-/// `R' = t_restoring − y`, so `q_i = [R' ≥ 0]` is exactly the restoring
-/// quotient bit and no final correction is needed for the quotient.
-///
-/// Precondition (values are secret, so not checked): `dividend >>
-/// quotient_bits < divisor`. A zero divisor gives an all-ones quotient;
-/// callers that can see one replace it first.
-pub fn divide_nonrestoring<B: Builder>(
-    b: &mut B,
-    kind: AdderKind,
-    dividend: &[Sparse<B::Wire>],
-    divisor: &Word<B::Wire>,
-    quotient_bits: usize,
-) -> CResult<Word<B::Wire>> {
-    let m = divisor.width();
-    let lanes = divisor.lanes(b).ok_or(CircuitError::Empty {
-        op: "divide_nonrestoring",
-        what: "divisor bit",
-    })?;
-    for w in dividend.iter().flatten() {
-        same_lanes(lanes, b.lanes(w))?;
-    }
-    if quotient_bits == 0 || quotient_bits > dividend.len() {
-        return Err(CircuitError::Parameter {
-            op: "divide_nonrestoring",
-            detail: format!(
-                "quotient_bits must be in 1..={} (the dividend width), got {quotient_bits}",
-                dividend.len()
-            ),
-        });
-    }
-    // Initial remainder: the dividend above the quotient bits, below the
-    // divisor by the precondition, so m bits (higher bits are zero).
-    let mut r: Vec<Sparse<B::Wire>> = dividend[quotient_bits..].iter().take(m).cloned().collect();
-    r.resize(m + 1, None);
-    let one = b.splat(true, lanes)?;
-    // `ctrl` = previous quotient bit (1: subtract y, 0: add y); the
-    // initial remainder is non-negative, so the first step subtracts.
-    let mut ctrl: Option<B::Wire> = None;
-    let mut q = Vec::with_capacity(quotient_bits);
-    for i in (0..quotient_bits).rev() {
-        let mut t = Vec::with_capacity(m + 1);
-        t.push(dividend[i].clone());
-        t.extend(r[..m].iter().cloned());
-        // Second operand: y ⊕ ctrl on m + 1 bits (y's bit m is zero), and
-        // carry-in ctrl: `t − y` when ctrl = 1, `t + y` when ctrl = 0.
-        let mut y = Vec::with_capacity(m + 1);
-        let cin = match &ctrl {
-            None => {
-                for bit in divisor.bits() {
-                    y.push(Some(b.not(bit)?));
-                }
-                y.push(Some(one.clone()));
-                one.clone()
-            }
-            Some(c) => {
-                for bit in divisor.bits() {
-                    y.push(Some(b.xor(bit, c)?));
-                }
-                y.push(Some(c.clone()));
-                c.clone()
-            }
-        };
-        let (sum, _) = add_sparse(b, kind, &t, &y, Some(cin), false, lanes)?;
-        let sign = sum.get(m).ok_or(CircuitError::Empty {
-            op: "divide_nonrestoring",
-            what: "sum bit",
-        })?;
-        let qi = b.not(sign)?;
-        r = sum.into_iter().map(Some).collect();
-        ctrl = Some(qi.clone());
-        q.push(qi);
-    }
-    q.reverse();
-    Ok(Word::from_bits(q))
-}
+pub(crate) use crate::circuit::gadgets::Sparse;
 
 /// The signed binary digits of `c` in non-adjacent form: `(shift, negative)`
 /// for every non-zero digit. NAF has the fewest non-zero digits of any
@@ -220,23 +134,6 @@ pub fn sum_rows<B: Builder>(
         }
     }
     sum_columns(b, kind, cols, lanes)
-}
-
-/// AND of all `bits` as a balanced tree (depth ⌈log2 n⌉); `None` for none.
-pub fn and_all<B: Builder>(b: &mut B, bits: &[B::Wire]) -> CResult<Option<B::Wire>> {
-    let mut level: Vec<B::Wire> = bits.to_vec();
-    while level.len() > 1 {
-        let mut next = Vec::with_capacity(level.len().div_ceil(2));
-        for pair in level.chunks(2) {
-            match pair {
-                [u, v] => next.push(b.and(u, v)?),
-                [u] => next.push(u.clone()),
-                _ => {}
-            }
-        }
-        level = next;
-    }
-    Ok(level.pop())
 }
 
 /// The most significant bit of `(x + y) mod 2^k` (`k` = the common
@@ -376,6 +273,7 @@ pub fn sum_lanes<B: Builder>(
 mod tests {
     use super::*;
     use crate::circuit::Lanes;
+    use crate::circuit::gadgets::divide_nonrestoring;
     use crate::circuit::plain::PlainBuilder;
     use crate::circuit::word::lanes_to_values;
 

@@ -117,6 +117,15 @@ pub fn eq<B: Builder>(b: &mut B, x: &Word<B::Wire>, y: &Word<B::Wire>) -> CResul
         };
         level.push(b.not(&d)?);
     }
+    match and_all(b, &level)? {
+        Some(w) => Ok(w),
+        None => b.splat(true, lanes),
+    }
+}
+
+/// AND of all `bits` as a balanced tree (depth ⌈log2 n⌉); `None` for none.
+pub fn and_all<B: Builder>(b: &mut B, bits: &[B::Wire]) -> CResult<Option<B::Wire>> {
+    let mut level: Vec<B::Wire> = bits.to_vec();
     while level.len() > 1 {
         let mut next = Vec::with_capacity(level.len().div_ceil(2));
         for pair in level.chunks(2) {
@@ -128,10 +137,7 @@ pub fn eq<B: Builder>(b: &mut B, x: &Word<B::Wire>, y: &Word<B::Wire>) -> CResul
         }
         level = next;
     }
-    match level.pop() {
-        Some(w) => Ok(w),
-        None => b.splat(true, lanes),
-    }
+    Ok(level.pop())
 }
 
 /// `x != y`.

@@ -14,7 +14,7 @@
 //! (`2^quotient_bits − 1`). Callers that must treat `y = 0` specially test
 //! for it separately.
 
-use super::adder::{AdderKind, sub_core};
+use super::adder::{AdderKind, add_sparse, sub_core};
 use super::{Sparse, lanes_of};
 use crate::circuit::{Builder, CResult, CircuitError, Word, same_lanes};
 
@@ -107,6 +107,91 @@ fn divide_sparse<B: Builder>(
             });
         }
         r = next;
+        q.push(qi);
+    }
+    q.reverse();
+    Ok(Word::from_bits(q))
+}
+
+/// `floor(dividend / divisor)`, its low `quotient_bits` bits, by
+/// non-restoring division.
+///
+/// Restoring division spends per quotient bit one subtraction *and* a
+/// multiplexer to restore the remainder (about `2m` AND gates for an `m`-bit
+/// divisor). Non-restoring division keeps the remainder `R ∈ [−y, y)` signed
+/// and adds or subtracts `y` depending on the previous quotient bit, which
+/// is one `(m+1)`-bit addition (`m` AND gates with a ripple adder) and no
+/// multiplexer: `y ⊕ ctrl` is free. With `t = 2R + d_i`, both branches give
+/// `R' = t_restoring − y`, so `q_i = [R' ≥ 0]` is exactly the restoring
+/// quotient bit and no final correction is needed for the quotient.
+///
+/// Precondition (values are secret, so not checked): `dividend >>
+/// quotient_bits < divisor`. A zero divisor gives an all-ones quotient;
+/// callers that can see one replace it first.
+pub fn divide_nonrestoring<B: Builder>(
+    b: &mut B,
+    kind: AdderKind,
+    dividend: &[Sparse<B::Wire>],
+    divisor: &Word<B::Wire>,
+    quotient_bits: usize,
+) -> CResult<Word<B::Wire>> {
+    let m = divisor.width();
+    let lanes = divisor.lanes(b).ok_or(CircuitError::Empty {
+        op: "divide_nonrestoring",
+        what: "divisor bit",
+    })?;
+    for w in dividend.iter().flatten() {
+        same_lanes(lanes, b.lanes(w))?;
+    }
+    if quotient_bits == 0 || quotient_bits > dividend.len() {
+        return Err(CircuitError::Parameter {
+            op: "divide_nonrestoring",
+            detail: format!(
+                "quotient_bits must be in 1..={} (the dividend width), got {quotient_bits}",
+                dividend.len()
+            ),
+        });
+    }
+    // Initial remainder: the dividend above the quotient bits, below the
+    // divisor by the precondition, so m bits (higher bits are zero).
+    let mut r: Vec<Sparse<B::Wire>> = dividend[quotient_bits..].iter().take(m).cloned().collect();
+    r.resize(m + 1, None);
+    let one = b.splat(true, lanes)?;
+    // `ctrl` = previous quotient bit (1: subtract y, 0: add y); the
+    // initial remainder is non-negative, so the first step subtracts.
+    let mut ctrl: Option<B::Wire> = None;
+    let mut q = Vec::with_capacity(quotient_bits);
+    for i in (0..quotient_bits).rev() {
+        let mut t = Vec::with_capacity(m + 1);
+        t.push(dividend[i].clone());
+        t.extend(r[..m].iter().cloned());
+        // Second operand: y ⊕ ctrl on m + 1 bits (y's bit m is zero), and
+        // carry-in ctrl: `t − y` when ctrl = 1, `t + y` when ctrl = 0.
+        let mut y = Vec::with_capacity(m + 1);
+        let cin = match &ctrl {
+            None => {
+                for bit in divisor.bits() {
+                    y.push(Some(b.not(bit)?));
+                }
+                y.push(Some(one.clone()));
+                one.clone()
+            }
+            Some(c) => {
+                for bit in divisor.bits() {
+                    y.push(Some(b.xor(bit, c)?));
+                }
+                y.push(Some(c.clone()));
+                c.clone()
+            }
+        };
+        let (sum, _) = add_sparse(b, kind, &t, &y, Some(cin), false, lanes)?;
+        let sign = sum.get(m).ok_or(CircuitError::Empty {
+            op: "divide_nonrestoring",
+            what: "sum bit",
+        })?;
+        let qi = b.not(sign)?;
+        r = sum.into_iter().map(Some).collect();
+        ctrl = Some(qi.clone());
         q.push(qi);
     }
     q.reverse();

@@ -20,14 +20,15 @@ pub mod popcount;
 
 pub use adder::{AdderKind, add, add_with_carry, sub, sub_with_borrow};
 pub use argmax::{argmax, argmax_by, argmax_lanes, argmax_lanes_by, fraction_gt};
-pub use compare::{eq, ge, gt, le, lt, mux_word, ne};
-pub use divide::{divide, divide_fixed};
+pub use compare::{and_all, eq, ge, gt, le, lt, mux_word, ne};
+pub use divide::{divide, divide_fixed, divide_nonrestoring};
 pub use multiply::{mul, mul_const};
 pub use popcount::popcount;
 
 use super::{Builder, CResult, CircuitError, Word};
 
 /// A bit that may be known to be zero.
+/// A bit that may be known to be zero (`None`): free in every backend.
 pub(crate) type Sparse<W> = Option<W>;
 
 pub(crate) fn xor_opt<B: Builder>(
