@@ -1,12 +1,10 @@
 //! `sel-node`: the secure record-linkage node.
 //!
-//! One binary, several subcommands ([`cli::Command`]); each subcommand lives
-//! in its own module and returns the process exit code, so `main` only parses
-//! the command line and dispatches.
-mod cli;
-mod encode;
-
+//! One binary, several subcommands ([`sel_node::cli::Command`]); each
+//! subcommand lives in its own module and returns the process exit code, so
+//! `main` only parses the command line and dispatches.
 use clap::Parser;
+use sel_node::{cli, encode};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -1,0 +1,1 @@
+//! (being built; see model.rs for the interfaces)

@@ -1,0 +1,123 @@
+//! The peer channel: one TLS port for all remotes, one multiplexed
+//! connection per remote carrying every job between the two sites in both
+//! directions.
+//!
+//! (Signatures fixed for the job manager; the implementation is being built.)
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mpc_core::channel::MuxSession;
+use tokio_util::sync::CancellationToken;
+
+use crate::model::{Announce, IncomingJobs, Refusal, RemoteDirectory, RemoteSite};
+
+/// Why a peer operation failed. Never contains a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerError {
+    /// TCP connect failed or timed out, or the connection dropped.
+    #[error("the remote cannot be reached: {0}")]
+    Unreachable(String),
+    /// TLS failed (certificate not verified, wrong name, …).
+    #[error("TLS with the remote failed: {0}")]
+    Tls(String),
+    /// The remote rejected this node's key, or does not know this site.
+    #[error("the remote rejected this node: {0}")]
+    Unauthorized(String),
+    /// The remote runs a different linkage configuration; names the first difference.
+    #[error("the remote's configuration differs: {0}")]
+    ConfigMismatch(String),
+    /// The remote refused the job.
+    #[error("the remote refused the job: {0}")]
+    Refused(Refusal),
+    /// The remote sent something this node does not understand.
+    #[error("peer protocol error: {0}")]
+    Protocol(String),
+    /// This node is not initialised, or is shutting down.
+    #[error("{0}")]
+    Local(String),
+}
+
+/// Settings of the peer channel.
+#[derive(Clone)]
+pub struct PeerConfig {
+    pub listen: SocketAddr,
+    pub server_tls: Arc<rustls::ServerConfig>,
+    pub client_tls: Arc<rustls::ClientConfig>,
+}
+
+/// The state of the connection to one remote, for `/test`, the status page
+/// and metrics.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum ConnectionState {
+    NotConnected,
+    Connecting,
+    Connected {
+        since: crate::model::Millis,
+    },
+    /// The last attempt failed; the next one waits for the backoff.
+    Failed {
+        error: String,
+        retry_at: crate::model::Millis,
+    },
+}
+
+/// A job's link to the remote, after the remote accepted it.
+pub struct JobLink {
+    /// The job's own session on the remote's connection.
+    pub channel: MuxSession,
+    /// N, as the remote announced it on acceptance.
+    pub database_records: u64,
+    /// Fired when the remote cancels the job or the connection drops.
+    pub cancelled: CancellationToken,
+}
+
+/// The running peer channel.
+pub struct PeerHub {
+    _private: (),
+}
+
+impl PeerHub {
+    /// Binds the peer port and starts accepting remotes.
+    pub async fn start(
+        _config: PeerConfig,
+        _directory: Arc<dyn RemoteDirectory>,
+        _incoming: Arc<dyn IncomingJobs>,
+    ) -> Result<Arc<PeerHub>, PeerError> {
+        unimplemented!("peer channel")
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        unimplemented!("peer channel")
+    }
+
+    /// `/test/{remote}`: connect (or reuse the connection), authenticate, and
+    /// compare the linkage configurations.
+    pub async fn test(&self, _remote: &RemoteSite) -> Result<(), PeerError> {
+        unimplemented!("peer channel")
+    }
+
+    /// Announces a job; on acceptance, its session.
+    pub async fn open_job(
+        &self,
+        _remote: &RemoteSite,
+        _announce: Announce,
+    ) -> Result<JobLink, PeerError> {
+        unimplemented!("peer channel")
+    }
+
+    /// Tells the remote that a job is cancelled (best effort, returns at once).
+    pub fn cancel_job(&self, _remote_id: &str, _job_id: &str) {
+        unimplemented!("peer channel")
+    }
+
+    pub fn connection_state(&self, _remote_id: &str) -> ConnectionState {
+        unimplemented!("peer channel")
+    }
+
+    /// Closes every connection.
+    pub async fn shutdown(&self) {
+        unimplemented!("peer channel")
+    }
+}

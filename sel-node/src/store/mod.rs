@@ -1,0 +1,97 @@
+//! Persistent state of the node, behind [`NodeStore`].
+//!
+//! The trait is what the rest of the node sees; `redb` (embedded, the
+//! default) implements it today and a PostgreSQL implementation can follow
+//! for nodes that share state. Every implementation seals secrets and patient
+//! data with the node key ([`crate::seal`]) before they reach the disk: the
+//! local configuration and remotes (they hold API keys), job inputs (query
+//! records), cached databases (the site's records). Job records themselves
+//! hold no secret and are stored as they are.
+//!
+//! Methods are synchronous and short; callers on the async runtime use
+//! `tokio::task::spawn_blocking` for the large ones (job inputs, caches).
+
+use protocol_spec::messages::mainsel::{InitLocal, InitRemote, WireRecord};
+
+use crate::model::{JobRecord, Millis};
+
+/// What went wrong in the store. Never contains a secret or a value.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store I/O: {0}")]
+    Io(String),
+    #[error("stored data does not open under this node key (wrong key, or tampered): {0}")]
+    Unseal(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Metadata of a cached database fetched from the data service for one
+/// requesting remote.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CacheMeta {
+    /// The requesting remote's id.
+    pub requester: String,
+    pub fetched_at: Millis,
+    /// `total` as the data service reported it.
+    pub total: Option<u64>,
+    /// `toDate` as the data service reported it, as its JSON text.
+    pub to_date: Option<String>,
+    pub records: u64,
+}
+
+/// The node's persistent state.
+pub trait NodeStore: Send + Sync + 'static {
+    /// The local configuration (`initLocal`), if any.
+    fn load_local(&self) -> Result<Option<InitLocal>, StoreError>;
+    fn save_local(&self, init: &InitLocal) -> Result<(), StoreError>;
+
+    /// Every configured remote, by id.
+    fn load_remotes(&self) -> Result<Vec<(String, InitRemote)>, StoreError>;
+    fn save_remote(&self, id: &str, remote: &InitRemote) -> Result<(), StoreError>;
+
+    /// Insert or replace a job (with its whole history).
+    fn save_job(&self, job: &JobRecord) -> Result<(), StoreError>;
+    fn load_job(&self, id: &str) -> Result<Option<JobRecord>, StoreError>;
+    /// Every job, oldest first.
+    fn load_jobs(&self) -> Result<Vec<JobRecord>, StoreError>;
+
+    /// The query records of a client job (sealed at rest), kept until the
+    /// job is final so a QUEUED job survives a restart.
+    fn save_job_input(&self, job_id: &str, records: &[WireRecord]) -> Result<(), StoreError>;
+    fn load_job_input(&self, job_id: &str) -> Result<Option<Vec<WireRecord>>, StoreError>;
+    fn delete_job_input(&self, job_id: &str) -> Result<(), StoreError>;
+
+    /// An `Idempotency-Key` (stored as a keyed hash, never in clear) and the
+    /// job it created; forgotten after `expires_at`.
+    fn save_idempotency(
+        &self,
+        key_hash: &[u8; 32],
+        job_id: &str,
+        expires_at: Millis,
+    ) -> Result<(), StoreError>;
+    fn lookup_idempotency(
+        &self,
+        key_hash: &[u8; 32],
+        now: Millis,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// The database fetched for a requester: replaces any earlier one.
+    fn save_cache(&self, meta: &CacheMeta, records: &[WireRecord]) -> Result<(), StoreError>;
+    fn load_cache_meta(&self, requester: &str) -> Result<Option<CacheMeta>, StoreError>;
+    fn load_cache(
+        &self,
+        requester: &str,
+    ) -> Result<Option<(CacheMeta, Vec<WireRecord>)>, StoreError>;
+    fn delete_cache(&self, requester: &str) -> Result<(), StoreError>;
+
+    /// Sealed LIDs this node obtained from a linkage service (`freshIDs`) for
+    /// the records of its database, keyed by (linkage service URL, record
+    /// id): the server side of a linkage job posts them in database order.
+    fn load_lids(
+        &self,
+        ls_url: &str,
+        record_ids: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError>;
+    fn save_lids(&self, ls_url: &str, pairs: &[(String, String)]) -> Result<(), StoreError>;
+}
