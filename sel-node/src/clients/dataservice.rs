@@ -366,6 +366,12 @@ impl DataService {
                     limit: self.max_records,
                 });
             }
+            // A page's own link counts as fetched too: a data service whose
+            // first link differs from the URL the walk began with is caught
+            // when it links back to it, not one round later.
+            if let Some(own) = page.self_href.as_deref().and_then(|h| url.join(h).ok()) {
+                seen.insert(own.as_str().to_owned());
+            }
             db.records.extend(page.records);
             db.ids.extend(page.ids);
             progress(db.records.len() as u64, db.total);
@@ -466,6 +472,7 @@ struct ConvertedPage {
     total: Option<u64>,
     to_date: Option<String>,
     next: Option<String>,
+    self_href: Option<String>,
 }
 
 fn convert_page(
@@ -475,6 +482,11 @@ fn convert_page(
 ) -> Result<ConvertedPage, FetchError> {
     let page = parse_page(body, page_no)?;
     let next = page.next_href().map(str::to_owned);
+    let self_href = page
+        .links
+        .as_ref()
+        .and_then(|l| l.self_.as_ref())
+        .map(|l| l.href.clone());
     let mut records = Vec::with_capacity(page.records.len());
     let mut ids = Vec::with_capacity(page.records.len());
     for (index, wire) in page.records.into_iter().enumerate() {
@@ -492,6 +504,7 @@ fn convert_page(
         total: page.total,
         to_date: to_date_text(page.to_date.as_ref()),
         next,
+        self_href,
     })
 }
 
