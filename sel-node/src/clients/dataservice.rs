@@ -215,18 +215,21 @@ impl DataService {
     /// (converted again for `source.config`); `None` when there is none that
     /// fits.
     async fn cached(&self, requester: &str, source: &Source) -> Option<(CacheMeta, Arc<Database>)> {
-        {
+        let in_memory = {
             let memory = self.memory.lock().expect("cache lock");
-            if let Some(c) = memory.get(requester) {
-                if c.source == *source {
-                    return Some((c.meta.clone(), Arc::clone(&c.db)));
-                }
+            memory
+                .get(requester)
+                .map(|c| (c.source == *source).then(|| (c.meta.clone(), Arc::clone(&c.db))))
+        };
+        match in_memory {
+            Some(Some(hit)) => return Some(hit),
+            Some(None) => {
                 // A different data service or configuration: the memory copy
                 // and the stored one are both stale.
-                drop(memory);
                 self.forget(requester).await;
                 return None;
             }
+            None => {}
         }
         let store = Arc::clone(&self.store);
         let owned = requester.to_owned();
