@@ -235,11 +235,16 @@ pub fn issue(
     for san in &sans {
         let entry = match san.parse::<std::net::IpAddr>() {
             Ok(ip) => rcgen::SanType::IpAddress(ip),
-            Err(_) => rcgen::SanType::DnsName(
-                san.clone()
-                    .try_into()
-                    .map_err(|_| CaError::San { san: san.clone() })?,
-            ),
+            // rcgen takes any ASCII; rustls' parser is the judge of what a
+            // client will match, so a name it refuses is refused here.
+            Err(_) if rustls_pki_types::DnsName::try_from(san.as_str()).is_ok() => {
+                rcgen::SanType::DnsName(
+                    san.clone()
+                        .try_into()
+                        .map_err(|_| CaError::San { san: san.clone() })?,
+                )
+            }
+            Err(_) => return Err(CaError::San { san: san.clone() }),
         };
         params.subject_alt_names.push(entry);
     }
