@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clients_common::{local_site, plain_client, store, test_config};
+use clients_common::{TempDir, local_site, plain_client, redb_store, store, test_config};
 use protocol_spec::config::LinkageConfig;
 use protocol_spec::messages::mainsel::{FieldMap, InitLocal};
 use protocol_spec::value::record_from_wire;
@@ -240,6 +240,8 @@ async fn pages_are_fetched_in_order_and_equal_the_concatenation() {
         vec![(3, Some(7)), (6, Some(7)), (7, Some(7))]
     );
     assert_eq!(server.state.lock().unwrap().bad_auth, 0);
+    let debug = format!("{db:?}");
+    assert!(!debug.contains("pat-") && debug.contains("records: 7"), "{debug}");
 }
 
 #[tokio::test]
@@ -413,31 +415,65 @@ async fn the_cache_is_refetched_once_older_than_max_age() {
 }
 
 #[tokio::test]
-async fn the_cache_survives_a_new_data_service_on_the_same_store() {
+async fn the_cache_survives_a_restart_in_the_redb_store() {
     let records = wire_records(5);
     let server = DataServer::start(records.clone()).await;
-    let store = store();
+    let dir = TempDir::new("ds-cache");
+    let path = dir.path().join("node.redb");
     let site = local(&server.url, Some(2));
-    let first = fetch(
-        &service(Arc::clone(&store), Duration::from_secs(600)),
-        &site,
-    )
-    .await
-    .unwrap();
+    let first = {
+        let store = redb_store(&path);
+        let db = fetch(
+            &service(Arc::clone(&store), Duration::from_secs(600)),
+            &site,
+        )
+        .await
+        .unwrap();
+        let meta = store
+            .load_cache_meta(REQUESTER)
+            .unwrap()
+            .expect("cache stored");
+        assert_eq!((meta.records, meta.total), (5, Some(5)));
+        db
+    };
     assert_eq!(server.page_hits(), 3);
-    let meta = store
-        .load_cache_meta(REQUESTER)
-        .unwrap()
-        .expect("cache stored");
-    assert_eq!((meta.records, meta.total), (5, Some(5)));
 
-    let restarted = service(Arc::clone(&store), Duration::from_secs(600));
+    // A new store on the same file and a new client: memory is empty.
+    let restarted = service(redb_store(&path), Duration::from_secs(600));
     let again = fetch(&restarted, &site).await.unwrap();
     assert_eq!(server.page_hits(), 3, "loaded from the store, not fetched");
     assert_eq!(server.probe_hits(), 1);
     assert_eq!(again.records, first.records);
     assert_eq!(again.ids, first.ids);
     assert_eq!(again.to_date, first.to_date);
+}
+
+#[tokio::test]
+async fn a_stored_cache_is_not_reused_once_the_data_service_changed() {
+    let mut records = wire_records(5);
+    let server = DataServer::start(records.clone()).await;
+    let store = store();
+    let site = local(&server.url, Some(2));
+    fetch(
+        &service(Arc::clone(&store), Duration::from_secs(600)),
+        &site,
+    )
+    .await
+    .unwrap();
+    records.truncate(4);
+    server.set(|s| s.records = records.clone());
+    let db = fetch(
+        &service(Arc::clone(&store), Duration::from_secs(600)),
+        &site,
+    )
+    .await
+    .unwrap();
+    assert_eq!(db.records, expected(&test_config(), &records).0);
+    assert_eq!(server.page_hits(), 3 + 2);
+    assert_eq!(
+        store.load_cache_meta(REQUESTER).unwrap().unwrap().records,
+        4
+    );
 }
 
 #[tokio::test]

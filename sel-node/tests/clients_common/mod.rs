@@ -1,19 +1,16 @@
 //! Shared pieces of the `clients_*` tests: the linkage configuration, the
-//! local site, HTTP clients (rustls, ring provider, verification on) and a
-//! store.
+//! local site, HTTP clients (rustls, ring provider, verification on), the
+//! node's stores and a temporary directory.
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use protocol_spec::config::{FieldSpec, FieldType, LinkageConfig};
-use protocol_spec::messages::mainsel::{
-    AlgorithmConfig, Authentication, DataService, InitLocal, InitRemote, WireRecord,
-};
+use protocol_spec::messages::mainsel::{AlgorithmConfig, Authentication, DataService, InitLocal};
 use rustls::pki_types::CertificateDer;
-use sel_node::model::{JobRecord, Millis};
-use sel_node::store::{CacheMeta, NodeStore, StoreError};
+use sel_node::seal::NodeKey;
+use sel_node::store::{MemoryStore, NodeStore, RedbStore};
 
 /// Three fields of three types: a 10-byte string, a 16-bit integer and a
 /// 5-byte string.
@@ -69,90 +66,15 @@ pub fn plain_client() -> reqwest::Client {
     client_trusting(&[])
 }
 
-/// The store the data-service cache is written to.
+/// The store the data-service cache is written to (in memory).
 pub fn store() -> Arc<dyn NodeStore> {
-    Arc::new(CacheStore::default())
+    Arc::new(MemoryStore::new())
 }
 
-/// Keeps cached databases in memory. (Stand-in until the node's
-/// `MemoryStore` lands; only the cache methods are used by these tests.)
-#[derive(Default)]
-pub struct CacheStore {
-    caches: Mutex<HashMap<String, (CacheMeta, Vec<WireRecord>)>>,
-}
-
-fn unused() -> StoreError {
-    StoreError::Io("not kept by the test store".into())
-}
-
-impl NodeStore for CacheStore {
-    fn load_local(&self) -> Result<Option<InitLocal>, StoreError> {
-        Err(unused())
-    }
-    fn save_local(&self, _: &InitLocal) -> Result<(), StoreError> {
-        Err(unused())
-    }
-    fn load_remotes(&self) -> Result<Vec<(String, InitRemote)>, StoreError> {
-        Err(unused())
-    }
-    fn save_remote(&self, _: &str, _: &InitRemote) -> Result<(), StoreError> {
-        Err(unused())
-    }
-    fn save_job(&self, _: &JobRecord) -> Result<(), StoreError> {
-        Err(unused())
-    }
-    fn load_job(&self, _: &str) -> Result<Option<JobRecord>, StoreError> {
-        Err(unused())
-    }
-    fn load_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
-        Err(unused())
-    }
-    fn save_job_input(&self, _: &str, _: &[WireRecord]) -> Result<(), StoreError> {
-        Err(unused())
-    }
-    fn load_job_input(&self, _: &str) -> Result<Option<Vec<WireRecord>>, StoreError> {
-        Err(unused())
-    }
-    fn delete_job_input(&self, _: &str) -> Result<(), StoreError> {
-        Err(unused())
-    }
-    fn save_idempotency(&self, _: &[u8; 32], _: &str, _: Millis) -> Result<(), StoreError> {
-        Err(unused())
-    }
-    fn lookup_idempotency(&self, _: &[u8; 32], _: Millis) -> Result<Option<String>, StoreError> {
-        Err(unused())
-    }
-    fn save_cache(&self, meta: &CacheMeta, records: &[WireRecord]) -> Result<(), StoreError> {
-        self.caches
-            .lock()
-            .unwrap()
-            .insert(meta.requester.clone(), (meta.clone(), records.to_vec()));
-        Ok(())
-    }
-    fn load_cache_meta(&self, requester: &str) -> Result<Option<CacheMeta>, StoreError> {
-        Ok(self
-            .caches
-            .lock()
-            .unwrap()
-            .get(requester)
-            .map(|c| c.0.clone()))
-    }
-    fn load_cache(
-        &self,
-        requester: &str,
-    ) -> Result<Option<(CacheMeta, Vec<WireRecord>)>, StoreError> {
-        Ok(self.caches.lock().unwrap().get(requester).cloned())
-    }
-    fn delete_cache(&self, requester: &str) -> Result<(), StoreError> {
-        self.caches.lock().unwrap().remove(requester);
-        Ok(())
-    }
-    fn load_lids(&self, _: &str, _: &[String]) -> Result<Vec<Option<String>>, StoreError> {
-        Err(unused())
-    }
-    fn save_lids(&self, _: &str, _: &[(String, String)]) -> Result<(), StoreError> {
-        Err(unused())
-    }
+/// A redb store at `path` under a fixed node key: opening it again at the
+/// same path is what a restarted node does.
+pub fn redb_store(path: &std::path::Path) -> Arc<dyn NodeStore> {
+    Arc::new(RedbStore::open(path, Arc::new(NodeKey::from_bytes(&[7; 32]))).unwrap())
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
