@@ -48,6 +48,8 @@ struct State {
     records: Vec<Value>,
     answer: Answer,
     to_date: Value,
+    /// `total` as reported, when it should not be the record count.
+    total: Option<usize>,
     /// Requests for pages of the real page size (the probe asks for 1).
     page_hits: u64,
     probe_hits: u64,
@@ -66,6 +68,7 @@ impl DataServer {
             records,
             answer: Answer::Pages(Links::Absolute),
             to_date: json!(1_700_000_000u64),
+            total: None,
             page_hits: 0,
             probe_hits: 0,
             bad_auth: 0,
@@ -154,7 +157,7 @@ fn serve(
     }
     let mut body = json!({
         "_links": hal,
-        "total": n,
+        "total": st.total.unwrap_or(n),
         "pageSize": size,
         "currentPageNumber": page,
         "todate": st.to_date,
@@ -241,7 +244,10 @@ async fn pages_are_fetched_in_order_and_equal_the_concatenation() {
     );
     assert_eq!(server.state.lock().unwrap().bad_auth, 0);
     let debug = format!("{db:?}");
-    assert!(!debug.contains("pat-") && debug.contains("records: 7"), "{debug}");
+    assert!(
+        !debug.contains("pat-") && debug.contains("records: 7"),
+        "{debug}"
+    );
 }
 
 #[tokio::test]
@@ -357,6 +363,18 @@ async fn a_bad_record_names_page_index_and_field_but_not_the_value() {
     assert!(
         !text.contains("SECRET") && !format!("{err:?}").contains("SECRET"),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn pages_that_do_not_add_up_to_total_are_refused() {
+    let server = DataServer::start(wire_records(5)).await;
+    server.set(|s| s.total = Some(6));
+    let ds = service(store(), Duration::from_secs(600));
+    let err = fetch(&ds, &local(&server.url, Some(2))).await.unwrap_err();
+    assert!(
+        matches!(&err, FetchError::Malformed { page: 3, detail } if detail.contains("total")),
+        "{err:?}"
     );
 }
 

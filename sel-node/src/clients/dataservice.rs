@@ -184,6 +184,9 @@ impl DataService {
                 }
             }
         }
+        // The stale copy goes before the new one streams in (jobs still
+        // using it keep their `Arc`), so the node does not hold both.
+        self.memory().remove(requester);
         let started = now_millis();
         let db = Arc::new(self.fetch(local, requester, config, progress).await?);
         let meta = CacheMeta {
@@ -195,7 +198,7 @@ impl DataService {
         };
         debug!(requester, records = meta.records, "data service: fetched");
         self.persist(&meta, config, &db).await;
-        self.memory.lock().expect("cache lock").insert(
+        self.memory().insert(
             requester.to_owned(),
             Cached {
                 meta,
@@ -206,8 +209,14 @@ impl DataService {
         Ok(db)
     }
 
+    /// The memory cache. A panic elsewhere while it was held leaves whole
+    /// entries (every update is one insert or remove), so it stays usable.
+    fn memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+        self.memory.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn fetch_lock(&self, requester: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.fetching.lock().expect("fetch lock table");
+        let mut locks = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(locks.entry(requester.to_owned()).or_default())
     }
 
@@ -216,7 +225,7 @@ impl DataService {
     /// fits.
     async fn cached(&self, requester: &str, source: &Source) -> Option<(CacheMeta, Arc<Database>)> {
         let in_memory = {
-            let memory = self.memory.lock().expect("cache lock");
+            let memory = self.memory();
             memory
                 .get(requester)
                 .map(|c| (c.source == *source).then(|| (c.meta.clone(), Arc::clone(&c.db))))
@@ -245,7 +254,7 @@ impl DataService {
             Ok(Ok(None)) => None,
             Ok(Ok(Some((meta, db)))) => {
                 let db = Arc::new(db);
-                self.memory.lock().expect("cache lock").insert(
+                self.memory().insert(
                     requester.to_owned(),
                     Cached {
                         meta: meta.clone(),
@@ -270,7 +279,7 @@ impl DataService {
     }
 
     async fn forget(&self, requester: &str) {
-        self.memory.lock().expect("cache lock").remove(requester);
+        self.memory().remove(requester);
         let store = Arc::clone(&self.store);
         let owned = requester.to_owned();
         match tokio::task::spawn_blocking(move || store.delete_cache(&owned)).await {
@@ -395,6 +404,19 @@ impl DataService {
                 return Err(FetchError::Loop { page: page_no });
             }
             url = next;
+        }
+        if let Some(total) = db.total
+            && total != db.records.len() as u64
+        {
+            // The database changed during the walk (or the service counts
+            // wrongly): records may have been skipped or seen twice.
+            return Err(FetchError::Malformed {
+                page: page_no,
+                detail: format!(
+                    "the pages hold {} records, but total says {total}",
+                    db.records.len()
+                ),
+            });
         }
         Ok(db)
     }

@@ -187,6 +187,8 @@ impl LinkageClient {
 
 /// `{ls.url}/seg/seg…`: the segments are appended to the URL's path (a
 /// trailing slash on the configured URL or not), percent-encoded if needed.
+/// A URL that cannot take a path (`initRemote` validation keeps them out) is
+/// a final error, `Rejected` with status 0: no request was sent.
 fn endpoint(ls: &Connection, segments: &[&str]) -> Result<Url, LsError> {
     let invalid = || LsError::Rejected {
         status: 0,
