@@ -29,6 +29,7 @@ struct Ls {
     _dir: TempDir,
     server: RunningServer,
     url: String,
+    http: reqwest::Client,
     client: LinkageClient,
     a: Site,
     b: Site,
@@ -55,11 +56,13 @@ impl Ls {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = start(listener, tls, service).unwrap();
         let url = format!("https://127.0.0.1:{}", server.local_addr().port());
+        let http = client_trusting(&[trusted]);
         Ls {
             _dir: dir,
             server,
             url,
-            client: LinkageClient::new(client_trusting(&[trusted])),
+            client: LinkageClient::new(http.clone()),
+            http,
             a,
             b,
         }
@@ -112,6 +115,31 @@ async fn fresh_ids_returns_n_lids_sealed_for_the_site() {
         assert!(open_lid(&ls.b.lid_key, "B", &lids[i]).is_err());
     }
     assert!(ls.client.fresh_ids(&conn, "A", 0).await.unwrap().is_empty());
+
+    // In batches of 2: 7 LIDs come from 4 calls and are all A's and distinct.
+    let batched = LinkageClient::new(ls.http.clone()).with_fresh_ids_batch(2);
+    let more = batched.fresh_ids(&conn, "A", 7).await.unwrap();
+    assert_eq!(more.len(), 7);
+    let mut opened_more: Vec<_> = more
+        .iter()
+        .map(|l| open_lid(&ls.a.lid_key, "A", l).unwrap().as_bytes().to_vec())
+        .collect();
+    opened_more.sort();
+    opened_more.dedup();
+    assert_eq!(opened_more.len(), 7);
+    let metrics = ls
+        .http
+        .get(format!("{}/metrics", ls.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("ls_http_requests_total{route=\"freshIDs\",status=\"200\"} 5\n"),
+        "one call for 5, none for 0, four for 7 in batches of 2:\n{metrics}"
+    );
 
     // A's key does not get LIDs for B.
     let err = ls.client.fresh_ids(&conn, "B", 1).await.unwrap_err();
