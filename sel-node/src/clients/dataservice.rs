@@ -222,7 +222,9 @@ impl DataService {
 
     /// The cached database for `requester` from memory, else from the store
     /// (converted again for `source.config`); `None` when there is none that
-    /// fits.
+    /// fits. The store does not record the data service's URL, so a copy
+    /// loaded after a restart is taken to come from today's URL; the probe
+    /// of `total`/`toDate` against that URL still decides whether it is used.
     async fn cached(&self, requester: &str, source: &Source) -> Option<(CacheMeta, Arc<Database>)> {
         let in_memory = {
             let memory = self.memory();
