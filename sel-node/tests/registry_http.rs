@@ -17,7 +17,7 @@ use registry_support::*;
 use sel_node::registry::server::{RunningRegistry, start};
 use sel_node::registry::{Registry, RegistryConfig, RegistryStore};
 use serde_json::{Value, json};
-use warp::Filter;
+use warp::{Filter, Reply};
 
 const API_KEY: &str = "registry-user-key";
 const NODE_KEY: &str = "node-local-key";
@@ -254,8 +254,9 @@ struct NodeLog {
 
 /// A stand-in for the node: records each linkRecords/matchRecords request
 /// (path, Authorization header, body) and answers 202 with a Location; answers
-/// job status in the JSON form.
-async fn stand_in_node() -> (SocketAddr, Arc<Mutex<NodeLog>>) {
+/// job status in the JSON form, or (`json_status` false) as the reference's
+/// plain text, as a node that ignores `Accept` would.
+async fn stand_in_node(json_status: bool) -> (SocketAddr, Arc<Mutex<NodeLog>>) {
     let log = Arc::new(Mutex::new(NodeLog::default()));
     let submit_log = Arc::clone(&log);
     let submit = warp::post()
@@ -281,9 +282,18 @@ async fn stand_in_node() -> (SocketAddr, Arc<Mutex<NodeLog>>) {
     let status = warp::get()
         .and(warp::path!("jobs" / String))
         .and(warp::header::<String>("accept"))
-        .map(|_job: String, accept: String| {
+        .map(move |_job: String, accept: String| {
             assert_eq!(accept, "application/json");
-            warp::reply::json(&json!({"status": "DONE", "progress_percent": 100.0}))
+            if json_status {
+                warp::reply::json(&json!({"status": "DONE", "progress_percent": 100.0}))
+                    .into_response()
+            } else {
+                warp::http::Response::builder()
+                    .header("content-type", "text/plain; charset=utf-8")
+                    .body("Running".to_owned())
+                    .unwrap()
+                    .into_response()
+            }
         });
     (serve_plain(submit.or(status)).await, log)
 }
@@ -291,7 +301,7 @@ async fn stand_in_node() -> (SocketAddr, Arc<Mutex<NodeLog>>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_trigger_callback_and_export() {
     let (data, rows, encoded) = imported("link", 6);
-    let (node_addr, log) = stand_in_node().await;
+    let (node_addr, log) = stand_in_node(true).await;
     let h = Harness::start(&data, &format!("http://{node_addr}")).await;
 
     // No batch yet.
@@ -410,7 +420,7 @@ async fn link_trigger_callback_and_export() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn match_trigger_status_and_callback() {
     let (data, _, _) = imported("match", 3);
-    let (node_addr, log) = stand_in_node().await;
+    let (node_addr, log) = stand_in_node(false).await;
     let h = Harness::start(&data, &format!("http://{node_addr}")).await;
 
     let response = h
@@ -442,6 +452,12 @@ async fn match_trigger_status_and_callback() {
         .await
         .unwrap();
     assert_eq!(status["records"], 3);
+    assert_eq!(status["job"], "/jobs/job1");
+    assert_eq!(
+        status["jobStatus"],
+        json!({"status": "RUNNING"}),
+        "read from plain text"
+    );
     assert_eq!(status["callbackReceived"], Value::Null);
     assert!(status.get("result").is_none());
 
