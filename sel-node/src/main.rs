@@ -4,7 +4,7 @@
 //! subcommand lives in its own module and returns the process exit code, so
 //! `main` only parses the command line and dispatches.
 use clap::Parser;
-use sel_node::{cli, encode};
+use sel_node::{cli, encode, registry};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -21,5 +21,6 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        cli::Command::Registry(args) => registry::run(&args),
     }
 }

@@ -1,6 +1,7 @@
 //! The command line: the top-level parser and one `Args` type per subcommand.
 pub mod ca;
 pub mod encode;
+pub mod registry;
 pub mod serve;
 
 use clap::{Parser, Subcommand};
@@ -23,4 +24,6 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// A local certificate authority for a demo or a small federation.
     Ca(ca::CaArgs),
+    /// A small patient registry (Mainzelliste-like) that serves the node.
+    Registry(registry::RegistryArgs),
 }
