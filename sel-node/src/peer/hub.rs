@@ -59,23 +59,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Which site dialed `conn`.
-fn dialer<'a>(conn: &'a Conn, local_id: &'a str) -> &'a str {
-    if conn.we_dialed {
-        local_id
-    } else {
-        &conn.remote_id
-    }
-}
-
-/// Whether `new` replaces `existing`: the connection dialed by the smaller
-/// site id wins, so both sites keep the same one; if the same site dialed
-/// both, it re-dialed because it lost the first, so the newer wins.
-fn new_wins(existing: &Conn, new: &Conn, local_id: &str) -> bool {
-    if existing.we_dialed == new.we_dialed {
+/// Whether a new connection replaces a live one between the same two
+/// sites: the connection dialed by the smaller site id wins, so both sites
+/// keep the same one; if the same site dialed both, it re-dialed because it
+/// lost the first, so the newer wins.
+fn new_wins(
+    existing_we_dialed: bool,
+    new_we_dialed: bool,
+    local_id: &str,
+    remote_id: &str,
+) -> bool {
+    if existing_we_dialed == new_we_dialed {
         return true;
     }
-    dialer(new, local_id) < dialer(existing, local_id)
+    let dialer = |we: bool| if we { local_id } else { remote_id };
+    dialer(new_we_dialed) < dialer(existing_we_dialed)
 }
 
 impl Hub {
@@ -176,7 +174,9 @@ impl Hub {
         }
         let slot = slots.entry(remote_id.to_owned()).or_default();
         let winner = match slot.live() {
-            Some(existing) if !new_wins(&existing, &conn, &local_id) => {
+            Some(existing)
+                if !new_wins(existing.we_dialed, conn.we_dialed, &local_id, remote_id) =>
+            {
                 conn.close();
                 existing
             }
@@ -397,5 +397,27 @@ impl Hub {
             // The control loop ends as soon as the socket is dropped.
             let _ = tokio::time::timeout(Duration::from_secs(1), conn.ended()).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_wins;
+
+    #[test]
+    fn both_sites_keep_the_connection_dialed_by_the_smaller_id() {
+        // Simultaneous dials between "A" and "B": at A (local) and at B
+        // (local) the same connection, the one A dialed, survives.
+        // At A: existing = A's own dial, new = B's dial.
+        assert!(!new_wins(true, false, "A", "B"));
+        // At A: existing = B's dial, new = A's own dial.
+        assert!(new_wins(false, true, "A", "B"));
+        // At B: existing = B's own dial, new = A's dial.
+        assert!(new_wins(true, false, "B", "A"));
+        // At B: existing = A's dial, new = B's own dial.
+        assert!(!new_wins(false, true, "B", "A"));
+        // A re-dial by the same site replaces its old connection.
+        assert!(new_wins(false, false, "B", "A"));
+        assert!(new_wins(true, true, "B", "A"));
     }
 }
