@@ -504,6 +504,8 @@ async fn concurrent_jobs_in_both_directions_equal_the_reference() {
         linkage_job(&b, &a, &a_at_b, "b-to-a-2"),
         linkage_job(&b, &a, &a_at_b, "b-to-a-3"),
     );
+    let stats = a.hub.wire_stats("siteB").expect("a live connection");
+    assert!(stats.bytes_written > 0 && stats.bytes_read > 0);
     let (ConnectionState::Connected { .. }, ConnectionState::Connected { .. }) = (
         a.hub.connection_state("siteB"),
         b.hub.connection_state("siteA"),

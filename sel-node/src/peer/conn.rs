@@ -164,6 +164,10 @@ impl Conn {
         Ok((conn, ControlParts { session, out_rx }))
     }
 
+    pub(crate) fn wire_stats(&self) -> mpc_core::channel::WireStats {
+        self.mux.wire_stats()
+    }
+
     pub(crate) fn is_alive(&self) -> bool {
         !self.ended.is_cancelled() && self.mux.disconnected().is_none()
     }

@@ -138,6 +138,12 @@ impl PeerHub {
         self.hub.connection_state(remote_id)
     }
 
+    /// Bytes and frames on the live connection to `remote_id` (all jobs,
+    /// framing included), for `/metrics`; `None` without a connection.
+    pub fn wire_stats(&self, remote_id: &str) -> Option<mpc_core::channel::WireStats> {
+        self.hub.live(remote_id).map(|c| c.wire_stats())
+    }
+
     /// Closes every connection.
     pub async fn shutdown(&self) {
         self.hub.shutdown().await
