@@ -492,10 +492,17 @@ async fn an_untrusted_certificate_is_refused() {
 async fn concurrent_jobs_in_both_directions_equal_the_reference() {
     let pki = pki();
     let (a, b, b_at_a, a_at_b) = pair(&pki).await;
-    // Both sides dial at once: the tie-break keeps one connection.
+    // Both sides dial at once: the tie-break keeps one connection, the
+    // same at both sites (if they kept different ones, each would close the
+    // other's and the next requests would re-dial, changing `since`).
     let (x, y) = tokio::join!(a.hub.test(&b_at_a), b.hub.test(&a_at_b));
     x.unwrap();
     y.unwrap();
+    let since = |hub: &PeerHub, remote: &str| match hub.connection_state(remote) {
+        ConnectionState::Connected { since } => since,
+        other => panic!("not connected: {other:?}"),
+    };
+    let (a_since, b_since) = (since(&a.hub, "siteB"), since(&b.hub, "siteA"));
     tokio::join!(
         linkage_job(&a, &b, &b_at_a, "a-to-b-1"),
         linkage_job(&a, &b, &b_at_a, "a-to-b-2"),
@@ -504,14 +511,10 @@ async fn concurrent_jobs_in_both_directions_equal_the_reference() {
         linkage_job(&b, &a, &a_at_b, "b-to-a-2"),
         linkage_job(&b, &a, &a_at_b, "b-to-a-3"),
     );
+    assert_eq!(since(&a.hub, "siteB"), a_since);
+    assert_eq!(since(&b.hub, "siteA"), b_since);
     let stats = a.hub.wire_stats("siteB").expect("a live connection");
     assert!(stats.bytes_written > 0 && stats.bytes_read > 0);
-    let (ConnectionState::Connected { .. }, ConnectionState::Connected { .. }) = (
-        a.hub.connection_state("siteB"),
-        b.hub.connection_state("siteA"),
-    ) else {
-        panic!("not connected after the jobs");
-    };
     a.hub.shutdown().await;
     b.hub.shutdown().await;
 }
@@ -714,4 +717,31 @@ async fn garbage_on_the_peer_port_does_not_stop_the_hub() {
     linkage_job(&a, &b, &b_at_a, "job-after-garbage").await;
     a.hub.shutdown().await;
     b.hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_dials_settle_on_one_connection() {
+    let pki = pki();
+    for round in 0..5 {
+        let (a, b, b_at_a, a_at_b) = pair(&pki).await;
+        let (x, y) = tokio::join!(a.hub.test(&b_at_a), b.hub.test(&a_at_b));
+        x.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        y.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let since = |hub: &PeerHub, remote: &str| match hub.connection_state(remote) {
+            ConnectionState::Connected { since } => since,
+            other => panic!("round {round}: not connected: {other:?}"),
+        };
+        let before = (since(&a.hub, "siteB"), since(&b.hub, "siteA"));
+        for _ in 0..3 {
+            a.hub.test(&b_at_a).await.unwrap();
+            b.hub.test(&a_at_b).await.unwrap();
+        }
+        assert_eq!(
+            (since(&a.hub, "siteB"), since(&b.hub, "siteA")),
+            before,
+            "round {round}: the connection was replaced"
+        );
+        a.hub.shutdown().await;
+        b.hub.shutdown().await;
+    }
 }

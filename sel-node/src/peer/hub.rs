@@ -29,6 +29,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 struct Slot {
     conn: Option<Arc<Conn>>,
     dialing: bool,
+    /// Handshakes from the remote that passed [`Hub::may_accept`] and are
+    /// finishing; on-demand requests wait for them instead of dialing.
+    accepting: u32,
     /// Dials started so far, to tell a waiter which attempt it waited for.
     attempts: u64,
     /// The last failed attempt and why.
@@ -41,6 +44,21 @@ struct Slot {
 impl Slot {
     fn live(&self) -> Option<Arc<Conn>> {
         self.conn.as_ref().filter(|c| c.is_alive()).cloned()
+    }
+}
+
+/// An incoming handshake that passed the tie-break; see [`Hub::may_accept`].
+pub(crate) struct AcceptGuard {
+    hub: Arc<Hub>,
+    remote_id: String,
+}
+
+impl Drop for AcceptGuard {
+    fn drop(&mut self) {
+        if let Some(slot) = lock(&self.hub.slots).get_mut(&self.remote_id) {
+            slot.accepting = slot.accepting.saturating_sub(1);
+        }
+        self.hub.changed.notify_waiters();
     }
 }
 
@@ -123,24 +141,27 @@ impl Hub {
 
     /// The acceptor's tie-break before it answers a Hello from `remote_id`:
     /// refuse when a connection this node dialed (or is dialing) wins over
-    /// the incoming one.
+    /// the incoming one. While the returned guard lives, this node does not
+    /// dial the remote itself (it waits for the incoming connection).
     pub(crate) fn may_accept(
-        &self,
+        self: &Arc<Self>,
         remote_id: &str,
         local_id: &str,
-    ) -> Result<(), HandshakeRefusal> {
+    ) -> Result<AcceptGuard, HandshakeRefusal> {
         if self.shutdown.is_cancelled() {
             return Err(HandshakeRefusal::ShuttingDown);
         }
-        let slots = lock(&self.slots);
-        let Some(slot) = slots.get(remote_id) else {
-            return Ok(());
-        };
+        let mut slots = lock(&self.slots);
+        let slot = slots.entry(remote_id.to_owned()).or_default();
         let ours = slot.dialing || slot.live().is_some_and(|c| c.we_dialed);
         if ours && local_id < remote_id {
             return Err(HandshakeRefusal::Duplicate);
         }
-        Ok(())
+        slot.accepting += 1;
+        Ok(AcceptGuard {
+            hub: self.clone(),
+            remote_id: remote_id.to_owned(),
+        })
     }
 
     /// Starts a connection over an authenticated stream and registers it,
@@ -286,7 +307,7 @@ impl Hub {
                 if slot.dialing {
                     waited_for = Some(slot.attempts);
                     None
-                } else if dialed {
+                } else if dialed || slot.accepting > 0 {
                     // Our dial met the remote's winning connection: wait
                     // for it to arrive.
                     None
@@ -330,9 +351,12 @@ impl Hub {
                 )
                 .await
                 {
+                    // The remote closing the connection right after its
+                    // Welcome means it kept another one (tie-break): wait
+                    // for that one rather than fail.
                     Ok(stream) => self
                         .install_stream(stream, &remote.id, true)
-                        .map_err(DialError::Failed),
+                        .map_err(|_| DialError::Duplicate),
                     Err(e) => Err(e),
                 }
             }
