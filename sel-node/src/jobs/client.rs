@@ -219,11 +219,10 @@ impl JobManager {
                     matches: m,
                     tentative_matches: t,
                 };
+                // The counts are over all query records: one object for
+                // matchRecord and matchRecords alike (SPEC §3 "Callbacks").
                 let body = MatchCallback {
-                    result: Some(match job.cardinality {
-                        Cardinality::One => OneOrMany::One(result),
-                        Cardinality::Many => OneOrMany::Many(vec![result]),
-                    }),
+                    result: Some(OneOrMany::One(result)),
                     warning: None,
                     error: None,
                 };
@@ -255,10 +254,21 @@ impl JobManager {
                     token,
                 )
                 .await?;
-                self.state.transition(&job.id, JobStatus::Running, None);
+                self.resume(&job.id);
                 link_callback(job, answer)
             }
             Output::Nothing => Err(Stop::Fault("the engine returned no result".into())),
+        }
+    }
+
+    /// Back to RUNNING after a HOLD (no history entry if it was not held).
+    pub(super) fn resume(&self, id: &str) {
+        if self
+            .state
+            .job(id)
+            .is_some_and(|j| j.status == JobStatus::Hold)
+        {
+            self.state.transition(id, JobStatus::Running, None);
         }
     }
 
