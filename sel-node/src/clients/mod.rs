@@ -6,3 +6,5 @@
 pub mod callback;
 pub mod dataservice;
 pub mod linkage;
+
+mod http;
