@@ -2,7 +2,20 @@
 //! connection per remote carrying every job between the two sites in both
 //! directions.
 //!
-//! (Signatures fixed for the job manager; the implementation is being built.)
+//! SPEC §3a is the protocol. Layout: [`wire`] the messages and their
+//! framing; [`dial`] and [`accept`] the two ends of the handshake; [`conn`]
+//! one authenticated connection (control session, requests, jobs);
+//! [`hub`] the registry (one connection per remote, tie-break, re-dial);
+//! [`diff`] the first configuration difference for `/test`; [`stream`] a
+//! socket this node can close under a running multiplexer.
+
+mod accept;
+mod conn;
+mod dial;
+mod diff;
+mod hub;
+mod stream;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -75,49 +88,66 @@ pub struct JobLink {
 
 /// The running peer channel.
 pub struct PeerHub {
-    _private: (),
+    hub: Arc<hub::Hub>,
 }
 
 impl PeerHub {
     /// Binds the peer port and starts accepting remotes.
     pub async fn start(
-        _config: PeerConfig,
-        _directory: Arc<dyn RemoteDirectory>,
-        _incoming: Arc<dyn IncomingJobs>,
+        config: PeerConfig,
+        directory: Arc<dyn RemoteDirectory>,
+        incoming: Arc<dyn IncomingJobs>,
     ) -> Result<Arc<PeerHub>, PeerError> {
-        unimplemented!("peer channel")
+        let hub = hub::Hub::start(config, directory, incoming).await?;
+        Ok(Arc::new(PeerHub { hub }))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        unimplemented!("peer channel")
+        self.hub.local_addr()
     }
 
     /// `/test/{remote}`: connect (or reuse the connection), authenticate, and
     /// compare the linkage configurations.
-    pub async fn test(&self, _remote: &RemoteSite) -> Result<(), PeerError> {
-        unimplemented!("peer channel")
+    pub async fn test(&self, remote: &RemoteSite) -> Result<(), PeerError> {
+        let local = conn::local_config(self.hub.directory())
+            .ok_or_else(|| PeerError::Local("this node is not initialised".into()))?;
+        let conn = self.hub.connect(remote).await?;
+        conn.test(&local).await
     }
 
-    /// Announces a job; on acceptance, its session.
+    /// Announces a job; on acceptance, its session. The hub chooses the
+    /// session id (`announce.session` is overwritten) and sets the version.
     pub async fn open_job(
         &self,
-        _remote: &RemoteSite,
-        _announce: Announce,
+        remote: &RemoteSite,
+        announce: Announce,
     ) -> Result<JobLink, PeerError> {
-        unimplemented!("peer channel")
+        let conn = self.hub.connect(remote).await?;
+        conn.open_job(announce).await
     }
 
-    /// Tells the remote that a job is cancelled (best effort, returns at once).
-    pub fn cancel_job(&self, _remote_id: &str, _job_id: &str) {
-        unimplemented!("peer channel")
+    /// Tells the remote that a job is cancelled (best effort, returns at
+    /// once). Also fires the job's own token on this side.
+    pub fn cancel_job(&self, remote_id: &str, job_id: &str) {
+        if let Some(conn) = self.hub.live(remote_id) {
+            conn.cancel_job(job_id);
+        }
     }
 
-    pub fn connection_state(&self, _remote_id: &str) -> ConnectionState {
-        unimplemented!("peer channel")
+    pub fn connection_state(&self, remote_id: &str) -> ConnectionState {
+        self.hub.connection_state(remote_id)
     }
 
     /// Closes every connection.
     pub async fn shutdown(&self) {
-        unimplemented!("peer channel")
+        self.hub.shutdown().await
+    }
+}
+
+impl Drop for PeerHub {
+    /// Background tasks hold the hub; without this a dropped `PeerHub`
+    /// would keep its port and connections.
+    fn drop(&mut self) {
+        self.hub.begin_shutdown();
     }
 }
