@@ -5,11 +5,12 @@
 //! header plan ([`columns`]) → per-row conversion ([`row`], [`date`]) →
 //! JSON lines on stdout. Rows are streamed, so files of any size work in
 //! constant memory; bad rows are reported and left out, never silently lost.
-mod columns;
-mod config;
+// `pub(crate)` so the registry's import encodes rows with the same code.
+pub(crate) mod columns;
+pub(crate) mod config;
 mod date;
-mod key;
-mod row;
+pub(crate) mod key;
+pub(crate) mod row;
 
 use crate::cli::encode::{EXIT_BAD_ROWS, EXIT_FATAL, EXIT_OK, EncodeArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -85,7 +86,7 @@ pub fn run(args: &EncodeArgs) -> ExitCode {
 }
 
 /// The first few line numbers, so the summary stays one line for big files.
-fn summarise_lines(lines: &[u64]) -> String {
+pub(crate) fn summarise_lines(lines: &[u64]) -> String {
     const SHOWN: usize = 10;
     let mut s: Vec<String> = lines.iter().take(SHOWN).map(u64::to_string).collect();
     if lines.len() > SHOWN {
@@ -94,7 +95,7 @@ fn summarise_lines(lines: &[u64]) -> String {
     s.join(", ")
 }
 
-fn delimiter(arg: &str) -> Result<u8, EncodeError> {
+pub(crate) fn delimiter(arg: &str) -> Result<u8, EncodeError> {
     match arg.as_bytes() {
         [b] if b.is_ascii() => Ok(*b),
         _ => Err(EncodeError::Delimiter(arg.to_owned())),
@@ -194,7 +195,7 @@ fn encode(args: &EncodeArgs, out: &mut impl Write) -> Result<Summary, EncodeErro
 
 /// A CSV error that concerns one row (wrong cell count, invalid UTF-8) as a
 /// bad-row report; any other error (I/O) stops the run.
-fn row_level_csv_error(e: csv::Error) -> Result<(u64, String), csv::Error> {
+pub(crate) fn row_level_csv_error(e: csv::Error) -> Result<(u64, String), csv::Error> {
     match e.kind() {
         csv::ErrorKind::UnequalLengths {
             pos,

@@ -1,5 +1,6 @@
 //! The command line: the top-level parser and one `Args` type per subcommand.
 pub mod encode;
+pub mod registry;
 
 use clap::{Parser, Subcommand};
 
@@ -15,4 +16,6 @@ pub struct Cli {
 pub enum Command {
     /// Encode a CSV file of patients into SEL records (one JSON object per line).
     Encode(encode::EncodeArgs),
+    /// A small patient registry (Mainzelliste-like) that serves the node.
+    Registry(registry::RegistryArgs),
 }
