@@ -396,10 +396,12 @@ impl JobManager {
                 let on_attempt = move |d: &crate::model::CallbackDelivery| {
                     recorder.state.delivery(&id, d);
                 };
-                let outcome = services
-                    .callback
-                    .deliver(&url, &key, &body, &on_attempt)
-                    .await;
+                let shutdown = me.shutdown.clone();
+                let outcome = tokio::select! {
+                    o = services.callback.deliver(&url, &key, &body, &on_attempt) => o,
+                    // Recorded as Pending; the next start records it as failed.
+                    _ = shutdown.cancelled() => return,
+                };
                 me.state.delivery(&job.id, &outcome);
                 match outcome.state {
                     DeliveryState::Delivered => tracing::info!("callback delivered"),

@@ -540,6 +540,56 @@ impl JobManager {
     }
 }
 
+/// The job manager as the peer channel sees it. The manager holds the peer
+/// channel (in its [`Services`]), so the peer channel holds only this weak
+/// handle: a stopped node is dropped whole and its store closes.
+pub struct PeerSide(Weak<JobManager>);
+
+impl JobManager {
+    /// The directory and incoming-job handler to give [`PeerHub::start`].
+    pub fn peer_side(self: &Arc<Self>) -> Arc<PeerSide> {
+        Arc::new(PeerSide(Arc::downgrade(self)))
+    }
+}
+
+impl RemoteDirectory for PeerSide {
+    fn local(&self) -> Option<LocalSite> {
+        self.0.upgrade().and_then(|m| m.state.local())
+    }
+
+    fn remote(&self, id: &str) -> Option<RemoteSite> {
+        self.0.upgrade().and_then(|m| m.state.remote(id))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::model::IncomingJobs for PeerSide {
+    async fn accept(
+        &self,
+        remote_id: &str,
+        announce: &crate::model::Announce,
+    ) -> Result<crate::model::Accepted, crate::model::Refusal> {
+        match self.0.upgrade() {
+            Some(m) => m.accept(remote_id, announce).await,
+            None => Err(crate::model::Refusal::Unavailable(
+                "the node is shutting down".into(),
+            )),
+        }
+    }
+
+    async fn run(
+        &self,
+        remote_id: &str,
+        announce: crate::model::Announce,
+        channel: mpc_core::channel::MuxSession,
+        cancel: CancellationToken,
+    ) {
+        if let Some(m) = self.0.upgrade() {
+            m.run(remote_id, announce, channel, cancel).await;
+        }
+    }
+}
+
 impl RemoteDirectory for JobManager {
     fn local(&self) -> Option<LocalSite> {
         self.state.local()
