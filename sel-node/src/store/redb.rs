@@ -89,8 +89,9 @@ impl RedbStore {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::Io(format!("{}: {e}", parent.display())))?;
         }
-        let db = Database::create(path)
-            .map_err(|e| StoreError::Io(format!("{}: {}", path.display(), io(e))))?;
+        let db = Database::create(path).map_err(|e| {
+            StoreError::Io(format!("{}: {}", path.display(), ::redb::Error::from(e)))
+        })?;
         let store = RedbStore {
             db,
             key,
@@ -543,4 +544,109 @@ fn expiry(value: &[u8]) -> Option<Millis> {
         .get(..8)
         .and_then(|b| <[u8; 8]>::try_from(b).ok())
         .map(u64::from_be_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scratch(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sel-node-redb-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn key() -> Arc<NodeKey> {
+        Arc::new(NodeKey::from_bytes(&[9u8; 32]))
+    }
+
+    fn remote(url: &str) -> InitRemote {
+        serde_json::from_value(json!({
+            "connectionProfile": {"url": url, "authentication": {"authType": "apiKey", "sharedKey": "k"}}
+        }))
+        .unwrap()
+    }
+
+    fn records(n: usize) -> Vec<WireRecord> {
+        (0..n)
+            .map(|i| serde_json::from_value(json!({"fields": {"f": i}})).unwrap())
+            .collect()
+    }
+
+    /// Overwrites one raw value, as someone with write access to the file could.
+    fn overwrite_raw(
+        store: &RedbStore,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+        value: &[u8],
+    ) {
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(table).unwrap().insert(key, value).unwrap();
+        txn.commit().unwrap();
+    }
+
+    #[test]
+    fn a_sealed_remote_moved_to_another_id_does_not_open() {
+        let dir = scratch("swap");
+        let store = RedbStore::open(&dir.join("s.redb"), key()).unwrap();
+        store
+            .save_remote("A", &remote("https://a.example"))
+            .unwrap();
+        store
+            .save_remote("B", &remote("https://b.example"))
+            .unwrap();
+        let a = store.get_str(REMOTES, "A").unwrap().unwrap();
+        overwrite_raw(&store, REMOTES, "B", &a);
+        match store.load_remotes() {
+            Err(StoreError::Unseal(what)) => assert_eq!(what, "remote B"),
+            other => panic!("expected Unseal, got {other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn chunks_of_another_fetch_do_not_open() {
+        let dir = scratch("chunks");
+        let store = RedbStore::open(&dir.join("s.redb"), key()).unwrap();
+        let meta = |fetched_at| CacheMeta {
+            requester: "R".into(),
+            fetched_at,
+            total: None,
+            to_date: None,
+            records: 3000,
+        };
+        store.save_cache(&meta(1), &records(3000)).unwrap();
+        let old_chunk = {
+            let txn = store.db.begin_read().unwrap();
+            let t = txn.open_table(CACHE_CHUNKS).unwrap();
+            t.get(("R", 1u64)).unwrap().unwrap().value().to_vec()
+        };
+        store.save_cache(&meta(2), &records(3000)).unwrap();
+        assert!(store.load_cache("R").unwrap().is_some());
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(CACHE_CHUNKS)
+            .unwrap()
+            .insert(("R", 1u64), old_chunk.as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        assert!(matches!(store.load_cache("R"), Err(StoreError::Unseal(_))));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn another_schema_version_is_refused() {
+        let dir = scratch("schema");
+        let path = dir.join("s.redb");
+        {
+            let store = RedbStore::open(&path, key()).unwrap();
+            overwrite_raw(&store, META, META_SCHEMA, &99u32.to_be_bytes());
+        }
+        match RedbStore::open(&path, key()) {
+            Err(StoreError::Corrupt(msg)) => assert!(msg.contains("99"), "{msg}"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
