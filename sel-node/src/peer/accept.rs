@@ -60,15 +60,20 @@ async fn handshake(hub: &Arc<Hub>, tcp: TcpStream) -> Result<(), String> {
             .accept(tcp)
             .await
             .map_err(|e| format!("TLS: {e}"))?;
-        let hello = wire::read_frame(&mut stream)
-            .await
-            .map_err(|e| e.to_string())?;
+        // The frame holds the presented key: wipe it once parsed.
+        let hello = zeroize::Zeroizing::new(
+            wire::read_frame(&mut stream)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
         let hello: Hello =
             wire::decode(&hello, MAX_HANDSHAKE, "hello").map_err(|e| e.to_string())?;
-        let verdict = authenticate(hub.directory(), &hello)
-            .and_then(|local| hub.may_accept(&hello.site, &local.site_id).map(|()| local));
-        let local = match verdict {
-            Ok(local) => local,
+        let verdict = authenticate(hub.directory(), &hello).and_then(|local| {
+            hub.may_accept(&hello.site, &local.site_id)
+                .map(|guard| (local, guard))
+        });
+        let (local, guard) = match verdict {
+            Ok(v) => v,
             Err(reason) => {
                 let refusal = wire::encode(&Welcome::Refused {
                     reason: reason.clone(),
@@ -85,14 +90,14 @@ async fn handshake(hub: &Arc<Hub>, tcp: TcpStream) -> Result<(), String> {
         wire::write_frame(&mut stream, &welcome)
             .await
             .map_err(|e| e.to_string())?;
-        Ok::<_, String>((stream, hello.site))
+        Ok::<_, String>((stream, hello.site, guard))
     };
-    let (stream, site) = tokio::time::timeout(HANDSHAKE_TIMEOUT, authenticated)
+    let (stream, site, guard) = tokio::time::timeout(HANDSHAKE_TIMEOUT, authenticated)
         .await
         .map_err(|_| format!("no handshake within {HANDSHAKE_TIMEOUT:?}"))??;
-    hub.install_stream(stream, &site, false)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    let installed = hub.install_stream(stream, &site, false);
+    drop(guard);
+    installed.map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Whether the Hello's site is a configured remote presenting the key this

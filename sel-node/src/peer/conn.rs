@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::diff::first_difference;
 use super::stream::Closable;
-use super::wire::{self, CONTROL_SESSION, Control, MAX_CONTROL, Reply, Request};
+use super::wire::{
+    self, CONTROL_SESSION, Control, HEARTBEAT, MAX_CONTROL, Reply, Request, SILENCE_LIMIT,
+};
 use super::{JobLink, PeerError};
 use crate::model::{
     Announce, IncomingJobs, Millis, PEER_PROTOCOL_VERSION, Refusal, RemoteDirectory, now_millis,
@@ -160,6 +162,10 @@ impl Conn {
             serving: AtomicUsize::new(0),
         });
         Ok((conn, ControlParts { session, out_rx }))
+    }
+
+    pub(crate) fn wire_stats(&self) -> mpc_core::channel::WireStats {
+        self.mux.wire_stats()
     }
 
     pub(crate) fn is_alive(&self) -> bool {
@@ -331,25 +337,40 @@ impl Conn {
             mut session,
             mut out_rx,
         } = parts;
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_seen = tokio::time::Instant::now();
         let reason = loop {
             tokio::select! {
                 _ = self.kill.cancelled() => break "closed by this node".to_string(),
+                _ = heartbeat.tick() => {
+                    if last_seen.elapsed() > SILENCE_LIMIT {
+                        break format!("no message from the remote for {SILENCE_LIMIT:?}");
+                    }
+                    if let Err(e) = session.send(wire::encode(&Control::Ping).into()).await {
+                        break e.to_string();
+                    }
+                }
                 msg = out_rx.recv() => {
                     let Some(msg) = msg else { break "closed by this node".to_string() };
                     if let Err(e) = session.send(wire::encode(&msg).into()).await {
                         break e.to_string();
                     }
                 }
-                incoming = session.recv() => match incoming {
-                    Ok(bytes) => match wire::decode::<Control>(&bytes, MAX_CONTROL, "control message") {
+                incoming = session.recv() => {
+                    let bytes = match incoming {
+                        Ok(bytes) => bytes,
+                        Err(e) => break e.to_string(),
+                    };
+                    last_seen = tokio::time::Instant::now();
+                    match wire::decode::<Control>(&bytes, MAX_CONTROL, "control message") {
                         Ok(msg) => self.handle(msg, &services),
                         Err(e) => {
                             tracing::warn!(remote = %self.remote_id, error = %e, "peer sent an invalid control message; closing the connection");
                             break format!("the remote sent an invalid control message: {e}");
                         }
-                    },
-                    Err(e) => break e.to_string(),
-                },
+                    }
+                }
             }
         };
         self.finish(reason);
@@ -410,6 +431,7 @@ impl Conn {
             Control::Ended { job_id } => {
                 lock(&self.jobs).remove(&job_id);
             }
+            Control::Ping => {}
         }
     }
 

@@ -88,7 +88,9 @@ pub(crate) async fn dial(
                 "handshake with the remote: {e}"
             )))
         };
-        wire::write_frame(&mut stream, &wire::encode(&hello))
+        // The encoded Hello holds the key: wipe it once written.
+        let hello = zeroize::Zeroizing::new(wire::encode(&hello));
+        wire::write_frame(&mut stream, &hello)
             .await
             .map_err(proto)?;
         let welcome = wire::read_frame(&mut stream).await.map_err(|e| match e {

@@ -29,6 +29,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 struct Slot {
     conn: Option<Arc<Conn>>,
     dialing: bool,
+    /// Handshakes from the remote that passed [`Hub::may_accept`] and are
+    /// finishing; on-demand requests wait for them instead of dialing.
+    accepting: u32,
     /// Dials started so far, to tell a waiter which attempt it waited for.
     attempts: u64,
     /// The last failed attempt and why.
@@ -41,6 +44,21 @@ struct Slot {
 impl Slot {
     fn live(&self) -> Option<Arc<Conn>> {
         self.conn.as_ref().filter(|c| c.is_alive()).cloned()
+    }
+}
+
+/// An incoming handshake that passed the tie-break; see [`Hub::may_accept`].
+pub(crate) struct AcceptGuard {
+    hub: Arc<Hub>,
+    remote_id: String,
+}
+
+impl Drop for AcceptGuard {
+    fn drop(&mut self) {
+        if let Some(slot) = lock(&self.hub.slots).get_mut(&self.remote_id) {
+            slot.accepting = slot.accepting.saturating_sub(1);
+        }
+        self.hub.changed.notify_waiters();
     }
 }
 
@@ -59,23 +77,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Which site dialed `conn`.
-fn dialer<'a>(conn: &'a Conn, local_id: &'a str) -> &'a str {
-    if conn.we_dialed {
-        local_id
-    } else {
-        &conn.remote_id
-    }
-}
-
-/// Whether `new` replaces `existing`: the connection dialed by the smaller
-/// site id wins, so both sites keep the same one; if the same site dialed
-/// both, it re-dialed because it lost the first, so the newer wins.
-fn new_wins(existing: &Conn, new: &Conn, local_id: &str) -> bool {
-    if existing.we_dialed == new.we_dialed {
+/// Whether a new connection replaces a live one between the same two
+/// sites: the connection dialed by the smaller site id wins, so both sites
+/// keep the same one; if the same site dialed both, it re-dialed because it
+/// lost the first, so the newer wins.
+fn new_wins(
+    existing_we_dialed: bool,
+    new_we_dialed: bool,
+    local_id: &str,
+    remote_id: &str,
+) -> bool {
+    if existing_we_dialed == new_we_dialed {
         return true;
     }
-    dialer(new, local_id) < dialer(existing, local_id)
+    let dialer = |we: bool| if we { local_id } else { remote_id };
+    dialer(new_we_dialed) < dialer(existing_we_dialed)
 }
 
 impl Hub {
@@ -125,24 +141,27 @@ impl Hub {
 
     /// The acceptor's tie-break before it answers a Hello from `remote_id`:
     /// refuse when a connection this node dialed (or is dialing) wins over
-    /// the incoming one.
+    /// the incoming one. While the returned guard lives, this node does not
+    /// dial the remote itself (it waits for the incoming connection).
     pub(crate) fn may_accept(
-        &self,
+        self: &Arc<Self>,
         remote_id: &str,
         local_id: &str,
-    ) -> Result<(), HandshakeRefusal> {
+    ) -> Result<AcceptGuard, HandshakeRefusal> {
         if self.shutdown.is_cancelled() {
             return Err(HandshakeRefusal::ShuttingDown);
         }
-        let slots = lock(&self.slots);
-        let Some(slot) = slots.get(remote_id) else {
-            return Ok(());
-        };
+        let mut slots = lock(&self.slots);
+        let slot = slots.entry(remote_id.to_owned()).or_default();
         let ours = slot.dialing || slot.live().is_some_and(|c| c.we_dialed);
         if ours && local_id < remote_id {
             return Err(HandshakeRefusal::Duplicate);
         }
-        Ok(())
+        slot.accepting += 1;
+        Ok(AcceptGuard {
+            hub: self.clone(),
+            remote_id: remote_id.to_owned(),
+        })
     }
 
     /// Starts a connection over an authenticated stream and registers it,
@@ -176,7 +195,9 @@ impl Hub {
         }
         let slot = slots.entry(remote_id.to_owned()).or_default();
         let winner = match slot.live() {
-            Some(existing) if !new_wins(&existing, &conn, &local_id) => {
+            Some(existing)
+                if !new_wins(existing.we_dialed, conn.we_dialed, &local_id, remote_id) =>
+            {
                 conn.close();
                 existing
             }
@@ -286,7 +307,7 @@ impl Hub {
                 if slot.dialing {
                     waited_for = Some(slot.attempts);
                     None
-                } else if dialed {
+                } else if dialed || slot.accepting > 0 {
                     // Our dial met the remote's winning connection: wait
                     // for it to arrive.
                     None
@@ -330,9 +351,12 @@ impl Hub {
                 )
                 .await
                 {
+                    // The remote closing the connection right after its
+                    // Welcome means it kept another one (tie-break): wait
+                    // for that one rather than fail.
                     Ok(stream) => self
                         .install_stream(stream, &remote.id, true)
-                        .map_err(DialError::Failed),
+                        .map_err(|_| DialError::Duplicate),
                     Err(e) => Err(e),
                 }
             }
@@ -397,5 +421,27 @@ impl Hub {
             // The control loop ends as soon as the socket is dropped.
             let _ = tokio::time::timeout(Duration::from_secs(1), conn.ended()).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_wins;
+
+    #[test]
+    fn both_sites_keep_the_connection_dialed_by_the_smaller_id() {
+        // Simultaneous dials between "A" and "B": at A (local) and at B
+        // (local) the same connection, the one A dialed, survives.
+        // At A: existing = A's own dial, new = B's dial.
+        assert!(!new_wins(true, false, "A", "B"));
+        // At A: existing = B's dial, new = A's own dial.
+        assert!(new_wins(false, true, "A", "B"));
+        // At B: existing = B's own dial, new = A's dial.
+        assert!(new_wins(true, false, "B", "A"));
+        // At B: existing = A's dial, new = B's own dial.
+        assert!(!new_wins(false, true, "B", "A"));
+        // A re-dial by the same site replaces its old connection.
+        assert!(new_wins(false, false, "B", "A"));
+        assert!(new_wins(true, true, "B", "A"));
     }
 }

@@ -112,7 +112,13 @@ impl PeerHub {
         let local = conn::local_config(self.hub.directory())
             .ok_or_else(|| PeerError::Local("this node is not initialised".into()))?;
         let conn = self.hub.connect(remote).await?;
-        conn.test(&local).await
+        match conn.test(&local).await {
+            Err(PeerError::Unreachable(_)) if !conn.is_alive() => {
+                // See `open_job`.
+                self.hub.connect(remote).await?.test(&local).await
+            }
+            result => result,
+        }
     }
 
     /// Announces a job; on acceptance, its session. The hub chooses the
@@ -123,7 +129,17 @@ impl PeerHub {
         announce: Announce,
     ) -> Result<JobLink, PeerError> {
         let conn = self.hub.connect(remote).await?;
-        conn.open_job(announce).await
+        match conn.open_job(announce.clone()).await {
+            Err(PeerError::Unreachable(_)) if !conn.is_alive() => {
+                // The connection ended under the request: it lost a
+                // tie-break to one dialed from the other side at the same
+                // moment, or it dropped (the job, if the remote had
+                // accepted it, was cancelled there with it). One more try
+                // on the connection that is (or comes) up.
+                self.hub.connect(remote).await?.open_job(announce).await
+            }
+            result => result,
+        }
     }
 
     /// Tells the remote that a job is cancelled (best effort, returns at
@@ -136,6 +152,12 @@ impl PeerHub {
 
     pub fn connection_state(&self, remote_id: &str) -> ConnectionState {
         self.hub.connection_state(remote_id)
+    }
+
+    /// Bytes and frames on the live connection to `remote_id` (all jobs,
+    /// framing included), for `/metrics`; `None` without a connection.
+    pub fn wire_stats(&self, remote_id: &str) -> Option<mpc_core::channel::WireStats> {
+        self.hub.live(remote_id).map(|c| c.wire_stats())
     }
 
     /// Closes every connection.

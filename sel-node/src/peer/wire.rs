@@ -93,7 +93,16 @@ pub(crate) enum Control {
     Ended {
         job_id: String,
     },
+    /// Sent every [`HEARTBEAT`] so that a silent, half-dead connection
+    /// (no FIN ever arrived) is noticed and replaced.
+    Ping,
 }
+
+/// How often each side sends [`Control::Ping`].
+pub(crate) const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
+/// A connection whose control session stayed silent this long is closed.
+/// Generous, because a ping may queue behind a full send budget of job data.
+pub(crate) const SILENCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(90);
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
