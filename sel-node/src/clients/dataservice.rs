@@ -184,6 +184,9 @@ impl DataService {
                 }
             }
         }
+        // The stale copy goes before the new one streams in (jobs still
+        // using it keep their `Arc`), so the node does not hold both.
+        self.memory().remove(requester);
         let started = now_millis();
         let db = Arc::new(self.fetch(local, requester, config, progress).await?);
         let meta = CacheMeta {
@@ -195,7 +198,7 @@ impl DataService {
         };
         debug!(requester, records = meta.records, "data service: fetched");
         self.persist(&meta, config, &db).await;
-        self.memory.lock().expect("cache lock").insert(
+        self.memory().insert(
             requester.to_owned(),
             Cached {
                 meta,
@@ -206,27 +209,38 @@ impl DataService {
         Ok(db)
     }
 
+    /// The memory cache. A panic elsewhere while it was held leaves whole
+    /// entries (every update is one insert or remove), so it stays usable.
+    fn memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+        self.memory.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn fetch_lock(&self, requester: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.fetching.lock().expect("fetch lock table");
+        let mut locks = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(locks.entry(requester.to_owned()).or_default())
     }
 
     /// The cached database for `requester` from memory, else from the store
     /// (converted again for `source.config`); `None` when there is none that
-    /// fits.
+    /// fits. The store does not record the data service's URL, so a copy
+    /// loaded after a restart is taken to come from today's URL; the probe
+    /// of `total`/`toDate` against that URL still decides whether it is used.
     async fn cached(&self, requester: &str, source: &Source) -> Option<(CacheMeta, Arc<Database>)> {
-        {
-            let memory = self.memory.lock().expect("cache lock");
-            if let Some(c) = memory.get(requester) {
-                if c.source == *source {
-                    return Some((c.meta.clone(), Arc::clone(&c.db)));
-                }
+        let in_memory = {
+            let memory = self.memory();
+            memory
+                .get(requester)
+                .map(|c| (c.source == *source).then(|| (c.meta.clone(), Arc::clone(&c.db))))
+        };
+        match in_memory {
+            Some(Some(hit)) => return Some(hit),
+            Some(None) => {
                 // A different data service or configuration: the memory copy
                 // and the stored one are both stale.
-                drop(memory);
                 self.forget(requester).await;
                 return None;
             }
+            None => {}
         }
         let store = Arc::clone(&self.store);
         let owned = requester.to_owned();
@@ -242,7 +256,7 @@ impl DataService {
             Ok(Ok(None)) => None,
             Ok(Ok(Some((meta, db)))) => {
                 let db = Arc::new(db);
-                self.memory.lock().expect("cache lock").insert(
+                self.memory().insert(
                     requester.to_owned(),
                     Cached {
                         meta: meta.clone(),
@@ -267,7 +281,7 @@ impl DataService {
     }
 
     async fn forget(&self, requester: &str) {
-        self.memory.lock().expect("cache lock").remove(requester);
+        self.memory().remove(requester);
         let store = Arc::clone(&self.store);
         let owned = requester.to_owned();
         match tokio::task::spawn_blocking(move || store.delete_cache(&owned)).await {
@@ -366,6 +380,12 @@ impl DataService {
                     limit: self.max_records,
                 });
             }
+            // A page's own link counts as fetched too: a data service whose
+            // first link differs from the URL the walk began with is caught
+            // when it links back to it, not one round later.
+            if let Some(own) = page.self_href.as_deref().and_then(|h| url.join(h).ok()) {
+                seen.insert(own.as_str().to_owned());
+            }
             db.records.extend(page.records);
             db.ids.extend(page.ids);
             progress(db.records.len() as u64, db.total);
@@ -386,6 +406,19 @@ impl DataService {
                 return Err(FetchError::Loop { page: page_no });
             }
             url = next;
+        }
+        if let Some(total) = db.total
+            && total != db.records.len() as u64
+        {
+            // The database changed during the walk (or the service counts
+            // wrongly): records may have been skipped or seen twice.
+            return Err(FetchError::Malformed {
+                page: page_no,
+                detail: format!(
+                    "the pages hold {} records, but total says {total}",
+                    db.records.len()
+                ),
+            });
         }
         Ok(db)
     }
@@ -466,6 +499,7 @@ struct ConvertedPage {
     total: Option<u64>,
     to_date: Option<String>,
     next: Option<String>,
+    self_href: Option<String>,
 }
 
 fn convert_page(
@@ -475,6 +509,11 @@ fn convert_page(
 ) -> Result<ConvertedPage, FetchError> {
     let page = parse_page(body, page_no)?;
     let next = page.next_href().map(str::to_owned);
+    let self_href = page
+        .links
+        .as_ref()
+        .and_then(|l| l.self_.as_ref())
+        .map(|l| l.href.clone());
     let mut records = Vec::with_capacity(page.records.len());
     let mut ids = Vec::with_capacity(page.records.len());
     for (index, wire) in page.records.into_iter().enumerate() {
@@ -492,6 +531,7 @@ fn convert_page(
         total: page.total,
         to_date: to_date_text(page.to_date.as_ref()),
         next,
+        self_href,
     })
 }
 

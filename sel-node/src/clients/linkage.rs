@@ -54,11 +54,23 @@ const MAX_MESSAGE_CHARS: usize = 300;
 
 pub struct LinkageClient {
     http: reqwest::Client,
+    batch: u64,
 }
 
 impl LinkageClient {
     pub fn new(http: reqwest::Client) -> LinkageClient {
-        LinkageClient { http }
+        LinkageClient {
+            http,
+            batch: FRESH_IDS_BATCH,
+        }
+    }
+
+    /// Asks `freshIDs` for at most `batch` LIDs per call (1 to
+    /// [`FRESH_IDS_BATCH`]; a service configured with a lower
+    /// `--max-fresh-ids` needs a smaller batch).
+    pub fn with_fresh_ids_batch(mut self, batch: u64) -> LinkageClient {
+        self.batch = batch.clamp(1, FRESH_IDS_BATCH);
+        self
     }
 
     /// `GET /test` with this node's key for that service.
@@ -69,7 +81,7 @@ impl LinkageClient {
     }
 
     /// `GET /freshIDs/{local_id}?count=n`, in batches of at most
-    /// [`FRESH_IDS_BATCH`]; every LID must be a sealed LID (base64 of
+    /// [`FRESH_IDS_BATCH`] (or the smaller batch set); every LID must be a sealed LID (base64 of
     /// [`SEALED_LID_LEN`] bytes) and each batch exactly as long as asked.
     pub async fn fresh_ids(
         &self,
@@ -80,7 +92,7 @@ impl LinkageClient {
         let mut lids = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(1 << 24));
         let mut left = count;
         while left > 0 {
-            let n = left.min(FRESH_IDS_BATCH);
+            let n = left.min(self.batch);
             let mut url = endpoint(ls, &["freshIDs", local_id])?;
             url.query_pairs_mut().append_pair("count", &n.to_string());
             let body = self
@@ -187,6 +199,8 @@ impl LinkageClient {
 
 /// `{ls.url}/seg/seg…`: the segments are appended to the URL's path (a
 /// trailing slash on the configured URL or not), percent-encoded if needed.
+/// A URL that cannot take a path (`initRemote` validation keeps them out) is
+/// a final error, `Rejected` with status 0: no request was sent.
 fn endpoint(ls: &Connection, segments: &[&str]) -> Result<Url, LsError> {
     let invalid = || LsError::Rejected {
         status: 0,
