@@ -1,5 +1,7 @@
 //! The command line: the top-level parser and one `Args` type per subcommand.
+pub mod ca;
 pub mod encode;
+pub mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -11,8 +13,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Encode a CSV file of patients into SEL records (one JSON object per line).
     Encode(encode::EncodeArgs),
+    /// Run the node: the REST API and the peer channel.
+    Serve(serve::ServeArgs),
+    /// A local certificate authority for a demo or a small federation.
+    Ca(ca::CaArgs),
 }

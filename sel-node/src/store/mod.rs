@@ -11,6 +11,12 @@
 //! Methods are synchronous and short; callers on the async runtime use
 //! `tokio::task::spawn_blocking` for the large ones (job inputs, caches).
 
+pub mod memory;
+pub mod redb;
+
+pub use self::redb::RedbStore;
+pub use memory::MemoryStore;
+
 use protocol_spec::messages::mainsel::{InitLocal, InitRemote, WireRecord};
 
 use crate::model::{JobRecord, Millis};

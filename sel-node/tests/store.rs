@@ -1,0 +1,352 @@
+//! The node's store: the same cases on the redb store and the memory store
+//! (through `&dyn NodeStore`), then what only a persistent store has: state
+//! survives a reopen, a wrong node key is refused, and the file holds no API
+//! key, field value or LID in clear.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use protocol_spec::messages::mainsel::{InitLocal, InitRemote, JobStatus, WireRecord};
+use sel_node::model::{CallbackDelivery, Cardinality, JobMode, JobRecord, JobSide, StatusChange};
+use sel_node::seal::NodeKey;
+use sel_node::store::{CacheMeta, MemoryStore, NodeStore, RedbStore, StoreError};
+use serde_json::json;
+
+const LOCAL_KEY: &str = "local-api-key-Zq81";
+const REMOTE_KEY: &str = "remote-api-key-Hx42";
+const LS_KEY: &str = "ls-api-key-Wm77";
+/// A field value that must never be on disk in clear.
+const FIELD_VALUE: &str = "PatientValueQx9Vk3";
+const LID: &str = "LidValueJ5Rt2Np8";
+
+fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("store-{test}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn key(byte: u8) -> Arc<NodeKey> {
+    Arc::new(NodeKey::from_bytes(&[byte; 32]))
+}
+
+fn init_local() -> InitLocal {
+    serde_json::from_value(json!({
+        "localId": "TUD",
+        "localAuthentication": {"authType": "apiKey", "sharedKey": LOCAL_KEY},
+        "dataService": {"url": "https://ds.example/getAllRecords", "pageSize": 100},
+        "algorithm": {
+            "algoType": "epilink",
+            "threshold_match": 0.9,
+            "threshold_non_match": 0.7,
+            "fields": [{
+                "name": "firstname", "frequency": 0.000235, "errorRate": 0.01,
+                "comparator": "dice", "fieldType": "bitmask", "bitlength": 500
+            }]
+        }
+    }))
+    .unwrap()
+}
+
+fn init_remote(url: &str) -> InitRemote {
+    serde_json::from_value(json!({
+        "connectionProfile": {"url": url, "authentication": {"authType": "apiKey", "sharedKey": REMOTE_KEY}},
+        "linkageService": {"url": "https://ls.example/", "authentication": {"authType": "apiKey", "sharedKey": LS_KEY}},
+        "matchingAllowed": true
+    }))
+    .unwrap()
+}
+
+fn record(i: usize) -> WireRecord {
+    serde_json::from_value(json!({
+        "fields": {"firstname": format!("{FIELD_VALUE}{i}"), "birthyear": 1900 + i},
+        "id": format!("rec{i}")
+    }))
+    .unwrap()
+}
+
+fn job(id: &str, created: u64, status: JobStatus) -> JobRecord {
+    JobRecord {
+        id: id.to_string(),
+        remote_id: "MHH".into(),
+        mode: JobMode::Linkage,
+        side: JobSide::Client,
+        cardinality: Cardinality::Many,
+        status,
+        progress_percent: 40,
+        created,
+        started: Some(created + 1),
+        finished: None,
+        error: None,
+        callback_url: Some("https://cb.example/x".into()),
+        callback_delivery: CallbackDelivery::default(),
+        query_records: 3,
+        database_records: Some(10),
+        config_fingerprint: "ab12".into(),
+        history: vec![
+            StatusChange {
+                status: JobStatus::Queued,
+                at: created,
+                reason: None,
+            },
+            StatusChange {
+                status,
+                at: created + 1,
+                reason: Some("why".into()),
+            },
+        ],
+        match_counts: None,
+    }
+}
+
+fn meta(requester: &str, records: u64, fetched_at: u64) -> CacheMeta {
+    CacheMeta {
+        requester: requester.into(),
+        fetched_at,
+        total: Some(records),
+        to_date: Some("1232345512".into()),
+        records,
+    }
+}
+
+/// Everything the node stores, round-tripped through any backend.
+fn exercise(store: &dyn NodeStore) {
+    // Local configuration.
+    assert_eq!(store.load_local().unwrap(), None);
+    store.save_local(&init_local()).unwrap();
+    assert_eq!(store.load_local().unwrap(), Some(init_local()));
+
+    // Remotes: replace by id, listed with their ids.
+    assert!(store.load_remotes().unwrap().is_empty());
+    store
+        .save_remote("MHH", &init_remote("https://old.example"))
+        .unwrap();
+    store
+        .save_remote("MHH", &init_remote("https://mhh.example"))
+        .unwrap();
+    store
+        .save_remote("DKFZ", &init_remote("https://dkfz.example"))
+        .unwrap();
+    let mut remotes = store.load_remotes().unwrap();
+    remotes.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        remotes,
+        vec![
+            ("DKFZ".to_string(), init_remote("https://dkfz.example")),
+            ("MHH".to_string(), init_remote("https://mhh.example")),
+        ]
+    );
+
+    // Jobs: insert or replace, oldest first.
+    store.save_job(&job("j2", 200, JobStatus::Queued)).unwrap();
+    store.save_job(&job("j1", 100, JobStatus::Running)).unwrap();
+    store.save_job(&job("j3", 200, JobStatus::Done)).unwrap();
+    let mut replaced = job("j2", 200, JobStatus::Fault);
+    replaced.error = Some("node restarted".into());
+    store.save_job(&replaced).unwrap();
+    assert_eq!(store.load_job("j2").unwrap(), Some(replaced.clone()));
+    assert_eq!(store.load_job("nope").unwrap(), None);
+    let ids: Vec<String> = store
+        .load_jobs()
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(ids, ["j1", "j2", "j3"]);
+
+    // Job inputs.
+    let input: Vec<WireRecord> = (0..3).map(record).collect();
+    assert_eq!(store.load_job_input("j1").unwrap(), None);
+    store.save_job_input("j1", &input).unwrap();
+    assert_eq!(store.load_job_input("j1").unwrap(), Some(input.clone()));
+    store.delete_job_input("j1").unwrap();
+    assert_eq!(store.load_job_input("j1").unwrap(), None);
+    store.delete_job_input("j1").unwrap();
+
+    // Idempotency: found until it expires, then forgotten.
+    let h1 = [1u8; 32];
+    let h2 = [2u8; 32];
+    store.save_idempotency(&h1, "j1", u64::MAX - 1).unwrap();
+    store.save_idempotency(&h2, "j2", 1_000).unwrap();
+    assert_eq!(
+        store.lookup_idempotency(&h1, 5_000).unwrap(),
+        Some("j1".into())
+    );
+    assert_eq!(
+        store.lookup_idempotency(&h2, 999).unwrap(),
+        Some("j2".into())
+    );
+    assert_eq!(store.lookup_idempotency(&h2, 1_000).unwrap(), None);
+    assert_eq!(store.lookup_idempotency(&h2, 999).unwrap(), None, "purged");
+    assert_eq!(store.lookup_idempotency(&[3u8; 32], 0).unwrap(), None);
+
+    // Caches: more than one chunk, replaced by a smaller one, per requester.
+    let big: Vec<WireRecord> = (0..2500).map(record).collect();
+    assert_eq!(store.load_cache("MHH").unwrap(), None);
+    store.save_cache(&meta("MHH", 2500, 10), &big).unwrap();
+    store.save_cache(&meta("DKFZ", 1, 11), &big[..1]).unwrap();
+    assert_eq!(
+        store.load_cache_meta("MHH").unwrap(),
+        Some(meta("MHH", 2500, 10))
+    );
+    assert_eq!(
+        store.load_cache("MHH").unwrap(),
+        Some((meta("MHH", 2500, 10), big.clone()))
+    );
+    store.save_cache(&meta("MHH", 3, 20), &big[5..8]).unwrap();
+    assert_eq!(
+        store.load_cache("MHH").unwrap(),
+        Some((meta("MHH", 3, 20), big[5..8].to_vec()))
+    );
+    store.save_cache(&meta("EMPTY", 0, 21), &[]).unwrap();
+    assert_eq!(
+        store.load_cache("EMPTY").unwrap(),
+        Some((meta("EMPTY", 0, 21), vec![]))
+    );
+    store.delete_cache("MHH").unwrap();
+    assert_eq!(store.load_cache("MHH").unwrap(), None);
+    assert_eq!(store.load_cache_meta("MHH").unwrap(), None);
+    assert_eq!(
+        store.load_cache("DKFZ").unwrap(),
+        Some((meta("DKFZ", 1, 11), big[..1].to_vec()))
+    );
+
+    // LIDs by (linkage service, record id), in the order asked.
+    store
+        .save_lids(
+            "https://ls.example/",
+            &[
+                ("rec1".into(), format!("{LID}-1")),
+                ("rec2".into(), "L2".into()),
+            ],
+        )
+        .unwrap();
+    store
+        .save_lids("https://other.example/", &[("rec1".into(), "other".into())])
+        .unwrap();
+    let ids = ["rec2".to_string(), "rec9".to_string(), "rec1".to_string()];
+    assert_eq!(
+        store.load_lids("https://ls.example/", &ids).unwrap(),
+        vec![Some("L2".into()), None, Some(format!("{LID}-1"))]
+    );
+    assert_eq!(
+        store.load_lids("https://other.example/", &ids).unwrap(),
+        vec![None, None, Some("other".into())]
+    );
+}
+
+#[test]
+fn memory_store_keeps_everything() {
+    exercise(&MemoryStore::new());
+}
+
+#[test]
+fn redb_store_keeps_everything() {
+    let dir = scratch("redb");
+    let store = RedbStore::open(&dir.join("node.redb"), key(1)).unwrap();
+    exercise(&store);
+}
+
+#[test]
+fn redb_store_survives_a_reopen() {
+    let dir = scratch("reopen");
+    let path = dir.join("sub").join("node.redb");
+    {
+        let store = RedbStore::open(&path, key(1)).unwrap();
+        store.save_local(&init_local()).unwrap();
+        store
+            .save_remote("MHH", &init_remote("https://mhh.example"))
+            .unwrap();
+        store.save_job(&job("j1", 100, JobStatus::Running)).unwrap();
+        store.save_job_input("j1", &[record(1)]).unwrap();
+        store
+            .save_idempotency(&[7u8; 32], "j1", u64::MAX - 1)
+            .unwrap();
+        store
+            .save_cache(&meta("MHH", 2, 5), &[record(1), record(2)])
+            .unwrap();
+        store
+            .save_lids("https://ls.example/", &[("rec1".into(), LID.into())])
+            .unwrap();
+    }
+    let store = RedbStore::open(&path, key(1)).unwrap();
+    assert_eq!(store.load_local().unwrap(), Some(init_local()));
+    assert_eq!(
+        store.load_remotes().unwrap(),
+        vec![("MHH".to_string(), init_remote("https://mhh.example"))]
+    );
+    assert_eq!(
+        store.load_jobs().unwrap(),
+        vec![job("j1", 100, JobStatus::Running)]
+    );
+    assert_eq!(store.load_job_input("j1").unwrap(), Some(vec![record(1)]));
+    assert_eq!(
+        store.lookup_idempotency(&[7u8; 32], 0).unwrap(),
+        Some("j1".into())
+    );
+    assert_eq!(
+        store.load_cache("MHH").unwrap(),
+        Some((meta("MHH", 2, 5), vec![record(1), record(2)]))
+    );
+    assert_eq!(
+        store
+            .load_lids("https://ls.example/", &["rec1".to_string()])
+            .unwrap(),
+        vec![Some(LID.to_string())]
+    );
+}
+
+#[test]
+fn redb_store_refuses_another_node_key() {
+    let dir = scratch("wrong-key");
+    let path = dir.join("node.redb");
+    {
+        let store = RedbStore::open(&path, key(1)).unwrap();
+        store.save_local(&init_local()).unwrap();
+    }
+    match RedbStore::open(&path, key(2)) {
+        Err(StoreError::Unseal(msg)) => assert!(msg.contains("node key"), "{msg}"),
+        other => panic!("expected Unseal, got {other:?}"),
+    }
+    // The right key still opens it afterwards.
+    let store = RedbStore::open(&path, key(1)).unwrap();
+    assert_eq!(store.load_local().unwrap(), Some(init_local()));
+}
+
+#[test]
+fn redb_file_holds_no_secret_or_value_in_clear() {
+    let dir = scratch("no-clear");
+    let path = dir.join("node.redb");
+    {
+        let store = RedbStore::open(&path, key(1)).unwrap();
+        store.save_local(&init_local()).unwrap();
+        store
+            .save_remote("MHH", &init_remote("https://mhh.example"))
+            .unwrap();
+        store.save_job_input("j1", &[record(1)]).unwrap();
+        store.save_cache(&meta("MHH", 1, 5), &[record(2)]).unwrap();
+        store
+            .save_lids("https://ls.example/", &[("rec77".into(), LID.into())])
+            .unwrap();
+        // A job record is stored in clear on purpose: it shows the scan works.
+        store
+            .save_job(&job("visiblejob42", 1, JobStatus::Done))
+            .unwrap();
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(
+        contains("visiblejob42"),
+        "the scan must be able to find text"
+    );
+    for secret in [
+        LOCAL_KEY,
+        REMOTE_KEY,
+        LS_KEY,
+        FIELD_VALUE,
+        LID,
+        "rec77",
+        "mhh.example",
+    ] {
+        assert!(!contains(secret), "{secret} is in the redb file in clear");
+    }
+}
