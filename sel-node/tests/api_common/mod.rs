@@ -17,7 +17,9 @@ use reqwest::{Method, Response};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use sel_node::api::{ApiLimits, RunningApi, serve};
 use sel_node::jobs::JobManager;
+use sel_node::seal::NodeKey;
 use sel_node::settings::Settings;
+use sel_node::store::{MemoryStore, NodeStore};
 use serde_json::{Value, json};
 
 /// The local key every test configures first.
@@ -35,8 +37,9 @@ pub fn limits() -> ApiLimits {
 
 /// A job manager on a fresh in-memory store.
 pub fn manager(settings: Settings) -> Arc<JobManager> {
-    let _ = settings;
-    todo!()
+    let key = Arc::new(NodeKey::from_bytes(&rand::random::<[u8; 32]>()));
+    let store: Arc<dyn NodeStore> = Arc::new(MemoryStore::new());
+    JobManager::new(settings, store, key).expect("job manager starts on an empty store")
 }
 
 pub struct Node {
