@@ -794,3 +794,23 @@ async fn garbage_never_takes_the_node_down() {
     assert_eq!(node.jobs().await, json!({}));
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn two_first_configurations_racing_cannot_both_win() {
+    for _ in 0..5 {
+        let node = Node::plain().await;
+        let a = node
+            .anon(Method::PUT, "/initLocal")
+            .json(&init_local("key-a"))
+            .send();
+        let b = node
+            .anon(Method::PUT, "/initLocal")
+            .json(&init_local("key-b"))
+            .send();
+        let (a, b) = tokio::join!(a, b);
+        let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+        statuses.sort();
+        assert_eq!(statuses, [204, 401], "the second needs the first one's key");
+        node.shutdown().await;
+    }
+}
