@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_not_json() {
-        let e = serde_json::from_str::<u64>("{").unwrap_err();
+        let e = serde_json::from_str::<Vec<u64>>("[1,").unwrap_err();
         assert!(matches!(json_error("x", &e), ApiError::NotJson(_)));
     }
 }

@@ -12,6 +12,10 @@ use crate::jobs::{ConfigError, InitOutcome};
 
 /// Open until the node has a configuration; after that the current local
 /// key is required (step 3), and the new key applies to later requests.
+///
+/// The key is checked before the body is read (the order of checks) and
+/// again under `init_lock` just before the write: two first configurations
+/// racing must not let the second one replace the first without its key.
 pub async fn init_local(state: &ApiState, mut request: Request) -> Result<Response, ApiError> {
     if let Some(local) = state.manager.local() {
         auth::check_local_key(
@@ -22,6 +26,13 @@ pub async fn init_local(state: &ApiState, mut request: Request) -> Result<Respon
     let init: InitLocal =
         body::read_json(&mut request, state.limits.max_body_bytes, "initLocal body").await?;
     init.validate().map_err(ApiError::InitLocal)?;
+    let _serial = state.init_lock.lock().await;
+    if let Some(local) = state.manager.local() {
+        auth::check_local_key(
+            &request.headers,
+            &local.init.local_authentication.shared_key,
+        )?;
+    }
     let manager = state.manager.clone();
     let outcome = blocking(move || manager.init_local(init)).await?;
     outcome_response(outcome)

@@ -199,6 +199,8 @@ pub struct ApiState {
     pub manager: Arc<JobManager>,
     pub limits: ApiLimits,
     pub requests: RequestCounters,
+    /// Serialises the check-then-write of `initLocal` (see [`init::init_local`]).
+    pub init_lock: tokio::sync::Mutex<()>,
 }
 
 /// The REST API of SPEC §3 as one warp filter.
@@ -210,6 +212,7 @@ pub fn routes(
         manager,
         limits,
         requests: RequestCounters::default(),
+        init_lock: tokio::sync::Mutex::new(()),
     });
     let query = warp::query::raw()
         .map(Some)
