@@ -30,6 +30,9 @@ pub const STORE_FILE: &str = "node.redb";
 const CALLBACK_MAX_DELAY: Duration = Duration::from_secs(60);
 const CALLBACK_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a stop waits for the last tasks to let go of the store.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
+
 /// A running node.
 pub struct RunningNode {
     api: RunningApi,
@@ -61,7 +64,21 @@ impl RunningNode {
         api.shutdown().await;
         manager.shutdown();
         peer.shutdown().await;
+        drop(peer);
+        // Tasks that were finishing (a callback being recorded, a request
+        // being answered) still hold the manager, and with it the store; the
+        // store must be closed when this returns, so that the next start
+        // (or an operator tool) can open it.
+        let weak = Arc::downgrade(&manager);
         drop(manager);
+        let manager = weak;
+        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+        while manager.strong_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if manager.strong_count() > 0 {
+            tracing::warn!("tasks still hold the job manager; the store closes when they end");
+        }
         tracing::info!("node stopped");
     }
 }
