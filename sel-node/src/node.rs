@@ -85,9 +85,8 @@ impl RunningNode {
 
 /// Starts a node with `settings`.
 pub async fn start(settings: Settings) -> anyhow::Result<RunningNode> {
-    let key = Arc::new(
-        NodeKey::load(settings.node_key_file.as_deref()).context("loading the node key")?,
-    );
+    let key =
+        Arc::new(NodeKey::load(settings.node_key_file.as_deref()).context("loading the node key")?);
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let store: Arc<dyn NodeStore> = Arc::new(

@@ -159,7 +159,10 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
 
     assert_eq!(
         rest_a
-            .put("/initLocal", &init_local("A", "key-of-A", "http://127.0.0.1:9/none"))
+            .put(
+                "/initLocal",
+                &init_local("A", "key-of-A", "http://127.0.0.1:9/none")
+            )
             .await,
         204
     );
@@ -182,7 +185,10 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
             .await,
         204
     );
-    assert_eq!(rest_a.get("/test/B").await, (200, "Remotes Connected".into()));
+    assert_eq!(
+        rest_a.get("/test/B").await,
+        (200, "Remotes Connected".into())
+    );
     assert_eq!(
         rest_a.get("/testLS/B").await,
         (200, "Linkage Service connected".into())
@@ -197,13 +203,22 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
         .await;
     let got = callbacks.next().await;
     assert_eq!(got.tag, "link");
-    assert_eq!(got.auth, "apiKey apiKey=\"key-of-A\"", "callbacks carry the local key");
-    let result = got.body["result"].as_array().expect("an array for linkRecords").clone();
+    assert_eq!(
+        got.auth, "apiKey apiKey=\"key-of-A\"",
+        "callbacks carry the local key"
+    );
+    let result = got.body["result"]
+        .as_array()
+        .expect("an array for linkRecords")
+        .clone();
     assert!(got.body.get("error").is_none(), "{}", got.body);
     let reference =
         protocol_spec::epilink::link_records(&config, &pop.queries, &pop.database).unwrap();
     assert_eq!(result.len(), reference.len());
-    assert_eq!(rest_a.get(&format!("/jobs/{link_job}")).await, (200, "DONE".into()));
+    assert_eq!(
+        rest_a.get(&format!("/jobs/{link_job}")).await,
+        (200, "DONE".into())
+    );
     assert!(
         reference.iter().any(|r| r.is_match),
         "the population must have matches for this test to mean something"
@@ -218,7 +233,8 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
         .await;
     let got = callbacks.next().await;
     assert_eq!(got.tag, "match");
-    let counts = protocol_spec::epilink::match_records(&config, &pop.queries, &pop.database).unwrap();
+    let counts =
+        protocol_spec::epilink::match_records(&config, &pop.queries, &pop.database).unwrap();
     assert_eq!(
         got.body,
         json!({"result": {"matches": counts.matches, "tentativeMatches": counts.tentative}})
@@ -246,7 +262,10 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
             .await,
         200
     );
-    assert_eq!(rest_a.get("/test/B").await, (200, "Remotes Connected".into()));
+    assert_eq!(
+        rest_a.get("/test/B").await,
+        (200, "Remotes Connected".into())
+    );
     let one = &pop.queries[0];
     rest_a
         .submit(
@@ -278,7 +297,11 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
         .collect();
     let mut fresh = std::collections::HashSet::new();
     for (i, (entry, r)) in result.iter().zip(&reference).enumerate() {
-        let lid = ls_a.open(entry["linkageId"].as_str().expect("every record gets a LID"));
+        let lid = ls_a.open(
+            entry["linkageId"]
+                .as_str()
+                .expect("every record gets a LID"),
+        );
         let tentative = entry.get("tentative") == Some(&Value::Bool(true));
         if r.is_match {
             assert_eq!(
@@ -291,7 +314,9 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
         } else {
             assert_eq!(tentative, r.tentative, "query {i}: tentative marker");
             assert!(
-                lids_b.iter().all(|s| ls_b.open(s).as_bytes() != lid.as_bytes()),
+                lids_b
+                    .iter()
+                    .all(|s| ls_b.open(s).as_bytes() != lid.as_bytes()),
                 "query {i} did not match: its LID is fresh"
             );
             assert!(fresh.insert(*lid.as_bytes()), "fresh LIDs are distinct");

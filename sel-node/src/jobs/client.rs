@@ -210,7 +210,7 @@ impl JobManager {
 
         match output {
             Output::Counts(counts) => {
-                let (m, t) = (counts.matches as u64, counts.tentative as u64);
+                let (m, t) = (counts.matches, counts.tentative);
                 self.state.update(&job.id, |j| {
                     j.match_counts = Some((m, t));
                     true
