@@ -21,3 +21,6 @@ pub mod epilink;
 pub mod gmw;
 pub mod ot;
 pub mod prg;
+
+/// The two roles, at the crate root for the node.
+pub use crate::circuit::Party;

@@ -57,7 +57,7 @@ fn circuit() -> Circuit {
 }
 
 fn bytes_lanes(bytes: &[u8; 16]) -> Lanes {
-    Lanes::from_bytes(bytes, 128)
+    Lanes::from_bytes(bytes, 128).expect("128 bits, no padding")
 }
 
 fn bytes_value(bytes: &[u8; 16]) -> u128 {
@@ -152,10 +152,10 @@ async fn message_pattern_is_independent_of_inputs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inner_product_transcript_hides_both_vectors() {
-    let x = Lanes::from_bytes(&CLIENT_SECRETS[0], 128);
+    let x = Lanes::from_bytes(&CLIENT_SECRETS[0], 128).expect("128 bits");
     let rows: Vec<Lanes> = SERVER_SECRETS
         .iter()
-        .map(|s| Lanes::from_bytes(s, 128))
+        .map(|s| Lanes::from_bytes(s, 128).expect("128 bits"))
         .collect();
     let (a, b) = memory_pair();
     let ta = tokio::spawn(async move {

@@ -133,6 +133,21 @@ pub enum CircuitError {
         /// Lanes of the wire.
         lanes: usize,
     },
+    /// A packed bit vector from bytes has the wrong number of bytes.
+    #[error("a bit vector needs {expected} bytes, got {actual}")]
+    ByteLength {
+        /// `ceil(len / 8)`.
+        expected: usize,
+        /// Bytes given.
+        actual: usize,
+    },
+    /// A packed bit vector of `len` bits has non-zero padding bits
+    /// (SPEC §6 1.1: they must be zero).
+    #[error("a bit vector of {len} bits has non-zero padding bits")]
+    Padding {
+        /// Bits of the vector.
+        len: usize,
+    },
     /// Broadcasting needs a single-lane wire.
     #[error("broadcast needs a single-lane wire, got {lanes} lanes")]
     BroadcastWidth {

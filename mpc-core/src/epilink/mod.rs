@@ -37,12 +37,15 @@
 
 pub mod bitmul;
 pub mod circuit;
+pub(crate) mod control;
 pub mod cost;
 pub mod error;
 pub mod gadgets;
 pub mod handshake;
 pub mod inputs;
+pub mod job;
 pub mod ots;
+pub mod peer_ot;
 pub mod pipeline;
 pub mod plain;
 pub mod plan;
@@ -53,8 +56,9 @@ pub mod twoparty;
 pub mod vecprod;
 
 pub use handshake::{HandshakeError, Mode, fingerprint};
+pub use job::{JobOptions, JobOutput, JobResult, PeerOt, run_job};
 pub use plan::Carries;
 pub use protocol::{
-    Options, ProgressFn, ProtocolError, ResultShare, run_client, run_client_matching, run_server,
-    run_server_matching,
+    DEFAULT_MAX_PEER_RECORDS, Options, ProgressFn, ProtocolError, ResultShare, run_client,
+    run_client_matching, run_server, run_server_matching,
 };

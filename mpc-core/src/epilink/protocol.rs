@@ -29,26 +29,35 @@ use protocol_spec::config::{Comparator, LinkageConfig, Record};
 use protocol_spec::epilink::{LinkResult, MatchCounts};
 
 use super::circuit::ChunkShape;
+use super::control::JobChannel;
 pub use super::error::ProtocolError;
 use super::gadgets::sum_lanes;
-use super::handshake::{HANDSHAKE_LEN, HandshakeError, Hello, Mode, fingerprint};
+use super::handshake::{
+    Agreement, HANDSHAKE_LEN, HandshakeError, Hello, Mode, context_digest, fingerprint, fresh_nonce,
+};
 use super::inputs::{InputSink, NetInputs, Owner, PartyChunk};
-use super::ots::OtStreams;
+use super::peer_ot::PeerOt;
 use super::pipeline::{Cand, ChunkResult, ChunkRole, process_chunk};
 use super::plain::check_records;
 use super::plan::{Carries, Plan};
 use super::schedule::{Chunk, DEFAULT_LANES_PER_CHUNK, MAX_LANES_PER_CHUNK, MAX_RECORDS, Schedule};
 use super::twoparty::TwoParty;
 use super::vecprod::{self, FieldPads};
-use crate::channel::Channel;
+use crate::channel::{Channel, ChannelStats};
 use crate::circuit::netlist::Reveal;
 use crate::circuit::word::bits_for;
 use crate::circuit::{Lanes, Party, Word};
 use crate::gmw::run_online;
 use crate::ot::ExtensionConfig;
+use tokio_util::sync::CancellationToken;
 
 /// A progress callback: called with the fraction of chunks done (0..=1).
 pub type ProgressFn = Arc<dyn Fn(f64) + Send + Sync>;
+
+/// Default of the largest record count a peer may announce (2^24): the
+/// node sets its own ([`Options::max_peer_records`],
+/// [`JobOptions::max_peer_records`](super::job::JobOptions)).
+pub const DEFAULT_MAX_PEER_RECORDS: u64 = 1 << 24;
 
 /// How to run; both parties must agree on `adder`, `lanes_per_chunk` and
 /// `ot` (checked in the handshake) and use the same `context`.
@@ -63,9 +72,13 @@ pub struct Options {
     /// The peer's record count, if known (N for the client, M for the
     /// server): a mismatch fails in the handshake.
     pub expected_peer_records: Option<usize>,
-    /// Session context for the OT setup, identical on both sides and unique
-    /// per run (e.g. the job id): separates the OT streams of different
-    /// runs.
+    /// The most records the peer may announce; more fails in the handshake
+    /// ([`HandshakeError::TooManyRecords`]) before any OT setup or
+    /// allocation.
+    pub max_peer_records: u64,
+    /// Context of the run, identical on both sides (e.g. the job id). The
+    /// OT setup is bound to it and to both parties' handshake nonces, so
+    /// every run is unique even with a repeated context.
     pub context: Vec<u8>,
     /// Called after every chunk with the fraction done.
     pub progress: Option<ProgressFn>,
@@ -82,6 +95,7 @@ impl Default for Options {
             lanes_per_chunk: DEFAULT_LANES_PER_CHUNK,
             ot: ExtensionConfig::default(),
             expected_peer_records: None,
+            max_peer_records: DEFAULT_MAX_PEER_RECORDS,
             context: b"epilink".to_vec(),
             progress: None,
             cancel: None,
@@ -96,6 +110,7 @@ impl std::fmt::Debug for Options {
             .field("lanes_per_chunk", &self.lanes_per_chunk)
             .field("ot", &self.ot)
             .field("expected_peer_records", &self.expected_peer_records)
+            .field("max_peer_records", &self.max_peer_records)
             .field("progress", &self.progress.is_some())
             .field("cancel", &self.cancel.is_some())
             .finish()
@@ -103,7 +118,7 @@ impl std::fmt::Debug for Options {
 }
 
 /// One party's XOR share of the result for one query record.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct ResultShare {
     /// Share of the match bit.
     pub is_match: bool,
@@ -111,6 +126,13 @@ pub struct ResultShare {
     pub tentative: bool,
     /// Share of the best index (its low `bits_for(N − 1)` bits).
     pub best_index: u64,
+}
+
+/// Redacted: a share is half of a secret.
+impl std::fmt::Debug for ResultShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResultShare(redacted)")
+    }
 }
 
 impl ResultShare {
@@ -133,7 +155,7 @@ pub async fn run_client<C: Channel>(
     queries: &[Record],
     opts: &Options,
 ) -> Result<Vec<ResultShare>, ProtocolError> {
-    match run(ch, Party::Client, Mode::Linkage, config, queries, opts).await? {
+    match run_standalone(ch, Party::Client, Mode::Linkage, config, queries, opts).await? {
         Outcome::Shares(s) => Ok(s),
         Outcome::Counts(_) | Outcome::Nothing => {
             Err(ProtocolError::Internal("wrong outcome".into()))
@@ -148,7 +170,7 @@ pub async fn run_server<C: Channel>(
     database: &[Record],
     opts: &Options,
 ) -> Result<Vec<ResultShare>, ProtocolError> {
-    match run(ch, Party::Server, Mode::Linkage, config, database, opts).await? {
+    match run_standalone(ch, Party::Server, Mode::Linkage, config, database, opts).await? {
         Outcome::Shares(s) => Ok(s),
         Outcome::Counts(_) | Outcome::Nothing => {
             Err(ProtocolError::Internal("wrong outcome".into()))
@@ -164,7 +186,7 @@ pub async fn run_client_matching<C: Channel>(
     queries: &[Record],
     opts: &Options,
 ) -> Result<MatchCounts, ProtocolError> {
-    match run(ch, Party::Client, Mode::Matching, config, queries, opts).await? {
+    match run_standalone(ch, Party::Client, Mode::Matching, config, queries, opts).await? {
         Outcome::Counts(c) => Ok(c),
         Outcome::Shares(_) | Outcome::Nothing => {
             Err(ProtocolError::Internal("wrong outcome".into()))
@@ -179,7 +201,7 @@ pub async fn run_server_matching<C: Channel>(
     database: &[Record],
     opts: &Options,
 ) -> Result<(), ProtocolError> {
-    match run(ch, Party::Server, Mode::Matching, config, database, opts).await? {
+    match run_standalone(ch, Party::Server, Mode::Matching, config, database, opts).await? {
         Outcome::Nothing => Ok(()),
         Outcome::Shares(_) | Outcome::Counts(_) => {
             Err(ProtocolError::Internal("wrong outcome".into()))
@@ -187,29 +209,117 @@ pub async fn run_server_matching<C: Channel>(
     }
 }
 
-enum Outcome {
+/// What a run produced for this party.
+pub(crate) enum Outcome {
     Shares(Vec<ResultShare>),
     Counts(MatchCounts),
     Nothing,
 }
 
-async fn run<C: Channel>(
-    mut ch: C,
+/// Where a run's OTs come from.
+pub(crate) enum OtSource<'a> {
+    /// The connection's [`PeerOt`]: fresh instances, no setup messages.
+    Shared(&'a PeerOt),
+    /// A setup of its own on the run's channel, after the handshake.
+    PerRun(ExtensionConfig),
+}
+
+impl OtSource<'_> {
+    fn config(&self) -> ExtensionConfig {
+        match self {
+            OtSource::Shared(p) => p.config(),
+            OtSource::PerRun(c) => *c,
+        }
+    }
+}
+
+/// Everything a run needs besides its channel, records and OT source.
+pub(crate) struct RunParams<'a> {
+    pub(crate) carries: Carries,
+    pub(crate) lanes_per_chunk: usize,
+    pub(crate) expected_peer_records: Option<u64>,
+    pub(crate) max_peer_records: u64,
+    pub(crate) context: &'a [u8],
+    pub(crate) progress: Option<ProgressFn>,
+    /// The legacy flag of [`Options::cancel`], read at chunk boundaries.
+    pub(crate) cancel_flag: Option<Arc<AtomicBool>>,
+}
+
+/// What a finished run returns.
+pub(crate) struct Finished {
+    pub(crate) outcome: Outcome,
+    pub(crate) agreement: Agreement,
+    pub(crate) stats: ChannelStats,
+    pub(crate) comparisons: u64,
+}
+
+/// The API of [`Options`]: OT setup on the run's own channel.
+async fn run_standalone<C: Channel>(
+    ch: C,
     me: Party,
     mode: Mode,
     config: &LinkageConfig,
     records: &[Record],
     opts: &Options,
 ) -> Result<Outcome, ProtocolError> {
+    let params = RunParams {
+        carries: opts.carries,
+        lanes_per_chunk: opts.lanes_per_chunk,
+        expected_peer_records: opts.expected_peer_records.map(|n| n as u64),
+        max_peer_records: opts.max_peer_records,
+        context: &opts.context,
+        progress: opts.progress.clone(),
+        cancel_flag: opts.cancel.clone(),
+    };
+    let ch = JobChannel::new(ch, CancellationToken::new());
+    let done = execute(
+        ch,
+        me,
+        mode,
+        config,
+        records,
+        &params,
+        OtSource::PerRun(opts.ot),
+    )
+    .await?;
+    Ok(done.outcome)
+}
+
+/// One run: handshake, OTs, chunks. Cancellation errors are named as such
+/// whatever step noticed them.
+pub(crate) async fn execute<C: Channel>(
+    ch: JobChannel<C>,
+    me: Party,
+    mode: Mode,
+    config: &LinkageConfig,
+    records: &[Record],
+    params: &RunParams<'_>,
+    source: OtSource<'_>,
+) -> Result<Finished, ProtocolError> {
+    let status = ch.status();
+    execute_inner(ch, me, mode, config, records, params, source)
+        .await
+        .map_err(|e| status.explain(e))
+}
+
+async fn execute_inner<C: Channel>(
+    mut ch: JobChannel<C>,
+    me: Party,
+    mode: Mode,
+    config: &LinkageConfig,
+    records: &[Record],
+    params: &RunParams<'_>,
+    source: OtSource<'_>,
+) -> Result<Finished, ProtocolError> {
     match me {
         Party::Client => check_records(config, records, &[])?,
         Party::Server => check_records(config, &[], records)?,
     }
-    let plan = Plan::new(config, opts.carries)?;
-    if opts.lanes_per_chunk == 0 || opts.lanes_per_chunk > MAX_LANES_PER_CHUNK {
+    let plan = Plan::new(config, params.carries)?;
+    if params.lanes_per_chunk == 0 || params.lanes_per_chunk > MAX_LANES_PER_CHUNK {
         return Err(ProtocolError::InvalidOptions(format!(
             "lanes_per_chunk = {} is outside 1..={MAX_LANES_PER_CHUNK}",
-            opts.lanes_per_chunk
+            params.lanes_per_chunk
         )));
     }
     if records.len() > MAX_RECORDS {
@@ -218,14 +328,17 @@ async fn run<C: Channel>(
             records.len()
         )));
     }
+    let max_peer = params.max_peer_records.min(MAX_RECORDS as u64);
     let hello = Hello {
         role: me,
         mode,
-        carries: opts.carries,
-        ot_k: opts.ot.k() as u8,
+        carries: params.carries,
+        ot_k: source.config().k() as u8,
         records: records.len() as u64,
-        lanes_per_chunk: opts.lanes_per_chunk as u64,
+        lanes_per_chunk: params.lanes_per_chunk as u64,
         fingerprint: fingerprint(config),
+        context: context_digest(params.context),
+        nonce: fresh_nonce(),
     };
     ch.send(Bytes::copy_from_slice(&hello.encode())).await?;
     let msg = ch.recv().await?;
@@ -233,57 +346,81 @@ async fn run<C: Channel>(
         return Err(HandshakeError::Malformed("wrong length").into());
     }
     let peer = Hello::decode(&msg)?;
-    hello.check_peer(&peer, opts.expected_peer_records.map(|n| n as u64))?;
+    // The peer's count is checked before anything is sized by it.
+    hello.check_peer(&peer, max_peer, params.expected_peer_records)?;
+    let agreement = Agreement::derive(&hello, &peer);
     let peer_records = usize::try_from(peer.records)
         .map_err(|_| ProtocolError::PeerGarbage("record count".into()))?;
     let (m, n) = match me {
         Party::Client => (records.len(), peer_records),
         Party::Server => (peer_records, records.len()),
     };
-    let schedule = Schedule::new(m, n, opts.lanes_per_chunk);
+    let comparisons = (m as u64).saturating_mul(n as u64);
+    let schedule = Schedule::new(m, n, params.lanes_per_chunk);
     if m == 0 || n == 0 {
         // Nothing to compare: (0, 0, 0) per query, counts zero. Both
         // parties know this from the handshake, so zero shares hide
         // nothing.
-        if let Some(p) = &opts.progress {
+        if let Some(p) = &params.progress {
             p(1.0);
         }
-        return Ok(match (mode, me) {
+        let outcome = match (mode, me) {
             (Mode::Linkage, _) => Outcome::Shares(vec![ResultShare::default(); m]),
             (Mode::Matching, Party::Client) => Outcome::Counts(MatchCounts::default()),
             (Mode::Matching, Party::Server) => Outcome::Nothing,
+        };
+        return Ok(Finished {
+            outcome,
+            agreement,
+            stats: ch.stats(),
+            comparisons,
         });
     }
-    let ctx = [b"mpc-core/epilink/".as_slice(), &opts.context].concat();
-    let ots = OtStreams::setup(me, &mut ch, opts.ot, &ctx).await?;
+    let ots = match source {
+        OtSource::Shared(p) => p.streams(me, &agreement.ot_tweak),
+        OtSource::PerRun(cfg) => {
+            // The setup's context is the transcript: unique per run.
+            let mut ctx = b"mpc-core/epilink/".to_vec();
+            ctx.extend_from_slice(&agreement.ot_tweak);
+            PeerOt::establish_with(&mut ch, me, &ctx, cfg)
+                .await?
+                .streams(me, &agreement.ot_tweak)
+        }
+    };
     let total_chunks = schedule.chunk_count();
     let mut run = Run {
         engine: TwoParty { ch, me, ots },
         plan,
-        opts,
+        params,
         mine: records,
         schedule,
         done_chunks: 0,
         total_chunks,
     };
     let shares = run.link().await?;
-    match (mode, me) {
-        (Mode::Linkage, _) => Ok(Outcome::Shares(shares)),
+    let outcome = match (mode, me) {
+        (Mode::Linkage, _) => Outcome::Shares(shares),
         (Mode::Matching, _) => {
             let counts = run.count(&shares).await?;
-            Ok(match me {
+            match me {
                 Party::Client => Outcome::Counts(counts.unwrap_or_default()),
                 Party::Server => Outcome::Nothing,
-            })
+            }
         }
-    }
+    };
+    Ok(Finished {
+        outcome,
+        agreement,
+        stats: run.engine.ch.stats(),
+        comparisons,
+    })
 }
 
 /// State of one run.
 struct Run<'a, C: Channel> {
-    engine: TwoParty<C>,
+    engine: TwoParty<JobChannel<C>>,
     plan: Plan,
-    opts: &'a Options,
+    params: &'a RunParams<'a>,
     /// This party's records (queries or database).
     mine: &'a [Record],
     schedule: Schedule,
@@ -297,7 +434,7 @@ type VectorProducts = Vec<Vec<Option<FieldPads>>>;
 
 impl<C: Channel> Run<'_, C> {
     fn report_progress(&self) {
-        if let Some(p) = &self.opts.progress {
+        if let Some(p) = &self.params.progress {
             let f = if self.total_chunks == 0 {
                 1.0
             } else {
@@ -307,31 +444,19 @@ impl<C: Channel> Run<'_, C> {
         }
     }
 
-    fn cancelled(&self) -> bool {
-        self.opts
-            .cancel
+    /// At a chunk boundary: the legacy flag of [`Options::cancel`] cancels
+    /// the job like its token would; either way the peer is told (the job
+    /// channel's cancel message) and both stop.
+    async fn control(&mut self) -> Result<(), ProtocolError> {
+        if self
+            .params
+            .cancel_flag
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Relaxed))
-    }
-
-    /// The control message at a chunk boundary: both send their status,
-    /// both stop if either cancelled.
-    async fn control(&mut self) -> Result<(), ProtocolError> {
-        let mine = self.cancelled();
-        let ch = &mut self.engine.ch;
-        ch.send(Bytes::from_static(if mine { &[1] } else { &[0] }))
-            .await?;
-        let peer = ch.recv().await?;
-        if mine {
-            return Err(ProtocolError::Cancelled);
+        {
+            self.engine.ch.cancel();
         }
-        match peer.as_ref() {
-            [0] => Ok(()),
-            [1] => Err(ProtocolError::PeerCancelled),
-            _ => Err(ProtocolError::PeerGarbage(
-                "control message is not one status byte".into(),
-            )),
-        }
+        self.engine.ch.check_cancelled().await
     }
 
     fn dice_fields(&self) -> Vec<usize> {
@@ -357,7 +482,9 @@ impl<C: Channel> Run<'_, C> {
                 lens.push(bits);
                 if self.engine.me == Party::Client {
                     filters.push(match &self.mine[q][f] {
-                        Some(v) => Lanes::from_bytes(v.as_bytes(), bits),
+                        // Checked against the configuration (bit length,
+                        // zero padding) by `check_records`.
+                        Some(v) => Lanes::from_bytes(v.as_bytes(), bits)?,
                         None => Lanes::zeros(bits),
                     });
                 }
@@ -436,7 +563,8 @@ impl<C: Channel> Run<'_, C> {
 
     /// Every chunk: the shares of every query's result.
     async fn link(&mut self) -> Result<Vec<ResultShare>, ProtocolError> {
-        let mut results = vec![ResultShare::default(); self.schedule.queries];
+        // Grown block by block: never sized by the peer's count up front.
+        let mut results = Vec::new();
         let index_width = self.schedule.index_width();
         let mut running: Option<Cand> = None;
         let mut vp: Option<VectorProducts> = None;
@@ -491,13 +619,14 @@ impl<C: Channel> Run<'_, C> {
                     index,
                 } => {
                     let index = crate::circuit::word::lanes_to_values(&index)?;
-                    for q in 0..chunk.queries {
-                        results[chunk.first_query + q] = ResultShare {
-                            is_match: is_match.get(q).unwrap_or(false),
-                            tentative: tentative.get(q).unwrap_or(false),
-                            best_index: index.get(q).copied().unwrap_or(0) as u64,
-                        };
+                    if results.len() != chunk.first_query {
+                        return Err(ProtocolError::Internal("query blocks out of order".into()));
                     }
+                    results.extend((0..chunk.queries).map(|q| ResultShare {
+                        is_match: is_match.get(q).unwrap_or(false),
+                        tentative: tentative.get(q).unwrap_or(false),
+                        best_index: index.get(q).copied().unwrap_or(0) as u64,
+                    }));
                     vp = None;
                 }
             }

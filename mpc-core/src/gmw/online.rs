@@ -45,6 +45,12 @@ pub(crate) async fn send_payload<C: Channel>(
 }
 
 /// Receives exactly `len` bytes sent by [`send_payload`].
+/// A peer's bit vector that does not decode (wrong length, padding set) is
+/// a malformed message, not a local bug.
+pub(crate) fn peer_bits(what: &str, e: crate::circuit::CircuitError) -> ChannelError {
+    ChannelError::Malformed(format!("{what}: {e}"))
+}
+
 pub(crate) async fn recv_payload<C: Channel>(
     ch: &mut C,
     len: usize,
@@ -378,7 +384,7 @@ pub async fn run_online<C: Channel>(
             send_payload(ch, bytes).await?;
             let peer = recv_payload(ch, len, "GMW layer").await?;
             let mut peer = BitCursor {
-                bits: Lanes::from_bytes(&peer, total),
+                bits: Lanes::from_bytes(&peer, total).map_err(|e| peer_bits("GMW layer", e))?,
                 pos: 0,
             };
             for (&g, p) in layer.interactive.iter().zip(pending) {
@@ -457,7 +463,7 @@ async fn reveal_outputs<C: Channel>(ev: &Evaluator<'_>, ch: &mut C) -> Result<Ou
     }
     if in_bits > 0 {
         let got = recv_payload(ch, in_bits.div_ceil(8), "GMW outputs").await?;
-        peer.bits = Lanes::from_bytes(&got, in_bits);
+        peer.bits = Lanes::from_bytes(&got, in_bits).map_err(|e| peer_bits("GMW outputs", e))?;
     }
     let mut masks = masks.into_iter();
     let mut values = Vec::with_capacity(net.outputs().len());
