@@ -814,3 +814,24 @@ async fn two_first_configurations_racing_cannot_both_win() {
         node.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn a_large_refused_body_still_gets_its_answer() {
+    let node = Node::configured().await;
+    let big = vec![b'x'; 3 << 20];
+    let r = node
+        .anon(Method::POST, "/linkRecords/DKFZ")
+        .body(big.clone())
+        .send()
+        .await
+        .expect("the client reads the 401, not a reset");
+    assert_eq!(error_of(r).await.0, 401);
+    let r = node
+        .req(Method::POST, "/linkRecords/DKFZ")
+        .body(big)
+        .send()
+        .await
+        .expect("the client reads the 413, not a reset");
+    assert_eq!(error_of(r).await.0, 413);
+    node.shutdown().await;
+}

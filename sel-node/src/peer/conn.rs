@@ -393,12 +393,16 @@ impl Conn {
             Control::Request { id, request } => {
                 if self.serving.fetch_add(1, Ordering::SeqCst) >= MAX_REQUESTS_IN_FLIGHT {
                     self.serving.fetch_sub(1, Ordering::SeqCst);
-                    self.send(Control::Reply {
-                        id,
-                        reply: Reply::Error {
+                    let reply = match request {
+                        // Transient: the asking job waits and retries.
+                        Request::Announce { .. } => Reply::Refused {
+                            refusal: Refusal::Busy,
+                        },
+                        Request::Config { .. } => Reply::Error {
                             message: "too many requests in flight".into(),
                         },
-                    });
+                    };
+                    self.send(Control::Reply { id, reply });
                     return;
                 }
                 let conn = self.clone();
@@ -414,12 +418,17 @@ impl Conn {
                     tracing::debug!(remote = %self.remote_id, "answer to an unknown request ignored");
                     return;
                 };
-                if let Err(reply) = pending.reply.send(reply) {
-                    // The asker gave up: release what an acceptance holds.
-                    if let (Reply::Accepted { .. }, Some((job_id, session))) = (reply, pending.job)
-                    {
+                if let Err(reply) = pending.reply.send(reply)
+                    && let Some((job_id, session)) = pending.job
+                {
+                    // The asker gave up. An accepted job is ended at the
+                    // remote (its `ended` then removes it here); any other
+                    // answer leaves nothing to release but the entry.
+                    if let Reply::Accepted { .. } = reply {
                         drop(self.mux.open(session));
                         self.send(Control::Cancel { job_id });
+                    } else {
+                        lock(&self.jobs).remove(&job_id);
                     }
                 }
             }
