@@ -473,12 +473,22 @@ impl JobManager {
             counts.into_iter().map(|((m, s), n)| (m, s, n)).collect();
         jobs.sort_by_key(|(m, s, _)| (*m == JobMode::Matching, *s));
         let t = self.metrics.totals();
+        // The peer channel counts the bytes of its live connections (a
+        // reconnection starts from zero, which Prometheus reads as a reset).
+        let (mut sent, mut received) = (0, 0);
+        if let Some(s) = self.services.get() {
+            for remote in self.state.remotes() {
+                if let Some(w) = s.peer.wire_stats(&remote.id) {
+                    sent += w.bytes_written;
+                    received += w.bytes_read;
+                }
+            }
+        }
         MetricsSnapshot {
             jobs,
             comparisons_total: t.comparisons,
-            // The peer channel counts its own bytes.
-            peer_bytes_sent: 0,
-            peer_bytes_received: 0,
+            peer_bytes_sent: sent,
+            peer_bytes_received: received,
             job_seconds_sum: t.job.0,
             job_seconds_count: t.job.1,
             mpc_seconds_sum: t.mpc.0,
