@@ -7,118 +7,18 @@
 
 mod node_support;
 
-use std::path::Path;
-
 use mpc_core::epilink::synth::{Population, SynthOptions};
 use protocol_spec::config::LinkageConfig;
 use protocol_spec::messages::mainsel::{AlgorithmConfig, WireRecord};
-use sel_node::node::{RunningNode, STORE_FILE, start};
+use sel_node::node::{STORE_FILE, start};
 use sel_node::seal::NodeKey;
-use sel_node::settings::Settings;
 use sel_node::store::{NodeStore, RedbStore};
 use serde_json::{Value, json};
 
 use node_support::{
-    Pki, TempDir, default_algorithm, start_callbacks, start_data_service, start_ls, with_ids,
+    Pki, Rest, TempDir, default_algorithm, init_local, init_remote, node_settings, start_callbacks,
+    start_data_service, start_ls, with_ids,
 };
-
-/// The shared key of the A–B pair on the peer channel.
-const PAIR_KEY: &str = "pair-key-A-B";
-
-fn node_settings(dir: &Path, pki: &Pki) -> Settings {
-    let key_file = dir.join("node.key");
-    if !key_file.exists() {
-        NodeKey::generate_file(&key_file).unwrap();
-    }
-    Settings {
-        api_listen: "127.0.0.1:0".parse().unwrap(),
-        peer_listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_path_buf(),
-        node_key_file: Some(key_file),
-        tls_cert: Some(pki.cert_file.clone()),
-        tls_key: Some(pki.key_file.clone()),
-        ca_bundle: Some(pki.ca_file.clone()),
-        ..Settings::default()
-    }
-}
-
-/// The REST API of one node, as its registry would call it.
-struct Rest {
-    http: reqwest::Client,
-    base: String,
-    key: String,
-}
-
-impl Rest {
-    fn new(pki: &Pki, node: &RunningNode, key: &str) -> Rest {
-        Rest {
-            http: pki.client(),
-            base: format!("https://127.0.0.1:{}", node.api_addr().port()),
-            key: key.into(),
-        }
-    }
-
-    fn auth(&self) -> String {
-        format!("apiKey apiKey=\"{}\"", self.key)
-    }
-
-    async fn put(&self, path: &str, body: &Value) -> u16 {
-        self.http
-            .put(format!("{}{path}", self.base))
-            .header("authorization", self.auth())
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("authorization", self.auth())
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    /// POSTs a job; its id from `Location`.
-    async fn submit(&self, path: &str, body: &Value) -> String {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("authorization", self.auth())
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 202, "{path}: {:?}", r.text().await);
-        let location = r.headers()["location"].to_str().unwrap().to_owned();
-        location.strip_prefix("/jobs/").unwrap().to_owned()
-    }
-}
-
-fn init_local(id: &str, key: &str, data_service: &str) -> Value {
-    json!({
-        "localId": id,
-        "localAuthentication": {"authType": "apiKey", "sharedKey": key},
-        "dataService": {"url": data_service},
-        "algorithm": default_algorithm(),
-    })
-}
-
-fn init_remote(peer: &RunningNode, ls_url: &str, ls_key: &str) -> Value {
-    json!({
-        "connectionProfile": {"url": format!("https://127.0.0.1:{}", peer.peer_addr().port()),
-            "authentication": {"authType": "apiKey", "sharedKey": PAIR_KEY}},
-        "linkageService": {"url": ls_url,
-            "authentication": {"authType": "apiKey", "sharedKey": ls_key}},
-        "matchingAllowed": true,
-    })
-}
 
 fn wire(config: &LinkageConfig, records: &[protocol_spec::config::Record]) -> Vec<Value> {
     records
@@ -175,13 +75,19 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
     let (ls_a, ls_b) = (&ls.sites["A"], &ls.sites["B"]);
     assert_eq!(
         rest_a
-            .put("/initRemote/B", &init_remote(&b, &ls.url, &ls_a.api_key))
+            .put(
+                "/initRemote/B",
+                &init_remote(&b, Some((&ls.url, &ls_a.api_key)), true)
+            )
             .await,
         204
     );
     assert_eq!(
         rest_b
-            .put("/initRemote/A", &init_remote(&a, &ls.url, &ls_b.api_key))
+            .put(
+                "/initRemote/A",
+                &init_remote(&a, Some((&ls.url, &ls_b.api_key)), true)
+            )
             .await,
         204
     );
@@ -258,7 +164,10 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
     // B still has A's old peer address; tell it the new one, then A works as before.
     assert_eq!(
         rest_b
-            .put("/initRemote/A", &init_remote(&a, &ls.url, &ls_b.api_key))
+            .put(
+                "/initRemote/A",
+                &init_remote(&a, Some((&ls.url, &ls_b.api_key)), true)
+            )
             .await,
         200
     );

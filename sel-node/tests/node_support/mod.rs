@@ -8,6 +8,11 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+use sel_node::node::RunningNode;
+use sel_node::seal::NodeKey;
+use sel_node::settings::Settings;
+use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -311,4 +316,114 @@ pub fn default_algorithm() -> Value {
     ))
     .expect("examples/default-config.json");
     serde_json::from_str(&text).unwrap()
+}
+
+/// The shared key of the A–B pair on the peer channel.
+pub const PAIR_KEY: &str = "pair-key-A-B";
+
+pub fn node_settings(dir: &Path, pki: &Pki) -> Settings {
+    let key_file = dir.join("node.key");
+    if !key_file.exists() {
+        NodeKey::generate_file(&key_file).unwrap();
+    }
+    Settings {
+        api_listen: "127.0.0.1:0".parse().unwrap(),
+        peer_listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        node_key_file: Some(key_file),
+        tls_cert: Some(pki.cert_file.clone()),
+        tls_key: Some(pki.key_file.clone()),
+        ca_bundle: Some(pki.ca_file.clone()),
+        ..Settings::default()
+    }
+}
+
+/// The REST API of one node, as its registry would call it.
+pub struct Rest {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub key: String,
+}
+
+impl Rest {
+    pub fn new(pki: &Pki, node: &RunningNode, key: &str) -> Rest {
+        Rest {
+            http: pki.client(),
+            base: format!("https://127.0.0.1:{}", node.api_addr().port()),
+            key: key.into(),
+        }
+    }
+
+    pub fn auth(&self) -> String {
+        format!("apiKey apiKey=\"{}\"", self.key)
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> u16 {
+        self.http
+            .put(format!("{}{path}", self.base))
+            .header("authorization", self.auth())
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("authorization", self.auth())
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// POSTs a job; its id from `Location`.
+    pub async fn submit(&self, path: &str, body: &Value) -> String {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("authorization", self.auth())
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202, "{path}: {:?}", r.text().await);
+        let location = r.headers()["location"].to_str().unwrap().to_owned();
+        location.strip_prefix("/jobs/").unwrap().to_owned()
+    }
+}
+
+pub fn init_local(id: &str, key: &str, data_service: &str) -> Value {
+    json!({
+        "localId": id,
+        "localAuthentication": {"authType": "apiKey", "sharedKey": key},
+        "dataService": {"url": data_service},
+        "algorithm": default_algorithm(),
+    })
+}
+
+pub fn init_remote(peer: &RunningNode, ls: Option<(&str, &str)>, matching: bool) -> Value {
+    init_remote_at(
+        &format!("https://127.0.0.1:{}", peer.peer_addr().port()),
+        ls,
+        matching,
+    )
+}
+
+/// `initRemote` for a remote whose peer endpoint is `url`.
+pub fn init_remote_at(url: &str, ls: Option<(&str, &str)>, matching: bool) -> Value {
+    let mut v = json!({
+        "connectionProfile": {"url": url,
+            "authentication": {"authType": "apiKey", "sharedKey": PAIR_KEY}},
+        "matchingAllowed": matching,
+    });
+    if let Some((ls_url, ls_key)) = ls {
+        v["linkageService"] = json!({"url": ls_url,
+            "authentication": {"authType": "apiKey", "sharedKey": ls_key}});
+    }
+    v
 }
