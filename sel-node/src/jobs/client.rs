@@ -182,7 +182,7 @@ impl JobManager {
         let records = self.load_input(job, &local.config).await?;
 
         let mut hold = Hold::new(self.settings.hold_deadline);
-        let (output, database_records) = loop {
+        let (finished, database_records) = loop {
             let permit = tokio::select! {
                 p = self.workers.acquire(&remote.id) => p,
                 _ = token.cancelled() => return Err(Stop::Cancelled),
@@ -208,7 +208,7 @@ impl JobManager {
         };
         hold.clear();
 
-        match output {
+        match finished.output {
             Output::Counts(counts) => {
                 let (m, t) = (counts.matches, counts.tentative);
                 self.state.update(&job.id, |j| {
@@ -235,13 +235,14 @@ impl JobManager {
                         remote.id
                     ))
                 })?;
-                let request = LinkageResultRequest {
-                    role: Role::Client,
-                    result: shares_to_wire(&shares),
-                    ids: None,
-                    job_id: Some(job.id.clone()),
-                };
-                let _ = database_records;
+                let request = linkage_request(
+                    Role::Client,
+                    &shares,
+                    None,
+                    &finished.job_tag,
+                    job.query_records,
+                    database_records,
+                );
                 let answer = post_with_hold(
                     self,
                     &services,
@@ -300,7 +301,7 @@ impl JobManager {
         config: &LinkageConfig,
         records: &[Record],
         token: &CancellationToken,
-    ) -> Result<(Output, u64), Stop> {
+    ) -> Result<(mpc::Finished, u64), Stop> {
         let announce = Announce {
             version: PEER_PROTOCOL_VERSION,
             job_id: job.id.clone(),
@@ -343,6 +344,7 @@ impl JobManager {
                 config,
                 records,
                 peer_records: n,
+                max_peer_records: self.settings.max_database_records,
                 progress,
                 cancel: run_token,
             },
@@ -420,16 +422,34 @@ impl JobManager {
     }
 }
 
-/// This node's shares in the linkage service's wire form.
-pub(super) fn shares_to_wire(shares: &[mpc_core::epilink::ResultShare]) -> Vec<ShareRecord> {
-    shares
-        .iter()
-        .map(|s| ShareRecord {
-            match_share: s.is_match,
-            tentative_share: s.tentative,
-            best_index_share: s.best_index,
-        })
-        .collect()
+/// This node's post to the linkage service (SPEC §9): its shares in the
+/// wire form, the server's LIDs, and the job tag both nodes derived from the
+/// 2PC's handshake (hex), which pairs the two posts of this run (a retried
+/// job gets a new tag, so it never pairs with a stale post).
+pub(super) fn linkage_request(
+    role: Role,
+    shares: &[mpc_core::epilink::ResultShare],
+    ids: Option<Vec<String>>,
+    job_tag: &[u8; 32],
+    query_records: u64,
+    database_records: u64,
+) -> LinkageResultRequest {
+    // Both counts are known to both nodes and to the service: the service
+    // checks them against what it receives (once the format carries them).
+    let _ = (query_records, database_records);
+    LinkageResultRequest {
+        role,
+        result: shares
+            .iter()
+            .map(|s| ShareRecord {
+                match_share: s.is_match,
+                tentative_share: s.tentative,
+                best_index_share: s.best_index,
+            })
+            .collect(),
+        ids,
+        job_id: Some(super::state::hex(job_tag)),
+    }
 }
 
 /// Posts to the linkage service, waiting in HOLD while it is unavailable.

@@ -1,16 +1,20 @@
-//! The one place where a job calls the 2PC engine (`mpc_core::epilink`).
+//! The one place where a job calls the 2PC engine (`mpc_core::epilink`'s
+//! job API, [`run_job`]).
 //!
 //! Everything else in the job manager sees only [`run`] and [`Output`], so a
 //! change of the engine's API is a change here alone.
+//!
+//! OT state: the engine reuses one [`PeerOt`] per connection. Until the peer
+//! channel hands one over with the job's link, each job establishes its own
+//! on its session before the run (the same base-OT cost as a fresh run; the
+//! job tag, the count checks and in-message cancellation are those of the
+//! job API either way).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use mpc_core::channel::MuxSession;
-use mpc_core::epilink::{
-    Options, ProtocolError, ResultShare, run_client, run_client_matching, run_server,
-    run_server_matching,
-};
+use mpc_core::circuit::Party;
+use mpc_core::epilink::{JobOptions, JobOutput, Mode, PeerOt, ProtocolError, ResultShare, run_job};
 use protocol_spec::config::{LinkageConfig, Record};
 use protocol_spec::epilink::MatchCounts;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +31,14 @@ pub(crate) enum Output {
     Nothing,
 }
 
+/// A finished run.
+pub(crate) struct Finished {
+    pub output: Output,
+    /// Equal on both nodes and unique per run: both send it to the linkage
+    /// service (hex) so it pairs their posts.
+    pub job_tag: [u8; 32],
+}
+
 /// One run of the 2PC.
 pub(crate) struct Run<'a> {
     pub job_id: &'a str,
@@ -35,51 +47,47 @@ pub(crate) struct Run<'a> {
     pub config: &'a LinkageConfig,
     /// Query records (client) or database records (server).
     pub records: &'a [Record],
-    /// The other side's record count (N for the client, M for the server).
+    /// The other side's record count (N for the client, M for the server),
+    /// as the announcement said.
     pub peer_records: u64,
+    /// The most records the other side may have.
+    pub max_peer_records: u64,
     /// Called with the fraction done, after every chunk.
     pub progress: Arc<dyn Fn(f64) + Send + Sync>,
-    /// Stops the run at the next chunk boundary (both sides).
+    /// Stops the run within one message, on both sides.
     pub cancel: CancellationToken,
 }
 
 /// Runs this node's side of the job's 2PC on `channel`.
-pub(crate) async fn run(channel: MuxSession, run: Run<'_>) -> Result<Output, ProtocolError> {
-    // The engine checks a flag at chunk boundaries; the token sets it.
-    let flag = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let (flag, token) = (flag.clone(), run.cancel.clone());
-        tokio::spawn(async move {
-            token.cancelled().await;
-            flag.store(true, Ordering::SeqCst);
-        })
+pub(crate) async fn run(mut channel: MuxSession, run: Run<'_>) -> Result<Finished, ProtocolError> {
+    let role = match run.side {
+        JobSide::Client => Party::Client,
+        JobSide::Server => Party::Server,
     };
-    let opts = Options {
-        expected_peer_records: usize::try_from(run.peer_records).ok(),
-        // Both nodes know the job id: it separates the OT streams of jobs.
-        context: format!("sel-node job {}", run.job_id).into_bytes(),
+    let ot = tokio::select! {
+        ot = PeerOt::establish(&mut channel, role, run.job_id.as_bytes()) => ot?,
+        _ = run.cancel.cancelled() => return Err(ProtocolError::Cancelled),
+    };
+    let opts = JobOptions {
+        job_id: run.job_id.to_owned(),
+        max_peer_records: run.max_peer_records,
+        expected_peer_records: Some(run.peer_records),
         progress: Some(run.progress.clone()),
-        cancel: Some(flag),
-        ..Options::default()
+        cancel: run.cancel.clone(),
+        ..JobOptions::default()
     };
-    let out = match (run.mode, run.side) {
-        (JobMode::Linkage, JobSide::Client) => run_client(channel, run.config, run.records, &opts)
-            .await
-            .map(Output::Shares),
-        (JobMode::Linkage, JobSide::Server) => run_server(channel, run.config, run.records, &opts)
-            .await
-            .map(Output::Shares),
-        (JobMode::Matching, JobSide::Client) => {
-            run_client_matching(channel, run.config, run.records, &opts)
-                .await
-                .map(Output::Counts)
-        }
-        (JobMode::Matching, JobSide::Server) => {
-            run_server_matching(channel, run.config, run.records, &opts)
-                .await
-                .map(|()| Output::Nothing)
-        }
+    let mode = match run.mode {
+        JobMode::Linkage => Mode::Linkage,
+        JobMode::Matching => Mode::Matching,
     };
-    watcher.abort();
-    out
+    let done = run_job(channel, &ot, role, mode, run.config, run.records, &opts).await?;
+    let output = match done.output {
+        JobOutput::Shares(s) => Output::Shares(s),
+        JobOutput::Counts(c) => Output::Counts(c),
+        JobOutput::Nothing => Output::Nothing,
+    };
+    Ok(Finished {
+        output,
+        job_tag: done.job_tag,
+    })
 }

@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 
 use mpc_core::channel::MuxSession;
 use mpc_core::epilink::ProtocolError;
-use protocol_spec::messages::linkage::{LinkageResultRequest, Role};
+use protocol_spec::messages::linkage::Role;
 use protocol_spec::messages::mainsel::JobStatus;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::client::{Hold, Stop, post_with_hold, shares_to_wire};
+use super::client::{Hold, Stop, linkage_request, post_with_hold};
 use super::lids::ensure_lids;
 use super::mpc::{self, Output};
 use super::state::{LocalState, apply_status};
@@ -198,12 +198,13 @@ impl JobManager {
                 config: &pending.local.config,
                 records: &pending.database.records,
                 peer_records: announce.query_records,
+                max_peer_records: self.settings.max_query_records,
                 progress: self.progress_fn(&announce.job_id),
                 cancel: token.clone(),
             },
         )
         .await;
-        let output = match result {
+        let finished = match result {
             Ok(out) => out,
             Err(_) if token.is_cancelled() => {
                 return Err(Stop::Fault(
@@ -217,18 +218,20 @@ impl JobManager {
         };
         self.metrics
             .mpc_done(announce.query_records, n, started.elapsed());
-        match output {
+        match finished.output {
             Output::Nothing => Ok(()),
             Output::Shares(shares) => {
                 let ls = pending.remote.init.linkage_service.clone().ok_or_else(|| {
                     Stop::Fault("no linkage service is configured for this remote".into())
                 })?;
-                let request = LinkageResultRequest {
-                    role: Role::Server,
-                    result: shares_to_wire(&shares),
-                    ids: Some(pending.lids.clone().unwrap_or_default()),
-                    job_id: Some(announce.job_id.clone()),
-                };
+                let request = linkage_request(
+                    Role::Server,
+                    &shares,
+                    Some(pending.lids.clone().unwrap_or_default()),
+                    &finished.job_tag,
+                    announce.query_records,
+                    n,
+                );
                 let mut hold = Hold::new(self.settings.hold_deadline);
                 post_with_hold(
                     self,
