@@ -7,12 +7,15 @@
 //! tentative bit, best index) per query; in matching mode the client learns
 //! the two counts and the server nothing.
 //!
-//! The API for the node: [`run_client`] / [`run_server`] (linkage) and
-//! [`run_client_matching`] / [`run_server_matching`], each over any
-//! [`Channel`](crate::channel::Channel), with [`Options`] (carry structure,
-//! chunk size, OT extension, progress callback, cancellation flag, expected
-//! peer size) and [`ProtocolError`]. SPEC.md §8 is the written
-//! protocol with its cost and what every message reveals.
+//! The API for the node: [`PeerOt::establish`] once per connection and
+//! [`run_job`] per job ([`job`]: many jobs, both directions, concurrently
+//! on one multiplexed connection, with a job tag, a cancellation token and
+//! a maximum peer size). Standalone runs that set up their own OTs:
+//! [`run_client`] / [`run_server`] (linkage) and [`run_client_matching`] /
+//! [`run_server_matching`], each over any
+//! [`Channel`](crate::channel::Channel), with [`Options`] and
+//! [`ProtocolError`]. SPEC.md §8 is the written protocol with its cost and
+//! what every message reveals.
 //!
 //! Layout, bottom up:
 //! * [`plan`]: what is computed for a configuration (compared pairs,
@@ -30,7 +33,9 @@
 //!   integer products and B2A, intersection counts by vector products;
 //! * [`twoparty`]: the two-party engine (netlists on GMW, OT products);
 //! * [`handshake`], [`schedule`], [`protocol`], [`error`]: the two-party
-//!   run, its API and its errors;
+//!   run, its API and its errors; `control`: the job channel (kind byte,
+//!   cancellation); [`peer_ot`], [`job`]: OT state per connection and the
+//!   job API;
 //! * [`cost`]: the cost table from the cost-counting backend;
 //! * [`synth`]: a deterministic synthetic population for tests and the
 //!   benchmark.
