@@ -180,13 +180,20 @@ impl InputSink for NetInputs {
 
 /// One party's records of a chunk (the client's query block or the
 /// server's database slice) and its count shares.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct PartyChunk<'a> {
     /// The records, in configuration field order.
     pub records: &'a [Record],
     /// Per pair: this party's additive count share per lane
     /// (`queries · records` values), `None` for binary pairs.
     pub counts: &'a [Option<Vec<u32>>],
+}
+
+/// Redacted: records and count shares.
+impl std::fmt::Debug for PartyChunk<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PartyChunk({} records, redacted)", self.records.len())
+    }
 }
 
 fn present_lanes(records: &[Record], f: usize) -> Lanes {

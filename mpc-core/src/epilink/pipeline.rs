@@ -103,7 +103,7 @@ pub trait Engine: Send {
 }
 
 /// A candidate for "best": per lane a numerator, denominator and index.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Cand {
     /// Additive shares of `N`.
     pub n: Vec<u64>,
@@ -113,6 +113,8 @@ pub struct Cand {
     /// pairings).
     pub idx: Vec<Lanes>,
 }
+
+crate::redacted_debug!(Cand);
 
 impl Cand {
     /// Lanes of the candidate.
