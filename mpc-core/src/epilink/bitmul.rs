@@ -26,7 +26,7 @@
 //! one OT (client sends `Δ = −2x·b_C`, server chooses `b_S`) suffices.
 
 use super::ots::{OneWay, OtStreams};
-use super::protocol::ProtocolError;
+use super::error::ProtocolError;
 use crate::arith::ring::{self, Ring};
 use crate::channel::Channel;
 use crate::circuit::{Lanes, Party};

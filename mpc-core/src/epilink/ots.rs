@@ -12,7 +12,7 @@
 //! Protocol discipline: both parties call every method at the same point
 //! with mirrored sizes (my `n_send` is the peer's `n_recv`).
 
-use super::protocol::ProtocolError;
+use super::error::ProtocolError;
 use crate::channel::Channel;
 use crate::circuit::netlist::Netlist;
 use crate::circuit::{Lanes, Party};

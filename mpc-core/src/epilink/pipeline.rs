@@ -27,7 +27,7 @@ use std::future::Future;
 use super::bitmul::reduce;
 use super::inputs::PartyChunk;
 use super::plan::Plan;
-use super::protocol::ProtocolError;
+use super::error::ProtocolError;
 use crate::circuit::word::values_to_lanes;
 use crate::circuit::{Lanes, Party};
 use protocol_spec::config::SIM_FRAC_BITS;

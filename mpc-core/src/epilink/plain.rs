@@ -19,7 +19,7 @@ use super::circuit::{ChunkShape, ScoreInputs, decide, select, similarities, spre
 use super::inputs::{InputSink, Owner, PartyChunk, chunk_inputs};
 use super::pipeline::{Cand, ChunkResult, ChunkRole, Engine, SimilarityShares, process_chunk};
 use super::plan::{Carries, Plan};
-use super::protocol::ProtocolError;
+use super::error::ProtocolError;
 use super::schedule::{Chunk, Schedule};
 use crate::circuit::plain::PlainBuilder;
 use crate::circuit::word::{lanes_to_values, values_to_lanes};

@@ -13,7 +13,7 @@
 //! field), no OT per record.
 
 use super::ots::{OneWay, OtStreams};
-use super::protocol::ProtocolError;
+use super::error::ProtocolError;
 use crate::arith::{BitColumns, FixedBitsReceiver, RowsSender};
 use crate::channel::Channel;
 use crate::circuit::{Lanes, Party};
