@@ -32,8 +32,11 @@ pub mod channel;
 pub mod circuit;
 pub mod epilink;
 pub mod gmw;
+pub mod lanes;
 pub mod ot;
+pub mod party;
 pub mod prg;
 
+pub use lanes::Lanes;
 /// The two roles, at the crate root for the node.
-pub use crate::circuit::Party;
+pub use party::Party;

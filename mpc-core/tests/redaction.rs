@@ -2,10 +2,10 @@
 //! shows them (issue 9 item 11): every such type is formatted with a
 //! distinctive secret inside and the output is searched for it.
 
+use mpc_core::Lanes;
 use mpc_core::Party;
 use mpc_core::arith::Matrix;
 use mpc_core::channel::memory_pair;
-use mpc_core::circuit::Lanes;
 use mpc_core::epilink::pipeline::Cand;
 use mpc_core::epilink::{JobOptions, PeerOt, ResultShare};
 use mpc_core::gmw::{Inputs, Material, Outputs};

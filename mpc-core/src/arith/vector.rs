@@ -31,9 +31,9 @@
 
 use super::ring::{Ring, pack, packed_len, unpack};
 use super::{ArithError, check_width};
+use crate::Lanes;
 use crate::block::Block;
 use crate::channel::Channel;
-use crate::circuit::Lanes;
 use crate::gmw::{recv_payload, send_payload};
 use crate::ot::{OtReceiverPool, OtSenderPool};
 use crate::prg::AesPrg;

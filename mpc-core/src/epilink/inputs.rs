@@ -15,8 +15,9 @@ use crate::circuit::cost::CostCounter;
 use crate::circuit::netlist::{NetWire, NetlistBuilder};
 use crate::circuit::plain::PlainBuilder;
 use crate::circuit::word::values_to_lanes;
-use crate::circuit::{Builder, CResult, CircuitError, Lanes, Party, Word};
+use crate::circuit::{Builder, CResult, CircuitError, Word};
 use crate::gmw::Inputs;
+use crate::{Lanes, Party};
 
 /// Who provides an input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

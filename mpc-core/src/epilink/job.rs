@@ -23,8 +23,8 @@ use super::protocol::{
     execute,
 };
 use super::schedule::DEFAULT_LANES_PER_CHUNK;
+use crate::Party;
 use crate::channel::{Channel, ChannelStats};
-use crate::circuit::Party;
 
 pub use super::peer_ot::PeerOt;
 

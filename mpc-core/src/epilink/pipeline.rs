@@ -25,11 +25,11 @@
 use std::future::Future;
 
 use super::bitmul::reduce;
+use super::error::ProtocolError;
 use super::inputs::PartyChunk;
 use super::plan::Plan;
-use super::error::ProtocolError;
 use crate::circuit::word::values_to_lanes;
-use crate::circuit::{Lanes, Party};
+use crate::{Lanes, Party};
 use protocol_spec::config::SIM_FRAC_BITS;
 
 pub use super::circuit::ChunkShape;

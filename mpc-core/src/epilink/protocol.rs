@@ -48,11 +48,12 @@ use super::schedule::{Chunk, DEFAULT_LANES_PER_CHUNK, MAX_LANES_PER_CHUNK, MAX_R
 use super::twoparty::TwoParty;
 use super::vecprod::{self, FieldPads};
 use crate::channel::{Channel, ChannelStats};
+use crate::circuit::Word;
 use crate::circuit::netlist::Reveal;
 use crate::circuit::word::bits_for;
-use crate::circuit::{Lanes, Party, Word};
 use crate::gmw::run_online;
 use crate::ot::ExtensionConfig;
+use crate::{Lanes, Party};
 use tokio_util::sync::CancellationToken;
 
 /// A progress callback: called with the fraction of chunks done (0..=1).
@@ -488,7 +489,9 @@ impl<C: Channel> Run<'_, C> {
                     filters.push(match &self.mine[q][f] {
                         // Checked against the configuration (bit length,
                         // zero padding) by `check_records`.
-                        Some(v) => Lanes::from_bytes(v.as_bytes(), bits)?,
+                        Some(v) => Lanes::from_bytes(v.as_bytes(), bits).map_err(|e| {
+                            ProtocolError::Internal(format!("a checked record: {e}"))
+                        })?,
                         None => Lanes::zeros(bits),
                     });
                 }

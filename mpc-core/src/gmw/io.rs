@@ -1,9 +1,10 @@
 //! What a party feeds into and reads out of a netlist evaluation.
 
 use super::GmwError;
+use crate::circuit::Word;
 use crate::circuit::netlist::{InputSource, NetWire, Netlist, Reveal};
 use crate::circuit::word::{lanes_to_values, values_to_lanes};
-use crate::circuit::{Lanes, Party, Word};
+use crate::{Lanes, Party};
 
 /// One party's input values, by netlist input.
 ///

@@ -16,7 +16,7 @@
 
 use super::GmwError;
 use crate::circuit::netlist::Requirements;
-use crate::circuit::{Lanes, Party};
+use crate::{Lanes, Party};
 
 /// Bit-ROTs this party received: random choice bits and the chosen message
 /// bits.
