@@ -6,7 +6,6 @@ use mpc_core::Lanes;
 use mpc_core::Party;
 use mpc_core::arith::Matrix;
 use mpc_core::channel::memory_pair;
-use mpc_core::epilink::pipeline::Cand;
 use mpc_core::epilink::{JobOptions, PeerOt, ResultShare};
 use mpc_core::gmw::{Inputs, Material, Outputs};
 use mpc_core::ot::{CotReceiver, CotSender, ExtensionConfig};
@@ -38,13 +37,6 @@ fn shares_and_values_are_redacted() {
     let text = format!("{share:?}");
     hides(&text, secret);
     assert!(!text.contains("true"), "{text}");
-
-    let cand = Cand {
-        n: vec![secret],
-        d: vec![lanes.clone()],
-        idx: vec![lanes.clone()],
-    };
-    hides(&format!("{cand:?}"), secret);
 
     let m = Matrix::new(vec![secret, secret], 1).expect("matrix");
     hides(&format!("{m:?}"), secret);

@@ -469,3 +469,20 @@ pub async fn process_chunk<E: Engine>(
         index: best.idx,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_are_redacted() {
+        let secret = 0x5eed_cafe_f00d_1234u64;
+        let cand = Cand {
+            n: vec![secret],
+            d: vec![Lanes::from_words(vec![secret], 64)],
+            idx: Vec::new(),
+        };
+        let text = format!("{cand:?}");
+        assert_eq!(text, "Cand(redacted)");
+    }
+}

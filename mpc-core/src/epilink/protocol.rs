@@ -1,6 +1,6 @@
 //! The two-party EpiLink run: handshake, OT instances, then per chunk the
 //! vector products (intersection counts as additive shares) and the
-//! [`pipeline`](super::pipeline) on the two-party [`Engine`](super::pipeline::Engine); the best
+//! `pipeline` on the two-party `Engine`; the best
 //! candidate so far travels between chunks as shares.
 //!
 //! Message sequence (both parties, same order; SPEC.md §8, part 4
