@@ -109,6 +109,14 @@ pub struct JobResult {
     pub comparisons: u64,
 }
 
+impl JobResult {
+    /// The job tag as 64 lowercase hex digits, the form the linkage
+    /// service pairs posts on.
+    pub fn job_tag_hex(&self) -> String {
+        self.job_tag.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 /// Runs one EpiLink job as `role` over `ch` (a session of the connection
 /// whose OT state is `ot`); the peer runs it with the other role and the
 /// same `mode`, configuration and options. `role` is the job's role
