@@ -182,9 +182,10 @@ impl Service {
     /// store read).
     pub async fn test(self: &Arc<Self>, auth: Option<String>) -> Result<String, ApiError> {
         let permit = self.permit()?;
+        let auth = auth.map(Zeroizing::new);
         self.blocking(move |svc| {
             let _permit = permit;
-            authenticate(&svc.store, &svc.master, auth.as_deref())
+            authenticate(&svc.store, &svc.master, auth.as_deref().map(String::as_str))
         })
         .await
     }
@@ -197,10 +198,16 @@ impl Service {
         auth: Option<String>,
     ) -> Result<FreshIdsResponse, ApiError> {
         let permit = self.permit()?;
+        let auth = auth.map(Zeroizing::new);
         let issued = self
             .blocking(move |svc| {
                 let _permit = permit;
-                authenticate_as(&svc.store, &svc.master, auth.as_deref(), &site)?;
+                authenticate_as(
+                    &svc.store,
+                    &svc.master,
+                    auth.as_deref().map(String::as_str),
+                    &site,
+                )?;
                 let count = parse_count(query.as_deref(), svc.config.max_fresh_ids)?;
                 let key = svc.site_key(&site)?;
                 let mut rng = rand::rng();
@@ -295,7 +302,14 @@ impl Service {
     /// The caller is `local` (by its API key), and `remote` is another
     /// registered site. Needs only the headers and the path.
     fn check_sites(&self, local: &str, remote: &str, auth: Option<String>) -> Result<(), ApiError> {
-        authenticate_as(&self.store, &self.master, auth.as_deref(), local)?;
+        // The header carries the API key: wiped when this returns.
+        let auth = auth.map(Zeroizing::new);
+        authenticate_as(
+            &self.store,
+            &self.master,
+            auth.as_deref().map(String::as_str),
+            local,
+        )?;
         check_remote_id(remote).map_err(|source| ApiError::BadSiteId {
             id: remote.to_string(),
             source,
