@@ -222,6 +222,8 @@ fn check_against_reference(config: &LinkageConfig, job: &Job, out: &Outcome) -> 
         out.1.as_ref().expect("server result"),
     );
     assert_eq!(c.job_tag, s.job_tag, "job {}: tags differ", job.id);
+    assert_eq!(c.job_tag_hex(), s.job_tag_hex());
+    assert_eq!(c.job_tag_hex().len(), 64);
     assert_eq!(
         c.comparisons,
         (job.queries.len() * job.database.len()) as u64

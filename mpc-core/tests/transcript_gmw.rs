@@ -6,9 +6,10 @@ use mpc_core::arith::{BitRows, FixedBitsReceiver, RowsSender};
 use mpc_core::channel::{Channel, MemoryChannel, RecordingChannel, memory_pair};
 use mpc_core::circuit::gadgets::{self, AdderKind};
 use mpc_core::circuit::netlist::{NetWire, NetlistBuilder, Reveal};
-use mpc_core::circuit::{Builder, Lanes, Party, Word};
+use mpc_core::circuit::{Builder, Word};
 use mpc_core::gmw::{self, Inputs, Netlist, setup_pool};
 use mpc_core::ot::ExtensionConfig;
+use mpc_core::{Lanes, Party};
 
 /// Distinctive 16-byte values.
 const CLIENT_SECRETS: [[u8; 16]; 2] = [*b"CLIENT-SECRET-01", *b"client:a1b2c3d4e"];

@@ -23,9 +23,9 @@
 use super::ring::{Ring, pack, packed_len, unpack};
 use super::{ArithError, check_width};
 use crate::channel::Channel;
-use crate::circuit::{Lanes, Party};
 use crate::gmw::{recv_payload, send_payload};
 use crate::ot::OtPool;
+use crate::{Lanes, Party};
 
 /// Converts XOR-shared bits (one per lane) to additive shares mod
 /// `2^width`. Both parties call it with their shares.

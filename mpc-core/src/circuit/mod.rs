@@ -16,37 +16,15 @@
 
 pub mod cost;
 pub mod gadgets;
-pub mod lanes;
 pub mod netlist;
 pub mod plain;
 pub mod word;
 
-pub use lanes::Lanes;
+pub use crate::lanes::Lanes;
+pub use crate::party::Party;
 pub use word::Word;
 
 use serde::{Deserialize, Serialize};
-
-/// The two parties of the computation.
-///
-/// `Client` is the party holding the query record(s); `Server` is the party
-/// holding the database. Both run the same code with their own role.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub enum Party {
-    /// The querying party.
-    Client,
-    /// The database party.
-    Server,
-}
-
-impl Party {
-    /// The other party.
-    pub const fn other(self) -> Party {
-        match self {
-            Party::Client => Party::Server,
-            Party::Server => Party::Client,
-        }
-    }
-}
 
 /// Who knows the value of a wire in the clear.
 ///
@@ -132,21 +110,6 @@ pub enum CircuitError {
         end: usize,
         /// Lanes of the wire.
         lanes: usize,
-    },
-    /// A packed bit vector from bytes has the wrong number of bytes.
-    #[error("a bit vector needs {expected} bytes, got {actual}")]
-    ByteLength {
-        /// `ceil(len / 8)`.
-        expected: usize,
-        /// Bytes given.
-        actual: usize,
-    },
-    /// A packed bit vector of `len` bits has non-zero padding bits
-    /// (SPEC §6 1.1: they must be zero).
-    #[error("a bit vector of {len} bits has non-zero padding bits")]
-    Padding {
-        /// Bits of the vector.
-        len: usize,
     },
     /// Broadcasting needs a single-lane wire.
     #[error("broadcast needs a single-lane wire, got {lanes} lanes")]

@@ -36,7 +36,7 @@
 use protocol_spec::config::{Comparator, FieldType, LinkageConfig};
 
 use super::plan::Carries;
-use crate::circuit::Party;
+use crate::Party;
 use crate::circuit::gadgets::AdderKind;
 
 /// Length of the handshake message.

@@ -23,8 +23,8 @@ use super::protocol::{
     execute,
 };
 use super::schedule::DEFAULT_LANES_PER_CHUNK;
+use crate::Party;
 use crate::channel::{Channel, ChannelStats};
-use crate::circuit::Party;
 
 pub use super::peer_ot::PeerOt;
 
@@ -107,6 +107,14 @@ pub struct JobResult {
     pub stats: ChannelStats,
     /// Compared pairs, M × N.
     pub comparisons: u64,
+}
+
+impl JobResult {
+    /// The job tag as 64 lowercase hex digits, the form the linkage
+    /// service pairs posts on.
+    pub fn job_tag_hex(&self) -> String {
+        self.job_tag.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// Runs one EpiLink job as `role` over `ch` (a session of the connection

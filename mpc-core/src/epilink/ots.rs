@@ -12,12 +12,12 @@
 //! Protocol discipline: both parties call every method at the same point
 //! with mirrored sizes (my `n_send` is the peer's `n_recv`).
 
-use super::protocol::ProtocolError;
+use super::error::ProtocolError;
 use crate::channel::Channel;
 use crate::circuit::netlist::Netlist;
-use crate::circuit::{Lanes, Party};
 use crate::gmw::{GmwError, Material, ReceivedBitRots, SentBitRots};
 use crate::ot::{CotReceiver, CotSender, RcotReceiverBatch, RcotSenderBatch};
+use crate::{Lanes, Party};
 
 /// OTs extended and packed per step of the GMW preprocessing: bounds the
 /// 16-byte blocks alive at once (2^20 OTs = 16 MiB per direction) while

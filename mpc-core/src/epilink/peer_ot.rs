@@ -26,8 +26,8 @@ use std::sync::Arc;
 
 use super::error::ProtocolError;
 use super::ots::OtStreams;
+use crate::Party;
 use crate::channel::Channel;
-use crate::circuit::Party;
 use crate::ot::{ExtensionConfig, ReceiverSeeds, SenderSeeds};
 
 const DIRECTION_CONTEXT: &str = "mpc-core 2026 peer OT job direction v1";

@@ -25,11 +25,11 @@
 use std::future::Future;
 
 use super::bitmul::reduce;
+use super::error::ProtocolError;
 use super::inputs::PartyChunk;
 use super::plan::Plan;
-use super::protocol::ProtocolError;
 use crate::circuit::word::values_to_lanes;
-use crate::circuit::{Lanes, Party};
+use crate::{Lanes, Party};
 use protocol_spec::config::SIM_FRAC_BITS;
 
 pub use super::circuit::ChunkShape;
@@ -103,7 +103,7 @@ pub trait Engine: Send {
 }
 
 /// A candidate for "best": per lane a numerator, denominator and index.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Cand {
     /// Additive shares of `N`.
     pub n: Vec<u64>,
@@ -113,6 +113,8 @@ pub struct Cand {
     /// pairings).
     pub idx: Vec<Lanes>,
 }
+
+crate::redacted_debug!(Cand);
 
 impl Cand {
     /// Lanes of the candidate.
@@ -466,4 +468,21 @@ pub async fn process_chunk<E: Engine>(
         tentative,
         index: best.idx,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_are_redacted() {
+        let secret = 0x5eed_cafe_f00d_1234u64;
+        let cand = Cand {
+            n: vec![secret],
+            d: vec![Lanes::from_words(vec![secret], 64)],
+            idx: Vec::new(),
+        };
+        let text = format!("{cand:?}");
+        assert_eq!(text, "Cand(redacted)");
+    }
 }

@@ -16,14 +16,15 @@ use rand_core::{Rng, SeedableRng};
 
 use super::bitmul::reduce;
 use super::circuit::{ChunkShape, ScoreInputs, decide, select, similarities, spread};
+use super::error::ProtocolError;
 use super::inputs::{InputSink, Owner, PartyChunk, chunk_inputs};
 use super::pipeline::{Cand, ChunkResult, ChunkRole, Engine, SimilarityShares, process_chunk};
 use super::plan::{Carries, Plan};
-use super::protocol::ProtocolError;
 use super::schedule::{Chunk, Schedule};
+use crate::circuit::Word;
 use crate::circuit::plain::PlainBuilder;
 use crate::circuit::word::{lanes_to_values, values_to_lanes};
-use crate::circuit::{Lanes, Party, Word};
+use crate::{Lanes, Party};
 
 /// Knobs of the plaintext evaluation (the same as the 2PC's).
 #[derive(Clone, Copy, Debug)]

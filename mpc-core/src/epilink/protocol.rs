@@ -1,18 +1,22 @@
-//! The two-party EpiLink run: handshake, OT setup, then per chunk the
+//! The two-party EpiLink run: handshake, OT instances, then per chunk the
 //! vector products (intersection counts as additive shares) and the
-//! [`pipeline`](super::pipeline) on the two-party [`Engine`](super::pipeline::Engine); the best
+//! `pipeline` on the two-party `Engine`; the best
 //! candidate so far travels between chunks as shares.
 //!
 //! Message sequence (both parties, same order; SPEC.md §8, part 4
-//! says what each message reveals):
+//! says what each message reveals). Every message travels on the job
+//! channel (`control.rs`): one kind byte (data or cancelled) first.
 //!
-//! 1. handshake (one message each way, [`super::handshake`]);
+//! 1. handshake (one message each way, [`super::handshake`]); the peer's
+//!    count is checked against the maximum before anything else;
 //! 2. if M = 0 or N = 0: done (results (0, 0, 0), counts 0);
-//! 3. base OTs and OT extension setup for both OT streams;
+//! 3. the OT streams: with a [`PeerOt`] (the job API, [`super::job`]) fresh
+//!    extension instances derived locally, without a message; standalone
+//!    ([`run_client`] and friends) base OTs and extension setup for both
+//!    streams, bound to the handshake transcript;
 //! 4. per query block: one vector-product setup (the client's query bits
 //!    masked by random OT choices);
-//! 5. per chunk: a one-byte control message each way (continue or
-//!    cancelled); the server's vector-product corrections, one message per
+//! 5. per chunk: the server's vector-product corrections, one message per
 //!    (query, compared Dice pair); the similarity circuit (OT extension, one
 //!    message each way per AND level, the output masks); the B2A of the
 //!    similarities; per comparison layer the bit × integer products, the
@@ -44,11 +48,12 @@ use super::schedule::{Chunk, DEFAULT_LANES_PER_CHUNK, MAX_LANES_PER_CHUNK, MAX_R
 use super::twoparty::TwoParty;
 use super::vecprod::{self, FieldPads};
 use crate::channel::{Channel, ChannelStats};
+use crate::circuit::Word;
 use crate::circuit::netlist::Reveal;
 use crate::circuit::word::bits_for;
-use crate::circuit::{Lanes, Party, Word};
 use crate::gmw::run_online;
 use crate::ot::ExtensionConfig;
+use crate::{Lanes, Party};
 use tokio_util::sync::CancellationToken;
 
 /// A progress callback: called with the fraction of chunks done (0..=1).
@@ -484,7 +489,9 @@ impl<C: Channel> Run<'_, C> {
                     filters.push(match &self.mine[q][f] {
                         // Checked against the configuration (bit length,
                         // zero padding) by `check_records`.
-                        Some(v) => Lanes::from_bytes(v.as_bytes(), bits)?,
+                        Some(v) => Lanes::from_bytes(v.as_bytes(), bits).map_err(|e| {
+                            ProtocolError::Internal(format!("a checked record: {e}"))
+                        })?,
                         None => Lanes::zeros(bits),
                     });
                 }

@@ -22,7 +22,8 @@ use super::io::{Inputs, Outputs};
 use super::material::Material;
 use crate::channel::{Channel, ChannelError};
 use crate::circuit::netlist::{Gate, Netlist, Reveal};
-use crate::circuit::{AndKind, Knowledge, Lanes, Party};
+use crate::circuit::{AndKind, Knowledge};
+use crate::{Lanes, Party};
 
 /// Largest single message the engine sends; bigger payloads are split
 /// (both parties know every payload's exact length, so the split is
@@ -47,7 +48,7 @@ pub(crate) async fn send_payload<C: Channel>(
 /// Receives exactly `len` bytes sent by [`send_payload`].
 /// A peer's bit vector that does not decode (wrong length, padding set) is
 /// a malformed message, not a local bug.
-pub(crate) fn peer_bits(what: &str, e: crate::circuit::CircuitError) -> ChannelError {
+pub(crate) fn peer_bits(what: &str, e: crate::lanes::LanesError) -> ChannelError {
     ChannelError::Malformed(format!("{what}: {e}"))
 }
 

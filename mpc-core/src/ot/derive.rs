@@ -21,6 +21,7 @@ use super::bits::{clear_padding, get_bit};
 use super::crhash::{tccr_hash, tccr_hash_offset};
 use crate::block::Block;
 use crate::channel::{Channel, ChannelExt};
+use zeroize::Zeroize;
 
 /// The sender's side of a batch of random correlated OTs: pairs
 /// `(m0[j], m0[j] ⊕ delta)` for OT number `first_index + j` of the stream.
@@ -64,6 +65,34 @@ fn pack_lsbs_into(blocks: &[Block], out: &mut [u64]) {
             w |= (b.0 as u64 & 1) << i;
         }
         *o = w;
+    }
+}
+
+/// OT material is wiped when a batch is dropped.
+impl Drop for RcotSenderBatch {
+    fn drop(&mut self) {
+        self.delta.zeroize();
+        self.m0.zeroize();
+    }
+}
+
+/// OT material is wiped when a batch is dropped.
+impl Drop for RcotReceiverBatch {
+    fn drop(&mut self) {
+        self.choices.zeroize();
+        self.mb.zeroize();
+    }
+}
+
+impl std::fmt::Debug for RcotSenderBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RcotSenderBatch({} OTs, redacted)", self.m0.len())
+    }
+}
+
+impl std::fmt::Debug for RcotReceiverBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RcotReceiverBatch({} OTs, redacted)", self.mb.len())
     }
 }
 

@@ -1,4 +1,5 @@
-//! Bit-packed SIMD lanes: the value of one wire across many records.
+//! Bit-packed SIMD lanes: the value of one wire across many records (or
+//! any packed bit vector), shared by every layer without importing circuits.
 //!
 //! A circuit is evaluated for many database records at once; every wire then
 //! carries one bit per record ("lane"). Packing 64 lanes into a `u64` lets one
@@ -7,7 +8,24 @@
 
 use std::fmt;
 
-use super::CircuitError;
+/// Why bytes do not decode as a bit vector ([`Lanes::from_bytes`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LanesError {
+    /// The wrong number of bytes for the bit count.
+    #[error("a bit vector needs {expected} bytes, got {actual}")]
+    ByteLength {
+        /// `ceil(len / 8)`.
+        expected: usize,
+        /// Bytes given.
+        actual: usize,
+    },
+    /// Non-zero padding bits (SPEC §6 1.1: they must be zero).
+    #[error("a bit vector of {len} bits has non-zero padding bits")]
+    Padding {
+        /// Bits of the vector.
+        len: usize,
+    },
+}
 
 /// A vector of `len` bits packed little-endian into `u64` words.
 ///
@@ -75,10 +93,10 @@ impl Lanes {
     /// wrong length or a set padding bit is an error (SPEC §6 1.1), never
     /// silently dropped: a peer must not be able to smuggle bits past the
     /// receiver's view of a message.
-    pub fn from_bytes(bytes: &[u8], len: usize) -> Result<Self, CircuitError> {
+    pub fn from_bytes(bytes: &[u8], len: usize) -> Result<Self, LanesError> {
         let expected = len.div_ceil(8);
         if bytes.len() != expected {
-            return Err(CircuitError::ByteLength {
+            return Err(LanesError::ByteLength {
                 expected,
                 actual: bytes.len(),
             });
@@ -94,7 +112,7 @@ impl Lanes {
             && let Some(last) = words.last()
             && last >> rem != 0
         {
-            return Err(CircuitError::Padding { len });
+            return Err(LanesError::Padding { len });
         }
         Ok(Lanes { words, len })
     }
@@ -331,20 +349,20 @@ mod tests {
         buf[9] = 0b0010_0000;
         assert_eq!(
             Lanes::from_bytes(&buf, 77),
-            Err(CircuitError::Padding { len: 77 })
+            Err(LanesError::Padding { len: 77 })
         );
         buf[9] = 0b0001_1111;
         assert!(Lanes::from_bytes(&buf, 77).is_ok());
         assert_eq!(
             Lanes::from_bytes(&buf[..9], 77),
-            Err(CircuitError::ByteLength {
+            Err(LanesError::ByteLength {
                 expected: 10,
                 actual: 9
             })
         );
         assert_eq!(
             Lanes::from_bytes(&[0u8; 11], 77),
-            Err(CircuitError::ByteLength {
+            Err(LanesError::ByteLength {
                 expected: 10,
                 actual: 11
             })
@@ -353,7 +371,7 @@ mod tests {
         assert!(Lanes::from_bytes(&[0xff; 8], 64).is_ok());
         assert_eq!(
             Lanes::from_bytes(&[0xff; 8], 63),
-            Err(CircuitError::Padding { len: 63 })
+            Err(LanesError::Padding { len: 63 })
         );
     }
 
