@@ -423,9 +423,9 @@ impl JobManager {
 }
 
 /// This node's post to the linkage service (SPEC §9): its shares in the
-/// wire form, the server's LIDs, and the job tag both nodes derived from the
-/// 2PC's handshake (hex), which pairs the two posts of this run (a retried
-/// job gets a new tag, so it never pairs with a stale post).
+/// wire form, the server's LIDs, the job's sizes, and the job tag both nodes
+/// derived from the 2PC's handshake (hex), which pairs the two posts of this
+/// run (a retried job gets a new tag, so it never pairs with a stale post).
 pub(super) fn linkage_request(
     role: Role,
     shares: &[mpc_core::epilink::ResultShare],
@@ -434,11 +434,11 @@ pub(super) fn linkage_request(
     query_records: u64,
     database_records: u64,
 ) -> LinkageResultRequest {
-    // Both counts are known to both nodes and to the service: the service
-    // checks them against what it receives (once the format carries them).
-    let _ = (query_records, database_records);
     LinkageResultRequest {
         role,
+        job_tag: super::state::hex(job_tag),
+        query_records,
+        database_records,
         result: shares
             .iter()
             .map(|s| ShareRecord {
@@ -448,7 +448,6 @@ pub(super) fn linkage_request(
             })
             .collect(),
         ids,
-        job_id: Some(super::state::hex(job_tag)),
     }
 }
 

@@ -12,8 +12,8 @@
 
 use std::sync::Arc;
 
+use mpc_core::Party;
 use mpc_core::channel::MuxSession;
-use mpc_core::circuit::Party;
 use mpc_core::epilink::{JobOptions, JobOutput, Mode, PeerOt, ProtocolError, ResultShare, run_job};
 use protocol_spec::config::{LinkageConfig, Record};
 use protocol_spec::epilink::MatchCounts;
