@@ -337,6 +337,7 @@ impl JobManager {
         let progress = self.progress_fn(&job.id);
         let result = mpc::run(
             link.channel,
+            &link.ot,
             mpc::Run {
                 job_id: &job.id,
                 mode: job.mode,

@@ -592,10 +592,11 @@ impl crate::model::IncomingJobs for PeerSide {
         remote_id: &str,
         announce: crate::model::Announce,
         channel: mpc_core::channel::MuxSession,
+        ot: std::sync::Arc<mpc_core::epilink::PeerOt>,
         cancel: CancellationToken,
     ) {
         if let Some(m) = self.0.upgrade() {
-            m.run(remote_id, announce, channel, cancel).await;
+            m.run(remote_id, announce, channel, ot, cancel).await;
         }
     }
 }

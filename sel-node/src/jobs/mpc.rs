@@ -4,11 +4,9 @@
 //! Everything else in the job manager sees only [`run`] and [`Output`], so a
 //! change of the engine's API is a change here alone.
 //!
-//! OT state: the engine reuses one [`PeerOt`] per connection. Until the peer
-//! channel hands one over with the job's link, each job establishes its own
-//! on its session before the run (the same base-OT cost as a fresh run; the
-//! job tag, the count checks and in-message cancellation are those of the
-//! job API either way).
+//! OT state: the engine reuses one [`PeerOt`] per peer connection (set up
+//! by the peer channel right after its handshake); each job derives fresh
+//! OT instances from it with no base OTs of its own.
 
 use std::sync::Arc;
 
@@ -59,14 +57,14 @@ pub(crate) struct Run<'a> {
 }
 
 /// Runs this node's side of the job's 2PC on `channel`.
-pub(crate) async fn run(mut channel: MuxSession, run: Run<'_>) -> Result<Finished, ProtocolError> {
+pub(crate) async fn run(
+    channel: MuxSession,
+    ot: &PeerOt,
+    run: Run<'_>,
+) -> Result<Finished, ProtocolError> {
     let role = match run.side {
         JobSide::Client => Party::Client,
         JobSide::Server => Party::Server,
-    };
-    let ot = tokio::select! {
-        ot = PeerOt::establish(&mut channel, role, run.job_id.as_bytes()) => ot?,
-        _ = run.cancel.cancelled() => return Err(ProtocolError::Cancelled),
     };
     let opts = JobOptions {
         job_id: run.job_id.to_owned(),
@@ -80,7 +78,7 @@ pub(crate) async fn run(mut channel: MuxSession, run: Run<'_>) -> Result<Finishe
         JobMode::Linkage => Mode::Linkage,
         JobMode::Matching => Mode::Matching,
     };
-    let done = run_job(channel, &ot, role, mode, run.config, run.records, &opts).await?;
+    let done = run_job(channel, ot, role, mode, run.config, run.records, &opts).await?;
     let output = match done.output {
         JobOutput::Shares(s) => Output::Shares(s),
         JobOutput::Counts(c) => Output::Counts(c),

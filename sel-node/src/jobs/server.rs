@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mpc_core::channel::MuxSession;
+use mpc_core::epilink::PeerOt;
 use mpc_core::epilink::ProtocolError;
 use protocol_spec::messages::linkage::Role;
 use protocol_spec::messages::mainsel::JobStatus;
@@ -180,6 +181,7 @@ impl JobManager {
         announce: &Announce,
         pending: Pending,
         channel: MuxSession,
+        ot: Arc<PeerOt>,
         token: &CancellationToken,
     ) -> Result<(), Stop> {
         let services = self
@@ -191,6 +193,7 @@ impl JobManager {
         let n = pending.database.records.len() as u64;
         let result = mpc::run(
             channel,
+            &ot,
             mpc::Run {
                 job_id: &announce.job_id,
                 mode: announce.mode,
@@ -370,6 +373,7 @@ impl IncomingJobs for JobManager {
         remote_id: &str,
         announce: Announce,
         channel: MuxSession,
+        ot: Arc<PeerOt>,
         cancel: CancellationToken,
     ) {
         let span = tracing::info_span!(
@@ -406,7 +410,9 @@ impl IncomingJobs for JobManager {
                         t.cancel();
                     })
                 });
-            let outcome = self.server_job(&announce, pending, channel, &token).await;
+            let outcome = self
+                .server_job(&announce, pending, channel, ot, &token)
+                .await;
             if let Some(w) = watcher {
                 w.abort();
             }
