@@ -12,9 +12,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Harness, share};
+use common::{Harness, client_body, new_tag, server_body, share};
 use linkage_service::service::ServiceConfig;
-use serde_json::json;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -42,14 +41,14 @@ async fn time_job(h: &Harness, server_ids: &[String], queries: usize, runs: usiz
             })
             .collect();
         let (server_shares, client_shares) = share(&clear);
-        let server_body =
-            json!({"role": "server", "result": server_shares, "ids": server_ids}).to_string();
-        let client_body = json!({"role": "client", "result": client_shares}).to_string();
+        let tag = new_tag();
+        let server = server_body(&tag, &server_shares, server_ids).to_string();
+        let client = client_body(&tag, &client_shares, server_ids.len()).to_string();
         let (b_auth, a_auth) = (h.b.auth(), h.a.auth());
         let t = Instant::now();
         let (s, c) = tokio::join!(
-            h.post("/linkageResult/B/A", Some(&b_auth), None, server_body),
-            h.post("/linkageResult/A/B", Some(&a_auth), None, client_body),
+            h.post("/linkageResult/B/A", Some(&b_auth), server),
+            h.post("/linkageResult/A/B", Some(&a_auth), client),
         );
         let (s, c) = (s.status(), c.text().await.unwrap());
         times.push(t.elapsed());

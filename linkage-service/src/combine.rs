@@ -11,28 +11,37 @@ pub enum RecordDecision {
     /// The score cleared the match threshold; the record is the server's row
     /// `server_index`.
     Match { server_index: usize },
-    /// The score cleared only the tentative threshold. `server_index` is the
-    /// best row if it lies inside the server's database.
-    Tentative { server_index: Option<usize> },
+    /// The score cleared only the tentative threshold; `server_index` is the
+    /// best row.
+    Tentative { server_index: usize },
     /// Below both thresholds.
     NoMatch,
-    /// The match bit is set but the best index points outside the server's
-    /// database: the 2PC output is inconsistent, so no LID can be chosen.
-    MatchOutOfRange { best_index: u64 },
 }
 
 /// Why two posts cannot be combined at all.
+///
+/// Deliberately without the record position or the index: the error is
+/// answered to both nodes, and an out-of-range index would tell the client
+/// something about the server's rows (SPEC §10).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CombineError {
     #[error("the server sent {server} share records but the client sent {client}")]
     LengthMismatch { server: usize, client: usize },
+    #[error(
+        "the combined shares are inconsistent (a best index outside the server's database); \
+         nothing was linked"
+    )]
+    IndexOutOfRange,
 }
 
-/// XORs the shares record by record. `server_db_len` is the number of LIDs
-/// the server sent, i.e. the size of its database.
+/// XORs the shares record by record. `server_db_len` is N, the number of
+/// LIDs the server sent.
 ///
-/// The match bit takes precedence over the tentative bit (EpiLink sets the
-/// tentative bit for every definite match too).
+/// The 2PC's best index is the arg-max over the server's N rows, so it is
+/// below N for every record, whatever the bits say; an index at or beyond N
+/// means the shares do not belong together (or were tampered with) and the
+/// whole job is refused. The match bit takes precedence over the tentative
+/// bit (EpiLink sets the tentative bit for every definite match too).
 pub fn combine(
     server: &[ShareRecord],
     client: &[ShareRecord],
@@ -44,22 +53,24 @@ pub fn combine(
             client: client.len(),
         });
     }
-    Ok(server
+    server
         .iter()
         .zip(client)
         .map(|(s, c)| {
             let is_match = s.match_share ^ c.match_share;
             let tentative = s.tentative_share ^ c.tentative_share;
             let best = s.best_index_share ^ c.best_index_share;
-            let in_range = usize::try_from(best).ok().filter(|&i| i < server_db_len);
-            match (is_match, tentative, in_range) {
-                (true, _, Some(server_index)) => RecordDecision::Match { server_index },
-                (true, _, None) => RecordDecision::MatchOutOfRange { best_index: best },
-                (false, true, server_index) => RecordDecision::Tentative { server_index },
-                (false, false, _) => RecordDecision::NoMatch,
-            }
+            let server_index = usize::try_from(best)
+                .ok()
+                .filter(|&i| i < server_db_len)
+                .ok_or(CombineError::IndexOutOfRange)?;
+            Ok(match (is_match, tentative) {
+                (true, _) => RecordDecision::Match { server_index },
+                (false, true) => RecordDecision::Tentative { server_index },
+                (false, false) => RecordDecision::NoMatch,
+            })
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -86,10 +97,9 @@ mod tests {
     fn xor_of_shares_gives_the_decision() {
         let cases = [
             (true, true, 3, (true, false, 0xdead_beef)),
-            (false, false, 7, (false, true, 12)),
+            (false, false, 3, (false, true, 12)),
             (false, true, 1, (true, true, 5)),
-            (true, true, 9, (false, false, 1)),
-            (false, true, 42, (true, false, 2)),
+            (true, true, 4, (false, false, 1)),
         ];
         let (server, client): (Vec<_>, Vec<_>) = cases
             .iter()
@@ -101,13 +111,22 @@ mod tests {
             vec![
                 RecordDecision::Match { server_index: 3 },
                 RecordDecision::NoMatch,
-                RecordDecision::Tentative {
-                    server_index: Some(1)
-                },
-                RecordDecision::MatchOutOfRange { best_index: 9 },
-                RecordDecision::Tentative { server_index: None },
+                RecordDecision::Tentative { server_index: 1 },
+                RecordDecision::Match { server_index: 4 },
             ]
         );
+    }
+
+    #[test]
+    fn an_index_beyond_the_database_fails_the_job_without_naming_it() {
+        for (m, t) in [(true, true), (false, true), (false, false)] {
+            let (s, c) = split(m, t, 5, (true, false, 0x1234));
+            let err = combine(&[s], &[c], 5).unwrap_err();
+            assert_eq!(err, CombineError::IndexOutOfRange);
+            assert!(!err.to_string().contains('5'), "{err}");
+        }
+        let (s, c) = split(true, true, u64::MAX, (false, false, 7));
+        assert_eq!(combine(&[s], &[c], 5), Err(CombineError::IndexOutOfRange));
     }
 
     #[test]

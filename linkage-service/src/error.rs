@@ -3,7 +3,7 @@
 //! Messages are precise about what was wrong with the request, but never
 //! carry secrets (keys, LIDs, shares) and never echo an API key.
 
-use protocol_spec::messages::linkage::{ErrorBody, Role};
+use protocol_spec::messages::linkage::{ErrorBody, LinkageRequestError, Role};
 use protocol_spec::messages::mainsel::{AuthHeaderError, IdError};
 use warp::http::StatusCode;
 
@@ -40,30 +40,47 @@ pub enum ApiError {
     RepeatedCount,
     #[error("request body is not a valid linkage result: {0}")]
     InvalidJson(String),
+    #[error("{0}")]
+    BadPost(LinkageRequestError),
     #[error("local and remote site are both {0}; a linkage job needs two sites")]
     SameSite(String),
     #[error("remote site {0} is not registered at this linkage service")]
     UnknownRemote(String),
-    #[error("the server's post must carry its LIDs in \"ids\"")]
-    ServerWithoutIds,
-    #[error("the client's post must not carry \"ids\"; only the server sends its LIDs")]
-    ClientWithIds,
     #[error("ids[{index}] {source}")]
     BadServerId { index: usize, source: LidError },
+    #[error("ids[{index}] is not a linkage ID this service issued to the posting site")]
+    ForeignServerId { index: usize },
     #[error("the server sent {server} share records but the client sent {client}")]
     LengthMismatch { server: usize, client: usize },
+    #[error(
+        "the two posts of the job disagree on {field}: the server says {server}, the client {client}"
+    )]
+    SizeMismatch {
+        field: &'static str,
+        server: u64,
+        client: u64,
+    },
+    #[error(
+        "the combined shares are inconsistent (a best index outside the server's database); \
+         nothing was linked"
+    )]
+    InconsistentShares,
     #[error("both posts of the job claim role {0}; one must be server and one client")]
     RoleConflict(Role),
-    #[error("job id in the X-Job-Id header ({header:?}) differs from jobId in the body ({body:?})")]
-    JobIdConflict { header: String, body: String },
-    #[error("job id must be 1 to 128 printable ASCII characters")]
-    BadJobId,
-    #[error("the post has no share records")]
-    EmptyResult,
+    #[error("the request body could not be read: {0}")]
+    BodyRead(String),
+
+    // ---- 408 / 411 / 413 ----
+    #[error("the request body did not arrive within {0} ms")]
+    BodyTimeout(u64),
+    #[error("a Content-Length header is required")]
+    LengthRequired,
+    #[error("the request body exceeds the configured maximum of {0} bytes")]
+    BodyTooLarge(u64),
 
     // ---- 409 ----
-    #[error("site {site} already has a pending post for job {job_id}")]
-    DuplicatePost { site: String, job_id: String },
+    #[error("site {site} already has a pending post for this job tag")]
+    DuplicatePost { site: String },
 
     // ---- 503 / 504 / 500 ----
     #[error("the linkage service is at its concurrency limit; retry after {retry_after_secs} s")]
@@ -89,16 +106,19 @@ impl ApiError {
             | CountTooLarge { .. }
             | RepeatedCount
             | InvalidJson(_)
+            | BadPost(_)
             | SameSite(_)
             | UnknownRemote(_)
-            | ServerWithoutIds
-            | ClientWithIds
             | BadServerId { .. }
+            | ForeignServerId { .. }
             | LengthMismatch { .. }
+            | SizeMismatch { .. }
+            | InconsistentShares
             | RoleConflict(_)
-            | JobIdConflict { .. }
-            | BadJobId
-            | EmptyResult => StatusCode::BAD_REQUEST,
+            | BodyRead(_) => StatusCode::BAD_REQUEST,
+            BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            LengthRequired => StatusCode::LENGTH_REQUIRED,
+            BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             DuplicatePost { .. } => StatusCode::CONFLICT,
             Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             PartnerTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,

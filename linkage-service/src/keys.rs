@@ -169,6 +169,19 @@ impl MasterKey {
         mac.finalize().into_bytes().into()
     }
 
+    /// Index recording that `site` holds `lid` because the LS handed it to
+    /// the site as another site's LID (a re-sealed match). Domain-separated
+    /// from [`MasterKey::lid_index`] by its prefix.
+    pub fn held_lid_index(&self, site: &str, lid: &[u8]) -> [u8; 32] {
+        let mut mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(&self.lid_index[..])
+            .expect("HMAC accepts keys of any length");
+        mac.update(b"held\0");
+        mac.update(site.as_bytes());
+        mac.update(b"\0");
+        mac.update(lid);
+        mac.finalize().into_bytes().into()
+    }
+
     /// Index under which an issued LID is recorded; the store never holds a
     /// LID in the clear.
     pub fn lid_index(&self, lid: &[u8]) -> [u8; 32] {

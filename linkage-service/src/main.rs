@@ -116,9 +116,25 @@ struct ServeArgs {
     /// Posts waiting for their partner at once; more get 503 + Retry-After.
     #[arg(long, default_value_t = ServiceConfig::default().max_pending_posts)]
     max_pending_posts: usize,
+    /// Posts of one site waiting for their partner at once; more get 503.
+    #[arg(long, default_value_t = ServiceConfig::default().max_pending_posts_per_site)]
+    max_pending_posts_per_site: usize,
     /// Largest request body in bytes.
     #[arg(long, default_value_t = ServiceConfig::default().max_body_bytes)]
     max_body_bytes: u64,
+    /// Seconds an authenticated caller may take to send its body (408 after).
+    #[arg(long, default_value_t = ServiceConfig::default().body_timeout.as_secs_f64())]
+    body_timeout_secs: f64,
+    /// Seconds a client may take to send a request's headers.
+    #[arg(long, default_value_t = ServiceConfig::default().header_read_timeout.as_secs_f64())]
+    header_read_timeout_secs: f64,
+    /// Seconds a connection may sit with no request in flight and no bytes
+    /// moving before it is closed.
+    #[arg(long, default_value_t = ServiceConfig::default().idle_timeout.as_secs_f64())]
+    idle_timeout_secs: f64,
+    /// Connections served at once; more are closed right after accept.
+    #[arg(long, default_value_t = ServiceConfig::default().max_connections)]
+    max_connections: usize,
     /// Seconds suggested in Retry-After.
     #[arg(long, default_value_t = ServiceConfig::default().retry_after_secs)]
     retry_after_secs: u64,
@@ -175,18 +191,38 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    if !(args.job_timeout_secs.is_finite() && args.job_timeout_secs > 0.0) {
-        bail!("--job-timeout-secs must be a positive number of seconds");
+    for (flag, secs) in [
+        ("--job-timeout-secs", args.job_timeout_secs),
+        ("--body-timeout-secs", args.body_timeout_secs),
+        ("--header-read-timeout-secs", args.header_read_timeout_secs),
+        ("--idle-timeout-secs", args.idle_timeout_secs),
+    ] {
+        if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
+            bail!("{flag} must be a positive number of seconds");
+        }
     }
-    if args.max_concurrent_work == 0 || args.max_pending_posts == 0 || args.max_fresh_ids == 0 {
-        bail!("--max-concurrent-work, --max-pending-posts and --max-fresh-ids must be positive");
+    if args.max_concurrent_work == 0
+        || args.max_pending_posts == 0
+        || args.max_pending_posts_per_site == 0
+        || args.max_fresh_ids == 0
+        || args.max_connections == 0
+    {
+        bail!(
+            "--max-concurrent-work, --max-pending-posts, --max-pending-posts-per-site, \
+             --max-fresh-ids and --max-connections must be positive"
+        );
     }
     let config = ServiceConfig {
         job_timeout: Duration::from_secs_f64(args.job_timeout_secs),
         max_fresh_ids: args.max_fresh_ids,
         max_concurrent_work: args.max_concurrent_work,
         max_pending_posts: args.max_pending_posts,
+        max_pending_posts_per_site: args.max_pending_posts_per_site,
         max_body_bytes: args.max_body_bytes,
+        body_timeout: Duration::from_secs_f64(args.body_timeout_secs),
+        header_read_timeout: Duration::from_secs_f64(args.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs_f64(args.idle_timeout_secs),
+        max_connections: args.max_connections,
         retry_after_secs: args.retry_after_secs,
     };
     let master = Arc::new(MasterKey::load(args.master.master_key_file.as_deref())?);

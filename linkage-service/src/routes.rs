@@ -13,7 +13,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use protocol_spec::messages::linkage::{ErrorBody, JOB_ID_HEADER};
+use protocol_spec::messages::linkage::ErrorBody;
 use tracing::info;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -64,22 +64,25 @@ pub fn routes(
             },
         );
 
-    let max_body = svc.config().max_body_bytes;
+    // The body is handed over unread: the service authenticates from the
+    // headers first and reads the body only for an authenticated caller.
     let linkage_result = warp::path!("linkageResult" / String / String)
         .and(warp::post())
         .and(auth)
-        .and(warp::header::optional::<String>(JOB_ID_HEADER))
-        .and(warp::body::content_length_limit(max_body))
-        .and(warp::body::bytes())
+        .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::body::stream())
         .and(with_svc.clone())
         .then(
             |local: String,
              remote: String,
              auth: Option<String>,
-             job_id: Option<String>,
-             body: warp::hyper::body::Bytes,
+             content_length: Option<u64>,
+             body,
              svc: Arc<Service>| async move {
-                respond(svc.linkage_result(local, remote, auth, job_id, body).await)
+                respond(
+                    svc.linkage_result(local, remote, auth, content_length, body)
+                        .await,
+                )
             },
         );
 

@@ -5,16 +5,24 @@
 //! runs on tokio's blocking pool, bounded by a semaphore: when every permit is
 //! taken the request is refused with 503 and `Retry-After` instead of queueing
 //! without bound.
+//!
+//! A linkage post is authenticated from its headers before anything else:
+//! before its body is read and before it takes a work permit, so an
+//! unauthenticated caller can neither make the service buffer a body nor
+//! occupy its workers.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::{Stream, StreamExt};
 use protocol_spec::messages::linkage::{
     FreshIdsResponse, LinkageResultRequest, LinkageResultResponse, Role,
 };
 use protocol_spec::messages::mainsel::check_remote_id;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, error, info, warn};
+use warp::hyper::body::Buf;
+use zeroize::Zeroizing;
 
 use crate::auth::{authenticate, authenticate_as};
 use crate::combine::{CombineError, combine};
@@ -37,8 +45,20 @@ pub struct ServiceConfig {
     pub max_concurrent_work: usize,
     /// Posts that may wait for their partner at the same time; beyond that, 503.
     pub max_pending_posts: usize,
+    /// Posts of one site that may wait at the same time, so one site cannot
+    /// take every slot of `max_pending_posts`; beyond that, 503.
+    pub max_pending_posts_per_site: usize,
     /// Largest request body accepted (413 beyond).
     pub max_body_bytes: u64,
+    /// Longest an authenticated caller may take to send its body (408).
+    pub body_timeout: Duration,
+    /// Longest a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight and no bytes moving for this
+    /// long is closed.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more are closed right after accept.
+    pub max_connections: usize,
     /// Seconds suggested in `Retry-After` on 503.
     pub retry_after_secs: u64,
 }
@@ -50,14 +70,16 @@ impl Default for ServiceConfig {
             max_fresh_ids: 1_000_000,
             max_concurrent_work: 8,
             max_pending_posts: 1024,
+            max_pending_posts_per_site: 256,
             max_body_bytes: 256 * 1024 * 1024,
+            body_timeout: Duration::from_secs(120),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
             retry_after_secs: 2,
         }
     }
 }
-
-/// Longest job id accepted.
-const MAX_JOB_ID_LEN: usize = 128;
 
 pub struct Service {
     store: Arc<Store>,
@@ -93,7 +115,11 @@ impl Service {
     ) -> Result<Arc<Service>, StoreError> {
         store.bind_master_key(&master)?;
         Ok(Arc::new(Service {
-            pairing: Pairing::new(config.max_pending_posts, config.retry_after_secs),
+            pairing: Pairing::new(
+                config.max_pending_posts,
+                config.max_pending_posts_per_site,
+                config.retry_after_secs,
+            ),
             work: Arc::new(Semaphore::new(config.max_concurrent_work)),
             store,
             master,
@@ -151,10 +177,17 @@ impl Service {
         })
     }
 
-    /// `GET /test`: succeeds for any registered site's API key.
+    /// `GET /test`: succeeds for any registered site's API key. Takes a
+    /// work permit like every other request that does work (a MAC and a
+    /// store read).
     pub async fn test(self: &Arc<Self>, auth: Option<String>) -> Result<String, ApiError> {
-        self.blocking(move |svc| authenticate(&svc.store, &svc.master, auth.as_deref()))
-            .await
+        let permit = self.permit()?;
+        let auth = auth.map(Zeroizing::new);
+        self.blocking(move |svc| {
+            let _permit = permit;
+            authenticate(&svc.store, &svc.master, auth.as_deref().map(String::as_str))
+        })
+        .await
     }
 
     /// `GET /freshIDs/{site}?count=n`.
@@ -165,10 +198,16 @@ impl Service {
         auth: Option<String>,
     ) -> Result<FreshIdsResponse, ApiError> {
         let permit = self.permit()?;
+        let auth = auth.map(Zeroizing::new);
         let issued = self
             .blocking(move |svc| {
                 let _permit = permit;
-                authenticate_as(&svc.store, &svc.master, auth.as_deref(), &site)?;
+                authenticate_as(
+                    &svc.store,
+                    &svc.master,
+                    auth.as_deref().map(String::as_str),
+                    &site,
+                )?;
                 let count = parse_count(query.as_deref(), svc.config.max_fresh_ids)?;
                 let key = svc.site_key(&site)?;
                 let mut rng = rand::rng();
@@ -188,7 +227,7 @@ impl Service {
                     ));
                 }
                 svc.store
-                    .record_issued(&svc.master, &records, &[])
+                    .record_issued(&svc.master, &records, &[], &[])
                     .map_err(internal("cannot record issued LIDs"))?;
                 info!(site, count, "fresh linkage IDs issued");
                 Ok(sealed)
@@ -200,19 +239,29 @@ impl Service {
         })
     }
 
-    /// `POST /linkageResult/{local}/{remote}`: validates the post, then either
-    /// resolves the job (partner already waiting) or waits for the partner.
-    pub async fn linkage_result(
+    /// `POST /linkageResult/{local}/{remote}`: authenticates from the
+    /// headers, reads the body, validates the post, then either resolves the
+    /// job (partner already waiting) or waits for the partner.
+    pub async fn linkage_result<S, B, E>(
         self: &Arc<Self>,
         local: String,
         remote: String,
         auth: Option<String>,
-        header_job_id: Option<String>,
-        body: warp::hyper::body::Bytes,
-    ) -> Result<LinkageResultResponse, ApiError> {
+        content_length: Option<u64>,
+        body: S,
+    ) -> Result<LinkageResultResponse, ApiError>
+    where
+        S: Stream<Item = Result<B, E>> + Send,
+        B: Buf,
+        E: std::fmt::Display,
+    {
+        let sites = (local.clone(), remote.clone());
+        self.blocking(move |svc| svc.check_sites(&sites.0, &sites.1, auth))
+            .await?;
+        let body = self.read_body(content_length, body).await?;
         let permit = self.permit()?;
         let post = self
-            .blocking(move |svc| svc.validate_post(local, remote, auth, header_job_id, &body))
+            .blocking(move |svc| svc.validate_post(local, remote, &body))
             .await?;
         let (local, remote, role) = (post.local.clone(), post.remote.clone(), post.role);
         match self.pairing.arrive(post) {
@@ -241,7 +290,7 @@ impl Service {
                 // the partner) even if this request is dropped meanwhile.
                 self.blocking(move |svc| {
                     let _permit = permit;
-                    let (own, theirs) = svc.resolve_pair(post, partner);
+                    let (own, theirs) = svc.resolve_pair(*post, *partner);
                     let _ = partner_reply.send(theirs);
                     own
                 })
@@ -250,63 +299,120 @@ impl Service {
         }
     }
 
-    /// Everything that can be checked about one post on its own.
-    fn validate_post(
-        &self,
-        local: String,
-        remote: String,
-        auth: Option<String>,
-        header_job_id: Option<String>,
-        body: &[u8],
-    ) -> Result<Post, ApiError> {
-        authenticate_as(&self.store, &self.master, auth.as_deref(), &local)?;
-        check_remote_id(&remote).map_err(|source| ApiError::BadSiteId {
-            id: remote.clone(),
+    /// The caller is `local` (by its API key), and `remote` is another
+    /// registered site. Needs only the headers and the path.
+    fn check_sites(&self, local: &str, remote: &str, auth: Option<String>) -> Result<(), ApiError> {
+        // The header carries the API key: wiped when this returns.
+        let auth = auth.map(Zeroizing::new);
+        authenticate_as(
+            &self.store,
+            &self.master,
+            auth.as_deref().map(String::as_str),
+            local,
+        )?;
+        check_remote_id(remote).map_err(|source| ApiError::BadSiteId {
+            id: remote.to_string(),
             source,
         })?;
         if remote == local {
-            return Err(ApiError::SameSite(local));
+            return Err(ApiError::SameSite(local.to_string()));
         }
         if self
             .store
-            .site(&remote)
+            .site(remote)
             .map_err(internal("cannot read site"))?
             .is_none()
         {
-            return Err(ApiError::UnknownRemote(remote));
+            return Err(ApiError::UnknownRemote(remote.to_string()));
         }
-        let request: LinkageResultRequest =
+        Ok(())
+    }
+
+    /// Reads an authenticated caller's body: `Content-Length` required and
+    /// within the maximum, the whole body within the body timeout, never
+    /// more than announced. The buffer is wiped when dropped (it holds
+    /// shares).
+    async fn read_body<S, B, E>(
+        &self,
+        content_length: Option<u64>,
+        body: S,
+    ) -> Result<Zeroizing<Vec<u8>>, ApiError>
+    where
+        S: Stream<Item = Result<B, E>> + Send,
+        B: Buf,
+        E: std::fmt::Display,
+    {
+        let max = self.config.max_body_bytes;
+        let announced = content_length.ok_or(ApiError::LengthRequired)?;
+        if announced > max {
+            return Err(ApiError::BodyTooLarge(max));
+        }
+        let limit = self.config.body_timeout;
+        let read = async {
+            let mut body = std::pin::pin!(body);
+            // Grows with what arrives, not with what was announced.
+            let mut out = Zeroizing::new(Vec::new());
+            while let Some(chunk) = body.next().await {
+                let mut chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
+                if (out.len() + chunk.remaining()) as u64 > announced {
+                    return Err(ApiError::BodyRead(
+                        "more bytes than Content-Length announced".into(),
+                    ));
+                }
+                while chunk.has_remaining() {
+                    let part = chunk.chunk();
+                    out.extend_from_slice(part);
+                    let n = part.len();
+                    chunk.advance(n);
+                }
+            }
+            Ok(out)
+        };
+        tokio::time::timeout(limit, read)
+            .await
+            .unwrap_or(Err(ApiError::BodyTimeout(limit.as_millis() as u64)))
+    }
+
+    /// Everything that can be checked about one post on its own (its sender
+    /// is already authenticated).
+    fn validate_post(&self, local: String, remote: String, body: &[u8]) -> Result<Post, ApiError> {
+        let mut request: LinkageResultRequest =
             serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
-        let job_id = reconcile_job_id(header_job_id, request.job_id)?;
-        if request.result.is_empty() {
-            return Err(ApiError::EmptyResult);
-        }
+        let tag = request.check().map_err(ApiError::BadPost)?;
+        let ids = Zeroizing::new(request.ids.take().unwrap_or_default());
         let server_lids = match request.role {
             Role::Server => {
-                let ids = request.ids.ok_or(ApiError::ServerWithoutIds)?;
                 let key = self.site_key(&local)?;
-                ids.iter()
+                let lids = ids
+                    .iter()
                     .enumerate()
                     .map(|(index, sealed)| {
                         open_lid(&key, &local, sealed)
                             .map_err(|source| ApiError::BadServerId { index, source })
                     })
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-            Role::Client => {
-                if request.ids.as_ref().is_some_and(|ids| !ids.is_empty()) {
-                    return Err(ApiError::ClientWithIds);
+                    .collect::<Result<Vec<_>, _>>()?;
+                // Only LIDs this service gave the site (issued to it, or
+                // handed to it on a match) may be presented as its own.
+                if let Some(index) = self
+                    .store
+                    .first_foreign_lid(&self.master, &local, &lids)
+                    .map_err(internal("cannot check server LIDs"))?
+                {
+                    return Err(ApiError::ForeignServerId { index });
                 }
-                Vec::new()
+                lids
             }
+            Role::Client => Vec::new(),
         };
         Ok(Post {
             local,
             remote,
             role: request.role,
-            shares: request.result,
+            tag,
+            query_records: request.query_records,
+            database_records: request.database_records,
+            shares: std::mem::take(&mut request.result),
             server_lids,
-            job_id,
         })
     }
 
@@ -340,10 +446,35 @@ impl Service {
         server: &Post,
         client: &Post,
     ) -> Result<(LinkageResultResponse, LinkageResultResponse), ApiError> {
+        for (field, s, c) in [
+            ("queryRecords", server.query_records, client.query_records),
+            (
+                "databaseRecords",
+                server.database_records,
+                client.database_records,
+            ),
+        ] {
+            if s != c {
+                return Err(ApiError::SizeMismatch {
+                    field,
+                    server: s,
+                    client: c,
+                });
+            }
+        }
         let decisions = combine(&server.shares, &client.shares, server.server_lids.len()).map_err(
-            |CombineError::LengthMismatch { server, client }| ApiError::LengthMismatch {
-                server,
-                client,
+            |e| match e {
+                CombineError::LengthMismatch { server, client } => {
+                    ApiError::LengthMismatch { server, client }
+                }
+                CombineError::IndexOutOfRange => {
+                    warn!(
+                        client = client.local,
+                        server = server.local,
+                        "linkage job refused: combined best index outside the server's database"
+                    );
+                    ApiError::InconsistentShares
+                }
             },
         )?;
         let client_key = self.site_key(&client.local)?;
@@ -370,13 +501,19 @@ impl Service {
                 )
             })
             .collect();
+        let linked: Vec<_> = job
+            .linked
+            .iter()
+            .map(|lid| self.master.held_lid_index(&client.local, lid.as_bytes()))
+            .collect();
+        let tag_hex = protocol_spec::messages::linkage::format_job_tag(&client.tag);
         let reviews: Vec<_> = job
             .reviews
             .iter()
             .map(|r| ReviewPair {
                 client_site: client.local.clone(),
                 server_site: server.local.clone(),
-                job_id: client.job_id.clone(),
+                job_id: Some(tag_hex.clone()),
                 record_index: r.record_index,
                 server_index: r.server_index,
                 fresh_lid: base64_lid(&r.fresh_lid),
@@ -385,7 +522,7 @@ impl Service {
             })
             .collect();
         self.store
-            .record_issued(&self.master, &fresh, &reviews)
+            .record_issued(&self.master, &fresh, &linked, &reviews)
             .map_err(internal("cannot record linkage job"))?;
         self.metrics.job_paired();
         self.metrics
@@ -430,26 +567,6 @@ fn parse_count(query: Option<&str>, max: usize) -> Result<usize, ApiError> {
     Ok(count)
 }
 
-/// The job id from the header and/or the body; they must agree if both given.
-fn reconcile_job_id(
-    header: Option<String>,
-    body: Option<String>,
-) -> Result<Option<String>, ApiError> {
-    let id = match (header, body) {
-        (Some(h), Some(b)) if h != b => {
-            return Err(ApiError::JobIdConflict { header: h, body: b });
-        }
-        (Some(h), _) => Some(h),
-        (None, b) => b,
-    };
-    if let Some(id) = &id
-        && (id.is_empty() || id.len() > MAX_JOB_ID_LEN || !id.bytes().all(|b| b.is_ascii_graphic()))
-    {
-        return Err(ApiError::BadJobId);
-    }
-    Ok(id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,7 +603,13 @@ mod tests {
         let response = refused.into_response();
         assert_eq!(response.status(), 503);
         assert_eq!(response.headers()["retry-after"], "9");
+        // `/test` does work too (a MAC, a store read): it needs a permit.
+        assert!(matches!(
+            svc.test(auth.clone()).await,
+            Err(ApiError::Overloaded { .. })
+        ));
         drop(held);
+        assert_eq!(svc.test(auth.clone()).await.unwrap(), "A");
         let ok = svc
             .fresh_ids("A".into(), Some("count=2".into()), auth)
             .await
@@ -521,33 +644,6 @@ mod tests {
         assert!(matches!(
             parse_count(Some("count=1&count=2"), 10),
             Err(ApiError::RepeatedCount)
-        ));
-    }
-
-    #[test]
-    fn job_id_reconciliation() {
-        assert_eq!(reconcile_job_id(None, None).unwrap(), None);
-        assert_eq!(
-            reconcile_job_id(Some("a".into()), None).unwrap().as_deref(),
-            Some("a")
-        );
-        assert_eq!(
-            reconcile_job_id(Some("a".into()), Some("a".into()))
-                .unwrap()
-                .as_deref(),
-            Some("a")
-        );
-        assert!(matches!(
-            reconcile_job_id(Some("a".into()), Some("b".into())),
-            Err(ApiError::JobIdConflict { .. })
-        ));
-        assert!(matches!(
-            reconcile_job_id(None, Some("has space".into())),
-            Err(ApiError::BadJobId)
-        ));
-        assert!(matches!(
-            reconcile_job_id(None, Some(String::new())),
-            Err(ApiError::BadJobId)
         ));
     }
 }

@@ -24,6 +24,10 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const SITES: TableDefinition<&str, &[u8]> = TableDefinition::new("sites");
 const LIDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("issued_lids");
 const REVIEWS: TableDefinition<u64, &[u8]> = TableDefinition::new("reviews");
+/// LIDs a site holds without having been issued them: another site's LID
+/// re-sealed for it on a match. Key: `MasterKey::held_lid_index`; value:
+/// the time (u64 LE).
+const HELD: TableDefinition<&[u8], &[u8]> = TableDefinition::new("held_lids");
 
 const KEY_CHECK: &str = "master_key_check";
 
@@ -60,8 +64,8 @@ pub fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
-/// A registered site as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A registered site as stored. `Debug` shows only the registration time.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteRecord {
     /// The site's LID key, wrapped under the master key (base64).
     pub wrapped_lid_key: String,
@@ -69,6 +73,14 @@ pub struct SiteRecord {
     pub api_key_mac: String,
     /// Registration time, seconds since the Unix epoch.
     pub registered_at: u64,
+}
+
+impl std::fmt::Debug for SiteRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteRecord")
+            .field("registered_at", &self.registered_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SiteRecord {
@@ -114,6 +126,7 @@ pub struct IssuedLid {
 pub struct ReviewPair {
     pub client_site: String,
     pub server_site: String,
+    /// The job's tag (hex), named `job_id` in stores written before tags.
     pub job_id: Option<String>,
     /// Position of the record in the client's query.
     pub record_index: usize,
@@ -178,6 +191,7 @@ impl Store {
             txn.open_table(SITES).map_err(dberr)?;
             txn.open_table(LIDS).map_err(dberr)?;
             txn.open_table(REVIEWS).map_err(dberr)?;
+            txn.open_table(HELD).map_err(dberr)?;
         }
         txn.commit().map_err(dberr)?;
         Ok(Store { db, path })
@@ -265,15 +279,23 @@ impl Store {
         Ok(removed)
     }
 
-    /// Records issued LIDs (by MAC) and review pairs in one transaction.
+    /// Records issued LIDs (by MAC), LIDs now held by a site through a
+    /// match (by [`MasterKey::held_lid_index`]) and review pairs in one
+    /// transaction.
     pub fn record_issued(
         &self,
         master: &MasterKey,
         lids: &[([u8; 32], IssuedLid)],
+        held: &[[u8; 32]],
         reviews: &[ReviewPair],
     ) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(dberr)?;
         {
+            let mut table = txn.open_table(HELD).map_err(dberr)?;
+            let now = now_unix().to_le_bytes();
+            for index in held {
+                table.insert(&index[..], &now[..]).map_err(dberr)?;
+            }
             let mut table = txn.open_table(LIDS).map_err(dberr)?;
             for (index, record) in lids {
                 let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
@@ -322,6 +344,42 @@ impl Store {
             }
             None => Ok(None),
         }
+    }
+
+    /// The position of the first LID in `lids` that `site` may not present
+    /// as its own: neither issued to it (`issued_lids`) nor handed to it on
+    /// a match (`held_lids`). `None` if every LID is the site's.
+    pub fn first_foreign_lid(
+        &self,
+        master: &MasterKey,
+        site: &str,
+        lids: &[crate::lid::Lid],
+    ) -> Result<Option<usize>, StoreError> {
+        let txn = self.db.begin_read().map_err(dberr)?;
+        let issued = txn.open_table(LIDS).map_err(dberr)?;
+        let held = txn.open_table(HELD).map_err(dberr)?;
+        for (i, lid) in lids.iter().enumerate() {
+            let index = master.lid_index(lid.as_bytes());
+            let issued_here = match issued.get(&index[..]).map_err(dberr)? {
+                Some(v) => {
+                    let record: IssuedLid =
+                        serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt {
+                            what: "issued LID".into(),
+                            detail: e.to_string(),
+                        })?;
+                    record.site == site
+                }
+                None => false,
+            };
+            if issued_here {
+                continue;
+            }
+            let held_index = master.held_lid_index(site, lid.as_bytes());
+            if held.get(&held_index[..]).map_err(dberr)?.is_none() {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
     }
 
     /// Number of LIDs recorded as issued.

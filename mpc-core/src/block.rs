@@ -71,6 +71,10 @@ impl fmt::Debug for Block {
     }
 }
 
+/// Blocks hold keys, seeds and Δ: their owners wipe them on drop
+/// (`Zeroize` for `Block` and `Vec<Block>` comes with this marker).
+impl zeroize::DefaultIsZeroes for Block {}
+
 impl From<u128> for Block {
     fn from(v: u128) -> Self {
         Block(v)

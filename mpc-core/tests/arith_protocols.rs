@@ -6,9 +6,9 @@ use mpc_core::arith::{self, ArithError, BitRows, FixedBitsReceiver, Matrix, Rows
 use mpc_core::channel::{Channel, MemoryChannel, memory_pair};
 use mpc_core::circuit::gadgets::AdderKind;
 use mpc_core::circuit::word::{lanes_to_values, values_to_lanes};
-use mpc_core::circuit::{Lanes, Party};
 use mpc_core::gmw::{GmwSession, setup_pool};
 use mpc_core::ot::{ExtensionConfig, OtPool};
+use mpc_core::{Lanes, Party};
 use proptest::prelude::*;
 
 async fn pools() -> ((OtPool, MemoryChannel), (OtPool, MemoryChannel)) {

@@ -4,10 +4,11 @@
 mod circuit_support;
 
 use circuit_support::{any_case, build, netlist};
+use mpc_core::Party;
 use mpc_core::circuit::cost::{Cost, CostCounter, CostWire};
 use mpc_core::circuit::gadgets::{self, AdderKind};
 use mpc_core::circuit::netlist::Reveal;
-use mpc_core::circuit::{Builder, Party, Word};
+use mpc_core::circuit::{Builder, Word};
 use proptest::prelude::*;
 
 fn shared(c: &mut CostCounter, width: usize) -> Word<CostWire> {

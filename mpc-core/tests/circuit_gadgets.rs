@@ -4,9 +4,10 @@
 mod circuit_support;
 
 use circuit_support::{Case, Op, Owner, any_case, case, reference, run_plain};
+use mpc_core::Lanes;
 use mpc_core::circuit::gadgets::{self, AdderKind};
 use mpc_core::circuit::plain::PlainBuilder;
-use mpc_core::circuit::{Builder, CircuitError, Lanes};
+use mpc_core::circuit::{Builder, CircuitError};
 use proptest::prelude::*;
 
 proptest! {

@@ -393,11 +393,12 @@ fn garbage_closed_peers_and_bad_options_are_errors() {
     rt.block_on(async {
         let config = default_config();
         let q = vec![empty_record(&config)];
-        // A peer that answers the handshake with garbage.
+        // A peer that answers the handshake with garbage (a data message
+        // of the job channel: kind byte 0).
         let (a, mut b) = memory_pair();
         let peer = tokio::spawn(async move {
             let _ = b.recv().await;
-            b.send(Bytes::from_static(b"not an epilink handshake"))
+            b.send(Bytes::from_static(b"\0not an epilink handshake"))
                 .await
                 .expect("send");
             b
@@ -410,6 +411,16 @@ fn garbage_closed_peers_and_bad_options_are_errors() {
             ),
             "{got:?}"
         );
+        drop(peer.await.expect("peer"));
+        // A peer whose message is not even a job message (no kind byte).
+        let (a, mut b) = memory_pair();
+        let peer = tokio::spawn(async move {
+            let _ = b.recv().await;
+            b.send(Bytes::from_static(b"garbage")).await.expect("send");
+            b
+        });
+        let got = run_client(a, &config, &q, &Options::default()).await;
+        assert!(matches!(got, Err(ProtocolError::PeerGarbage(_))), "{got:?}");
         drop(peer.await.expect("peer"));
         // A peer that hangs up at once.
         let (a, b) = memory_pair();

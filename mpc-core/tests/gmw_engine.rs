@@ -4,9 +4,10 @@
 use mpc_core::channel::{Bytes, Channel, MemoryChannel, memory_pair};
 use mpc_core::circuit::gadgets::{self, AdderKind};
 use mpc_core::circuit::netlist::{NetWire, NetlistBuilder, Reveal};
-use mpc_core::circuit::{Builder, Lanes, Party, Word};
+use mpc_core::circuit::{Builder, Word};
 use mpc_core::gmw::{self, GmwError, GmwSession, Inputs, Netlist, Outputs};
 use mpc_core::ot::ExtensionConfig;
+use mpc_core::{Lanes, Party};
 
 struct Cmp {
     net: Netlist,

@@ -6,9 +6,10 @@ use mpc_core::arith::{BitRows, FixedBitsReceiver, RowsSender};
 use mpc_core::channel::{Channel, MemoryChannel, RecordingChannel, memory_pair};
 use mpc_core::circuit::gadgets::{self, AdderKind};
 use mpc_core::circuit::netlist::{NetWire, NetlistBuilder, Reveal};
-use mpc_core::circuit::{Builder, Lanes, Party, Word};
+use mpc_core::circuit::{Builder, Word};
 use mpc_core::gmw::{self, Inputs, Netlist, setup_pool};
 use mpc_core::ot::ExtensionConfig;
+use mpc_core::{Lanes, Party};
 
 /// Distinctive 16-byte values.
 const CLIENT_SECRETS: [[u8; 16]; 2] = [*b"CLIENT-SECRET-01", *b"client:a1b2c3d4e"];
@@ -57,7 +58,7 @@ fn circuit() -> Circuit {
 }
 
 fn bytes_lanes(bytes: &[u8; 16]) -> Lanes {
-    Lanes::from_bytes(bytes, 128)
+    Lanes::from_bytes(bytes, 128).expect("128 bits, no padding")
 }
 
 fn bytes_value(bytes: &[u8; 16]) -> u128 {
@@ -152,10 +153,10 @@ async fn message_pattern_is_independent_of_inputs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inner_product_transcript_hides_both_vectors() {
-    let x = Lanes::from_bytes(&CLIENT_SECRETS[0], 128);
+    let x = Lanes::from_bytes(&CLIENT_SECRETS[0], 128).expect("128 bits");
     let rows: Vec<Lanes> = SERVER_SECRETS
         .iter()
-        .map(|s| Lanes::from_bytes(s, 128))
+        .map(|s| Lanes::from_bytes(s, 128).expect("128 bits"))
         .collect();
     let (a, b) = memory_pair();
     let ta = tokio::spawn(async move {

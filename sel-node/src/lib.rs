@@ -14,6 +14,7 @@
 //! * [`clients`]: the node's outgoing HTTP calls (data service, linkage
 //!   service, callbacks);
 //! * [`jobs`]: the job table, queue, workers and the two sides of a job;
+//! * [`node`]: the wiring of all of them, what `sel-node serve` runs;
 //! * [`api`]: the REST API of SPEC §3 (warp);
 //! * [`registry`]: a small Mainzelliste-like registry for sites without one;
 //! * [`cli`], [`encode`]: the command line and the CSV encoder.
@@ -24,6 +25,7 @@ pub mod clients;
 pub mod encode;
 pub mod jobs;
 pub mod model;
+pub mod node;
 pub mod peer;
 pub mod registry;
 pub mod seal;

@@ -231,6 +231,7 @@ pub trait IncomingJobs: Send + Sync + 'static {
         remote_id: &str,
         announce: Announce,
         channel: mpc_core::channel::MuxSession,
+        ot: std::sync::Arc<mpc_core::epilink::PeerOt>,
         cancel: tokio_util::sync::CancellationToken,
     );
 }

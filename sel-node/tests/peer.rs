@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use mpc_core::Party;
 use mpc_core::epilink::synth::{Population, SynthOptions};
-use mpc_core::epilink::{Options, ResultShare, fingerprint, run_client, run_server};
+use mpc_core::epilink::{JobOptions, JobOutput, Mode, PeerOt, ResultShare, fingerprint, run_job};
 use protocol_spec::config::{FieldSpec, FieldType, LinkageConfig, Record};
 use protocol_spec::messages::mainsel::{
     AlgorithmConfig, Authentication, Connection, DataService, InitLocal, InitRemote,
@@ -254,6 +255,7 @@ impl IncomingJobs for ServerJobs {
         _remote_id: &str,
         announce: Announce,
         channel: mpc_core::channel::MuxSession,
+        ot: Arc<PeerOt>,
         cancel: CancellationToken,
     ) {
         let job_id = announce.job_id.clone();
@@ -265,13 +267,23 @@ impl IncomingJobs for ServerJobs {
             self.record(&job_id, Err("cancelled".into()));
             return;
         }
-        let opts = Options {
-            context: job_id.as_bytes().to_vec(),
-            expected_peer_records: Some(announce.query_records as usize),
-            ..Options::default()
+        let opts = JobOptions {
+            job_id: job_id.clone(),
+            expected_peer_records: Some(announce.query_records),
+            cancel: cancel.clone(),
+            ..JobOptions::default()
         };
+        let run = run_job(
+            channel,
+            &ot,
+            Party::Server,
+            Mode::Linkage,
+            &self.config,
+            &self.database,
+            &opts,
+        );
         let outcome = tokio::select! {
-            r = run_server(channel, &self.config, &self.database, &opts) => r.map_err(|e| e.to_string()),
+            r = run => r.map_err(|e| e.to_string()).and_then(|r| shares(r.output)),
             _ = cancel.cancelled() => Err("cancelled".into()),
         };
         self.record(&job_id, outcome);
@@ -361,14 +373,24 @@ async fn linkage_job(client: &Site, server: &Site, remote: &RemoteSite, job_id: 
         link.database_records,
         server.population.database.len() as u64
     );
-    let opts = Options {
-        context: job_id.as_bytes().to_vec(),
-        expected_peer_records: Some(link.database_records as usize),
-        ..Options::default()
+    let opts = JobOptions {
+        job_id: job_id.to_owned(),
+        expected_peer_records: Some(link.database_records),
+        ..JobOptions::default()
     };
-    let mine = run_client(link.channel, &base_config(), &queries, &opts)
-        .await
-        .unwrap_or_else(|e| panic!("job {job_id}: {e}"));
+    let mine = run_job(
+        link.channel,
+        &link.ot,
+        Party::Client,
+        Mode::Linkage,
+        &base_config(),
+        &queries,
+        &opts,
+    )
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| shares(r.output))
+    .unwrap_or_else(|e| panic!("job {job_id}: {e}"));
     let theirs = server.jobs.outcome(job_id).await.unwrap();
     let reference =
         protocol_spec::epilink::link_records(&base_config(), &queries, &server.population.database)
@@ -552,11 +574,20 @@ async fn a_cancelled_job_ends_on_both_sides_while_another_finishes() {
         .unwrap();
     b.jobs.slow_job_started("slow-1").await;
     let slow_client = tokio::spawn(async move {
-        let opts = Options {
-            context: b"slow-1".to_vec(),
-            ..Options::default()
+        let opts = JobOptions {
+            job_id: "slow-1".into(),
+            ..JobOptions::default()
         };
-        let result = run_client(slow.channel, &base_config(), &queries, &opts).await;
+        let result = run_job(
+            slow.channel,
+            &slow.ot,
+            Party::Client,
+            Mode::Linkage,
+            &base_config(),
+            &queries,
+            &opts,
+        )
+        .await;
         (
             result.map(|_| ()).map_err(|e| e.to_string()),
             slow.cancelled,
@@ -596,14 +627,22 @@ async fn a_vanished_hub_fails_its_jobs_and_is_redialed_when_back() {
     b.jobs.slow_job_started("slow-cut").await;
     let cancelled = link.cancelled.clone();
     let client = tokio::spawn(async move {
-        let opts = Options {
-            context: b"slow-cut".to_vec(),
-            ..Options::default()
+        let opts = JobOptions {
+            job_id: "slow-cut".into(),
+            ..JobOptions::default()
         };
-        run_client(link.channel, &base_config(), &queries, &opts)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        run_job(
+            link.channel,
+            &link.ot,
+            Party::Client,
+            Mode::Linkage,
+            &base_config(),
+            &queries,
+            &opts,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     });
     b.hub.shutdown().await;
     assert!(client.await.unwrap().is_err());
@@ -743,5 +782,13 @@ async fn simultaneous_dials_settle_on_one_connection() {
         );
         a.hub.shutdown().await;
         b.hub.shutdown().await;
+    }
+}
+
+/// The shares of a linkage run.
+fn shares(output: JobOutput) -> Result<Vec<ResultShare>, String> {
+    match output {
+        JobOutput::Shares(s) => Ok(s),
+        _ => Err("not a linkage outcome".into()),
     }
 }

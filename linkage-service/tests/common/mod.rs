@@ -103,6 +103,8 @@ pub struct Harness {
     pub master: Arc<MasterKey>,
     pub server: RunningServer,
     pub client: reqwest::Client,
+    /// The test CA (for raw TLS connections, see [`Harness::raw_tls`]).
+    pub ca_der: CertificateDer<'static>,
     pub base: String,
     pub a: Site,
     pub b: Site,
@@ -128,7 +130,8 @@ impl Harness {
             store,
             master,
             server,
-            client: client_trusting(&[pki.ca_der]),
+            client: client_trusting(std::slice::from_ref(&pki.ca_der)),
+            ca_der: pki.ca_der,
             base,
             a,
             b,
@@ -148,7 +151,6 @@ impl Harness {
         &self,
         path: &str,
         auth: Option<&str>,
-        job_header: Option<&str>,
         body: impl Into<reqwest::Body>,
     ) -> reqwest::Response {
         let mut req = self
@@ -159,10 +161,29 @@ impl Harness {
         if let Some(auth) = auth {
             req = req.header("authorization", auth);
         }
-        if let Some(job) = job_header {
-            req = req.header("x-job-id", job);
-        }
         req.send().await.unwrap()
+    }
+
+    /// A raw TLS connection to the server (verification on), for tests that
+    /// must control exactly which bytes are sent and when.
+    pub async fn raw_tls(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.ca_der.clone()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(self.server.local_addr())
+            .await
+            .unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap()
     }
 
     /// Fresh IDs for `site`, sealed (as the site stores them).
@@ -214,4 +235,26 @@ pub fn share(records: &[Clear]) -> (Value, Value) {
         }));
     }
     (Value::Array(server), Value::Array(client))
+}
+
+/// A fresh job tag (64 lowercase hex characters), as the 2PC would derive.
+pub fn new_tag() -> String {
+    rand::random::<[u8; 32]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The server's post of a job: M share records, its N sealed LIDs.
+pub fn server_body(tag: &str, shares: &Value, ids: &[String]) -> Value {
+    let m = shares.as_array().map_or(1, Vec::len);
+    serde_json::json!({"role": "server", "jobTag": tag, "queryRecords": m,
+        "databaseRecords": ids.len(), "result": shares, "ids": ids})
+}
+
+/// The client's post of a job with M share records against N server rows.
+pub fn client_body(tag: &str, shares: &Value, n: usize) -> Value {
+    let m = shares.as_array().map_or(1, Vec::len);
+    serde_json::json!({"role": "client", "jobTag": tag, "queryRecords": m,
+        "databaseRecords": n, "result": shares})
 }

@@ -12,8 +12,9 @@ use crate::channel::Channel;
 use crate::circuit::gadgets::{AdderKind, add};
 use crate::circuit::netlist::{NetlistBuilder, Reveal};
 use crate::circuit::word::values_to_lanes;
-use crate::circuit::{Builder, CResult, Lanes, Party, Word};
+use crate::circuit::{Builder, CResult, Word};
 use crate::gmw::{GmwSession, Inputs};
+use crate::{Lanes, Party};
 
 /// The conversion circuit: `client_share + server_share mod 2^width` for
 /// words of `width` bits (generic, so it can be costed and composed into a

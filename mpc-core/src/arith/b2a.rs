@@ -23,9 +23,9 @@
 use super::ring::{Ring, pack, packed_len, unpack};
 use super::{ArithError, check_width};
 use crate::channel::Channel;
-use crate::circuit::{Lanes, Party};
 use crate::gmw::{recv_payload, send_payload};
 use crate::ot::OtPool;
+use crate::{Lanes, Party};
 
 /// Converts XOR-shared bits (one per lane) to additive shares mod
 /// `2^width`. Both parties call it with their shares.
@@ -106,7 +106,7 @@ async fn b2a_core<R: Ring, C: Channel>(
             }
             send_payload(ch, payload).await?;
             let d = recv_payload(ch, n.div_ceil(8), "B2A flips").await?;
-            let d = Lanes::from_bytes(&d, n);
+            let d = Lanes::from_bytes(&d, n).map_err(|e| crate::gmw::peer_bits("B2A flips", e))?;
             let mut out = Vec::with_capacity(items.len());
             let mut k = 0;
             for ((bits, width), s0) in items.iter().zip(s0s) {

@@ -31,9 +31,9 @@
 
 use super::ring::{Ring, pack, packed_len, unpack};
 use super::{ArithError, check_width};
+use crate::Lanes;
 use crate::block::Block;
 use crate::channel::Channel;
-use crate::circuit::Lanes;
 use crate::gmw::{recv_payload, send_payload};
 use crate::ot::{OtReceiverPool, OtSenderPool};
 use crate::prg::AesPrg;
@@ -57,10 +57,22 @@ pub trait Rows<R: Ring> {
 }
 
 /// A dense row-major matrix of ring elements.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Matrix<R> {
     data: Vec<R>,
     cols: usize,
+}
+
+/// Redacted: the elements are shares or private values.
+impl<R> std::fmt::Debug for Matrix<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Matrix({} × {}, redacted)",
+            self.data.len() / self.cols.max(1),
+            self.cols
+        )
+    }
 }
 
 impl<R: Ring> Matrix<R> {

@@ -14,6 +14,7 @@
 //! [`StreamChannel`]: super::StreamChannel
 //! [`Mux`]: super::Mux
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -229,13 +230,21 @@ async fn write_frame<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// Largest piece of a frame body read (and allocated) at a time. A frame
+/// header only announces a length; memory for the body grows with the bytes
+/// that actually arrive, so a peer announcing 256 MiB and sending nothing
+/// costs nothing.
+const READ_CHUNK: usize = 64 << 10;
+
 /// Reads frames until the stream ends or fails, handing each frame body to
 /// `on_frame`; an `Err` from `on_frame` (a protocol violation by the peer)
-/// stops reading. Records and returns why reading stopped.
-pub(super) async fn read_frames<R, F>(rd: R, shared: &ConnShared, mut on_frame: F) -> EndReason
+/// stops reading. `on_frame` may wait (back-pressure): the socket is not read
+/// meanwhile. Records and returns why reading stopped.
+pub(super) async fn read_frames<R, F, Fut>(rd: R, shared: &ConnShared, mut on_frame: F) -> EndReason
 where
     R: AsyncRead + Unpin,
-    F: FnMut(Bytes) -> Result<(), String>,
+    F: FnMut(Bytes) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
 {
     let mut r = BufReader::with_capacity(64 << 10, rd);
     let reason = loop {
@@ -245,7 +254,7 @@ where
                     .wire_bytes_read
                     .fetch_add(4 + body.len() as u64, Ordering::Relaxed);
                 shared.frames_read.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = on_frame(body) {
+                if let Err(e) = on_frame(body).await {
                     break EndReason::Failed(e);
                 }
             }
@@ -276,9 +285,23 @@ async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Bytes>, St
             MAX_FRAME + MAX_HEADER
         ));
     }
-    let mut body = BytesMut::zeroed(len);
-    r.read_exact(&mut body)
-        .await
-        .map_err(|e| format!("connection ended inside a {len}-byte frame: {e}"))?;
+    // Grow the body with what arrives, one bounded chunk at a time (the
+    // buffer's capacity at most doubles past the bytes received).
+    let mut body = BytesMut::with_capacity(len.min(READ_CHUNK));
+    while body.len() < len {
+        let want = (len - body.len()).min(READ_CHUNK);
+        body.reserve(want);
+        let n = (&mut *r)
+            .take(want as u64)
+            .read_buf(&mut body)
+            .await
+            .map_err(|e| format!("connection ended inside a {len}-byte frame: {e}"))?;
+        if n == 0 {
+            return Err(format!(
+                "connection ended inside a {len}-byte frame after {} bytes",
+                body.len()
+            ));
+        }
+    }
     Ok(Some(body.freeze()))
 }

@@ -54,4 +54,20 @@ pub enum ChannelError {
         /// The buffer limit in bytes.
         limit: usize,
     },
+    /// A mux session's receive queue stayed full (its owner did not
+    /// receive) for longer than the stall timeout while the connection had
+    /// more data to read; the session was failed so the connection's other
+    /// sessions could go on. Messages after the gap were dropped.
+    #[error(
+        "session {session}: its receive queue stayed at the {limit}-byte bound for {waited:?}; \
+         the session was failed so that other sessions are not starved"
+    )]
+    ReceiveStalled {
+        /// The session id.
+        session: u64,
+        /// The session's receive bound in bytes.
+        limit: usize,
+        /// How long the connection waited for room.
+        waited: Duration,
+    },
 }

@@ -25,6 +25,11 @@
 //! * A vanished peer makes `recv` fail with [`ChannelError::Closed`] or
 //!   [`ChannelError::Disconnected`]; it never hangs once the connection is
 //!   gone.
+//! * Receive queues are bounded ([`ChannelLimits`]): a receiver that falls
+//!   behind stops reading the socket, so the peer's sends eventually wait.
+//!   A protocol must therefore not send more than about
+//!   [`RECV_BUDGET`] + [`SEND_BUDGET`] bytes to a party that is itself
+//!   blocked sending before it receives.
 //! * Messages larger than [`MAX_FRAME`] are refused on both ends
 //!   ([`ChannelError::FrameTooLarge`]); callers chunk bigger payloads.
 //!
@@ -50,6 +55,7 @@
 mod codec;
 mod conn;
 mod error;
+mod inbox;
 mod memory;
 mod mux;
 mod recording;
@@ -63,8 +69,11 @@ use std::time::Duration;
 pub use bytes::Bytes;
 pub use codec::{decode_bits, decode_blocks, decode_u64s, encode_bits, encode_blocks, encode_u64s};
 pub use error::ChannelError;
+pub use inbox::FRAME_OVERHEAD;
 pub use memory::{MemoryChannel, memory_pair};
-pub use mux::{Mux, MuxSession, PENDING_LIMIT_PER_SESSION, PENDING_LIMIT_TOTAL, WireStats};
+pub use mux::{
+    Mux, MuxSession, PENDING_FRAMES_MAX, PENDING_LIMIT_PER_SESSION, PENDING_LIMIT_TOTAL, WireStats,
+};
 pub use recording::RecordingChannel;
 pub use stats::{ChannelStats, Counters};
 pub use stream::StreamChannel;
@@ -78,6 +87,42 @@ pub const MAX_FRAME: usize = 256 << 20;
 /// Bytes a channel may have queued for its background writer before `send`
 /// waits: 32 MiB. Bounds memory when a producer outruns the network.
 pub const SEND_BUDGET: usize = 32 << 20;
+
+/// Bytes of received messages one channel or mux session queues before its
+/// reader stops reading the socket: 64 MiB (see [`ChannelLimits`]).
+pub const RECV_BUDGET: usize = 64 << 20;
+
+/// How long a mux waits for a full session to make room before it fails
+/// that session so the connection's other sessions can go on: 120 s.
+pub const RECV_STALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Receive-side bounds of a [`StreamChannel`] or [`Mux`].
+///
+/// Back-pressure: when a session's queue holds `recv_budget` bytes (each
+/// message counted with [`FRAME_OVERHEAD`]), the connection's reader stops
+/// reading the socket until the session receives. On a mux that pauses
+/// every session of the connection, so a session that stays full for
+/// `stall_timeout` is failed ([`ChannelError::ReceiveStalled`]) and reading
+/// resumes: one slow session delays the others at most that long and can
+/// never deadlock them. A [`StreamChannel`] has nobody else to starve and
+/// waits without a timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelLimits {
+    /// Bytes queued per session before back-pressure ([`RECV_BUDGET`]).
+    pub recv_budget: usize,
+    /// Longest a full mux session may hold up the connection
+    /// ([`RECV_STALL_TIMEOUT`]).
+    pub stall_timeout: Duration,
+}
+
+impl Default for ChannelLimits {
+    fn default() -> Self {
+        ChannelLimits {
+            recv_budget: RECV_BUDGET,
+            stall_timeout: RECV_STALL_TIMEOUT,
+        }
+    }
+}
 
 /// An ordered, reliable, message-oriented link to the other party.
 ///

@@ -7,10 +7,18 @@
 //!
 //! Both parties open the same session id. Data for an id that is not yet
 //! open locally is buffered (up to [`PENDING_LIMIT_PER_SESSION`] bytes per
-//! session and [`PENDING_LIMIT_TOTAL`] in all; beyond that the session is
-//! marked overflowed and its `recv` fails with
+//! session, [`PENDING_LIMIT_TOTAL`] bytes and [`PENDING_FRAMES_MAX`] frames
+//! in all, each frame counted with [`FRAME_OVERHEAD`]; beyond that the
+//! session is marked overflowed and its `recv` fails with
 //! [`ChannelError::BufferOverflow`]), so the two parties need not open
-//! sessions in the same order or at the same time. Session ids are single
+//! sessions in the same order or at the same time.
+//!
+//! An open session's queue is bounded by [`ChannelLimits::recv_budget`]:
+//! while it is full the reader stops reading the socket (back-pressure). As
+//! that pauses every session, a session that stays full for
+//! [`ChannelLimits::stall_timeout`] is failed with
+//! [`ChannelError::ReceiveStalled`] and reading resumes, so a slow session
+//! can delay the others but never deadlock them. Session ids are single
 //! use per connection: reopening an id is refused, so a late frame of an old
 //! session can never be mistaken for a new one.
 //!
@@ -25,28 +33,23 @@ use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 
 use super::conn::{AbortOnDrop, ConnShared, EndReason, Outbox, lock, read_frames, start_writer};
-use super::{Channel, ChannelError, ChannelStats, Counters};
+use super::inbox::{FRAME_OVERHEAD, InboxRx, InboxTx, Item, PushError, inbox};
+use super::{Channel, ChannelError, ChannelLimits, ChannelStats, Counters};
 
 /// Bytes buffered for one not-yet-opened session before it overflows.
 pub const PENDING_LIMIT_PER_SESSION: usize = 64 << 20;
 /// Bytes buffered for all not-yet-opened sessions together.
 pub const PENDING_LIMIT_TOTAL: usize = 256 << 20;
+/// Frames buffered for all not-yet-opened sessions together.
+pub const PENDING_FRAMES_MAX: usize = 65_536;
 /// Distinct not-yet-opened session ids the peer may address.
 const PENDING_SESSIONS_MAX: usize = 4096;
 
 const HEADER_LEN: usize = 9;
 const KIND_DATA: u8 = 0;
 const KIND_CLOSE: u8 = 1;
-
-/// What the reader delivers to an open session.
-enum Incoming {
-    Data(Bytes),
-    PeerClosed,
-    Overflowed,
-}
 
 enum Slot {
     /// Peer used the id, we have not opened it yet.
@@ -57,7 +60,15 @@ enum Slot {
         overflowed: bool,
     },
     /// Open locally; the reader forwards into the session's queue.
-    Open(mpsc::UnboundedSender<Incoming>),
+    Open(InboxTx),
+}
+
+/// Where the reader must deliver a frame after [`MuxState::route`].
+enum Route {
+    /// Handled (buffered, dropped or a control item).
+    Done,
+    /// Data for open session `.0`: queue it, waiting for room.
+    Deliver(u64, InboxTx, Bytes),
 }
 
 #[derive(Default)]
@@ -65,7 +76,11 @@ struct MuxState {
     slots: HashMap<u64, Slot>,
     /// Ids closed locally: frames for them are dropped, reopening refused.
     retired: HashSet<u64>,
+    /// Bytes (payload plus [`FRAME_OVERHEAD`] per frame) buffered for
+    /// unopened sessions.
     pending_bytes: usize,
+    /// Frames buffered for unopened sessions.
+    pending_frames: usize,
     pending_sessions: usize,
     /// Set when the connection is gone; no new sessions then.
     dead: Option<String>,
@@ -73,7 +88,9 @@ struct MuxState {
 
 impl MuxState {
     /// Routes one frame from the peer. `Err` = the connection is unusable.
-    fn route(&mut self, mut body: Bytes) -> Result<(), String> {
+    /// Data for an open session is returned for the caller to queue outside
+    /// the lock, since queueing may wait for room.
+    fn route(&mut self, mut body: Bytes) -> Result<Route, String> {
         if body.len() < HEADER_LEN {
             return Err(format!(
                 "malformed mux frame: {} bytes, shorter than its header",
@@ -93,7 +110,7 @@ impl MuxState {
             ));
         }
         if self.retired.contains(&session) {
-            return Ok(());
+            return Ok(Route::Done);
         }
         if !self.slots.contains_key(&session) {
             if self.pending_sessions >= PENDING_SESSIONS_MAX {
@@ -112,16 +129,13 @@ impl MuxState {
                 },
             );
         }
-        let total = &mut self.pending_bytes;
+        let (total_bytes, total_frames) = (&mut self.pending_bytes, &mut self.pending_frames);
         match self.slots.get_mut(&session) {
             Some(Slot::Open(tx)) => {
-                let msg = if kind == KIND_DATA {
-                    Incoming::Data(body)
-                } else {
-                    Incoming::PeerClosed
-                };
-                // A send error means the session is being dropped right now.
-                let _ = tx.send(msg);
+                if kind == KIND_DATA {
+                    return Ok(Route::Deliver(session, tx.clone(), body));
+                }
+                tx.push_control(Item::PeerClosed);
             }
             Some(Slot::Pending {
                 frames,
@@ -132,24 +146,38 @@ impl MuxState {
                 if kind == KIND_CLOSE {
                     *peer_closed = true;
                 } else if !*overflowed && !*peer_closed {
-                    let len = body.len();
-                    if *bytes + len > PENDING_LIMIT_PER_SESSION
-                        || *total + len > PENDING_LIMIT_TOTAL
+                    let cost = body.len() + FRAME_OVERHEAD;
+                    if *bytes + cost > PENDING_LIMIT_PER_SESSION
+                        || *total_bytes + cost > PENDING_LIMIT_TOTAL
+                        || *total_frames >= PENDING_FRAMES_MAX
                     {
                         *overflowed = true;
-                        *total -= *bytes;
+                        *total_bytes -= *bytes;
+                        *total_frames -= frames.len();
                         *bytes = 0;
                         frames.clear();
                     } else {
-                        *bytes += len;
-                        *total += len;
+                        *bytes += cost;
+                        *total_bytes += cost;
+                        *total_frames += 1;
                         frames.push_back(body);
                     }
                 }
             }
             None => {}
         }
-        Ok(())
+        Ok(Route::Done)
+    }
+
+    /// Fails an open session whose queue stayed full: later frames for it
+    /// are dropped (the id is retired) and its `recv` reports the stall
+    /// after the messages already queued.
+    fn stall(&mut self, session: u64, tx: &InboxTx) {
+        if matches!(self.slots.get(&session), Some(Slot::Open(open)) if open.same_queue(tx)) {
+            self.slots.remove(&session);
+            self.retired.insert(session);
+            tx.push_control(Item::Stalled);
+        }
     }
 
     /// The connection is gone: fail all sessions by dropping their queues.
@@ -157,12 +185,14 @@ impl MuxState {
         self.dead = Some(reason);
         self.slots.clear();
         self.pending_bytes = 0;
+        self.pending_frames = 0;
         self.pending_sessions = 0;
     }
 }
 
 struct MuxInner {
     outbox: Outbox,
+    limits: ChannelLimits,
     state: Arc<Mutex<MuxState>>,
     shared: Arc<ConnShared>,
     _reader: AbortOnDrop,
@@ -192,9 +222,19 @@ pub struct WireStats {
 }
 
 impl Mux {
-    /// Starts multiplexing over `stream`. Must be called inside a tokio
-    /// runtime (spawns a reader and a writer task).
+    /// Starts multiplexing over `stream` with the default
+    /// [`ChannelLimits`]. Must be called inside a tokio runtime (spawns a
+    /// reader and a writer task).
     pub fn new<S>(stream: S) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        Self::with_limits(stream, ChannelLimits::default())
+    }
+
+    /// Starts multiplexing over `stream` with the given receive bounds.
+    /// Must be called inside a tokio runtime.
+    pub fn with_limits<S>(stream: S, limits: ChannelLimits) -> Self
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -203,7 +243,11 @@ impl Mux {
         let reader_state = state.clone();
         let reader_shared = shared.clone();
         let reader = tokio::spawn(async move {
-            let end = read_frames(rd, &reader_shared, |body| lock(&reader_state).route(body)).await;
+            let end = read_frames(rd, &reader_shared, |body| {
+                let state = reader_state.clone();
+                async move { deliver(&state, body, limits.stall_timeout).await }
+            })
+            .await;
             let reason = match end {
                 EndReason::CleanEof => "the peer closed the connection".to_string(),
                 EndReason::Failed(r) => r,
@@ -213,6 +257,7 @@ impl Mux {
         Mux {
             inner: Arc::new(MuxInner {
                 outbox,
+                limits,
                 state,
                 shared,
                 _reader: AbortOnDrop(reader),
@@ -233,7 +278,8 @@ impl Mux {
         if st.retired.contains(&id) || matches!(st.slots.get(&id), Some(Slot::Open(_))) {
             return Err(ChannelError::SessionInUse(id));
         }
-        let (tx, rx) = mpsc::unbounded_channel();
+        let mut early = VecDeque::new();
+        let mut after = Vec::new();
         if let Some(Slot::Pending {
             frames,
             bytes,
@@ -242,16 +288,19 @@ impl Mux {
         }) = st.slots.remove(&id)
         {
             st.pending_bytes -= bytes;
+            st.pending_frames -= frames.len();
             st.pending_sessions -= 1;
-            for f in frames {
-                let _ = tx.send(Incoming::Data(f));
-            }
+            early = frames;
             if overflowed {
-                let _ = tx.send(Incoming::Overflowed);
+                after.push(Item::Overflowed);
             }
             if peer_closed {
-                let _ = tx.send(Incoming::PeerClosed);
+                after.push(Item::PeerClosed);
             }
+        }
+        let (tx, rx) = inbox(self.inner.limits.recv_budget, early);
+        for item in after {
+            tx.push_control(item);
         }
         st.slots.insert(id, Slot::Open(tx));
         drop(st);
@@ -281,11 +330,30 @@ impl Mux {
     }
 }
 
+/// Queues a routed data frame, waiting up to `stall` for room; a session
+/// that stays full that long is failed instead.
+async fn deliver(
+    state: &Mutex<MuxState>,
+    body: Bytes,
+    stall: std::time::Duration,
+) -> Result<(), String> {
+    let route = lock(state).route(body)?;
+    if let Route::Deliver(session, tx, msg) = route {
+        match tx.push(msg, Some(stall)).await {
+            // Gone: the session was dropped meanwhile; its data is moot.
+            Ok(()) | Err(PushError::Gone) => {}
+            Err(PushError::Stalled) => lock(state).stall(session, &tx),
+        }
+    }
+    Ok(())
+}
+
 /// Why a session's `recv` stopped for good.
 #[derive(Clone, Copy)]
 enum Ended {
     PeerClosed,
     Overflowed,
+    Stalled,
 }
 
 /// One session of a [`Mux`]; a [`Channel`] with its own counters.
@@ -295,7 +363,7 @@ enum Ended {
 pub struct MuxSession {
     id: u64,
     mux: Arc<MuxInner>,
-    rx: mpsc::UnboundedReceiver<Incoming>,
+    rx: InboxRx,
     ended: Option<Ended>,
     counters: Counters,
 }
@@ -313,12 +381,22 @@ impl MuxSession {
         h
     }
 
+    fn end(&mut self, e: Ended) -> Result<Bytes, ChannelError> {
+        self.ended = Some(e);
+        Err(self.ended_error(e))
+    }
+
     fn ended_error(&self, e: Ended) -> ChannelError {
         match e {
             Ended::PeerClosed => ChannelError::Closed,
             Ended::Overflowed => ChannelError::BufferOverflow {
                 session: self.id,
                 limit: PENDING_LIMIT_PER_SESSION,
+            },
+            Ended::Stalled => ChannelError::ReceiveStalled {
+                session: self.id,
+                limit: self.mux.limits.recv_budget,
+                waited: self.mux.limits.stall_timeout,
             },
         }
     }
@@ -338,18 +416,13 @@ impl Channel for MuxSession {
             return Err(self.ended_error(e));
         }
         match self.rx.recv().await {
-            Some(Incoming::Data(msg)) => {
+            Some(Item::Data(msg, _)) => {
                 self.counters.on_recv(msg.len());
                 Ok(msg)
             }
-            Some(Incoming::PeerClosed) => {
-                self.ended = Some(Ended::PeerClosed);
-                Err(self.ended_error(Ended::PeerClosed))
-            }
-            Some(Incoming::Overflowed) => {
-                self.ended = Some(Ended::Overflowed);
-                Err(self.ended_error(Ended::Overflowed))
-            }
+            Some(Item::PeerClosed) => self.end(Ended::PeerClosed),
+            Some(Item::Overflowed) => self.end(Ended::Overflowed),
+            Some(Item::Stalled) => self.end(Ended::Stalled),
             None => {
                 let reason = lock(&self.mux.state)
                     .dead

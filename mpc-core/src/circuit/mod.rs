@@ -16,37 +16,15 @@
 
 pub mod cost;
 pub mod gadgets;
-pub mod lanes;
 pub mod netlist;
 pub mod plain;
 pub mod word;
 
-pub use lanes::Lanes;
+pub use crate::lanes::Lanes;
+pub use crate::party::Party;
 pub use word::Word;
 
 use serde::{Deserialize, Serialize};
-
-/// The two parties of the computation.
-///
-/// `Client` is the party holding the query record(s); `Server` is the party
-/// holding the database. Both run the same code with their own role.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub enum Party {
-    /// The querying party.
-    Client,
-    /// The database party.
-    Server,
-}
-
-impl Party {
-    /// The other party.
-    pub const fn other(self) -> Party {
-        match self {
-            Party::Client => Party::Server,
-            Party::Server => Party::Client,
-        }
-    }
-}
 
 /// Who knows the value of a wire in the clear.
 ///

@@ -25,12 +25,12 @@
 //! bracket vanishes into the first, `b·x = x·b_C + x·b_S − 2x·b_C·b_S`, and
 //! one OT (client sends `Δ = −2x·b_C`, server chooses `b_S`) suffices.
 
+use super::error::ProtocolError;
 use super::ots::{OneWay, OtStreams};
-use super::protocol::ProtocolError;
 use crate::arith::ring::{self, Ring};
 use crate::channel::Channel;
-use crate::circuit::{Lanes, Party};
 use crate::gmw::{recv_payload, send_payload};
+use crate::{Lanes, Party};
 
 /// `x mod 2^width` for `width ≤ 64`.
 pub fn reduce(x: u64, width: u32) -> u64 {

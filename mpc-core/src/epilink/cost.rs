@@ -12,9 +12,10 @@ use serde::Serialize;
 use super::circuit::{ChunkShape, decide, select, similarities, spread};
 use super::inputs::{InputSink, Owner, chunk_inputs};
 use super::plan::{Carries, Plan, PlanError, SIM_WIDTH};
+use crate::Party;
+use crate::circuit::CircuitError;
 use crate::circuit::cost::{Cost, CostCounter};
 use crate::circuit::word::bits_for;
-use crate::circuit::{CircuitError, Party};
 
 /// Why a cost table could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -272,7 +272,7 @@ pub fn sum_lanes<B: Builder>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::circuit::Lanes;
+    use crate::Lanes;
     use crate::circuit::gadgets::divide_nonrestoring;
     use crate::circuit::plain::PlainBuilder;
     use crate::circuit::word::lanes_to_values;

@@ -1,12 +1,12 @@
 //! The first message of an EpiLink run: both parties state what they are
 //! about to compute, and stop with a precise error if they disagree.
 //!
-//! Each party sends one 64-byte message (simultaneously; no party waits for
+//! Each party sends one 128-byte message (simultaneously; no party waits for
 //! the other before sending):
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 0..8 | magic `EPILNK01` |
+//! | 0..8 | magic `EPILNK02` |
 //! | 8 | role: 0 client, 1 server |
 //! | 9 | mode: 0 linkage, 1 matching |
 //! | 10 | carries of the similarity circuit: 0 ripple, 1 log-depth |
@@ -16,6 +16,15 @@
 //! | 16..24 | records this party inputs (client: M, server: N), u64 LE |
 //! | 24..32 | lanes per chunk, u64 LE |
 //! | 32..64 | configuration fingerprint (BLAKE3) |
+//! | 64..96 | context digest: BLAKE3 of the caller's context (the job id) |
+//! | 96..128 | nonce: 32 fresh random bytes of the sender |
+//!
+//! The peer's record count is checked against this party's maximum first,
+//! before anything is sized by it (issue 9 item 1). From both messages both
+//! parties derive the same [`Agreement`]: the job tag (which the linkage
+//! service pairs the two posts on) and the tweak that makes this run's OT
+//! extension seeds fresh. Both hash the two nonces, so neither party alone
+//! fixes them and no two runs share them, even with a repeated job id.
 //!
 //! The fingerprint hashes the quantised integers that decide every result
 //! (SPEC: nodes compare the quantised integers, never the floats): per
@@ -27,12 +36,15 @@
 use protocol_spec::config::{Comparator, FieldType, LinkageConfig};
 
 use super::plan::Carries;
-use crate::circuit::Party;
+use crate::Party;
 use crate::circuit::gadgets::AdderKind;
 
 /// Length of the handshake message.
-pub const HANDSHAKE_LEN: usize = 64;
-const MAGIC: &[u8; 8] = b"EPILNK01";
+pub const HANDSHAKE_LEN: usize = 128;
+const MAGIC: &[u8; 8] = b"EPILNK02";
+const TAG_CONTEXT: &str = "mpc-core 2026 epilink job tag v1";
+const TWEAK_CONTEXT: &str = "mpc-core 2026 epilink job OT tweak v1";
+const CONTEXT_DIGEST: &str = "mpc-core 2026 epilink job context v1";
 
 /// Linkage (shares of the result per query) or matching (counts to the
 /// client).
@@ -61,6 +73,62 @@ pub struct Hello {
     pub lanes_per_chunk: u64,
     /// [`fingerprint`] of the configuration.
     pub fingerprint: [u8; 32],
+    /// [`context_digest`] of the caller's context (job id).
+    pub context: [u8; 32],
+    /// Fresh randomness of the sender ([`fresh_nonce`]).
+    pub nonce: [u8; 32],
+}
+
+/// BLAKE3 (derive-key mode) of the caller's context: both parties must
+/// pass the same context (the job id), and the handshake says so
+/// precisely instead of letting the OTs silently disagree.
+pub fn context_digest(context: &[u8]) -> [u8; 32] {
+    blake3::derive_key(CONTEXT_DIGEST, context)
+}
+
+/// 32 bytes from the operating-system-seeded CSPRNG.
+pub fn fresh_nonce() -> [u8; 32] {
+    let mut n = [0u8; 32];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut n);
+    n
+}
+
+/// What both parties derive from the two handshake messages.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Agreement {
+    /// The job tag: equal on both sides, different for every run.
+    pub job_tag: [u8; 32],
+    /// Tweak of this run's OT extension seeds (secret-free but kept out of
+    /// logs with the rest).
+    pub ot_tweak: [u8; 32],
+}
+
+impl std::fmt::Debug for Agreement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agreement").finish_non_exhaustive()
+    }
+}
+
+impl Agreement {
+    /// Hashes both messages, the client's first, so both parties get the
+    /// same bytes whichever they are.
+    pub fn derive(mine: &Hello, peer: &Hello) -> Agreement {
+        let (client, server) = match mine.role {
+            Party::Client => (mine, peer),
+            Party::Server => (peer, mine),
+        };
+        let (c, s) = (client.encode(), server.encode());
+        let hash = |ctx: &str| {
+            let mut h = blake3::Hasher::new_derive_key(ctx);
+            h.update(&c);
+            h.update(&s);
+            *h.finalize().as_bytes()
+        };
+        Agreement {
+            job_tag: hash(TAG_CONTEXT),
+            ot_tweak: hash(TWEAK_CONTEXT),
+        }
+    }
 }
 
 /// Why the peer's handshake does not fit ours.
@@ -89,6 +157,21 @@ pub enum HandshakeError {
     /// Circuit options differ (both must build the same circuit).
     #[error("option mismatch: {0} differs between the parties")]
     Options(&'static str),
+    /// The peer announced more records than this party accepts; refused
+    /// before any OT setup or allocation.
+    #[error("the peer announced {announced} records, more than the maximum of {max}")]
+    TooManyRecords {
+        /// The peer's count.
+        announced: u64,
+        /// This party's maximum.
+        max: u64,
+    },
+    /// The parties run under different contexts (job ids).
+    #[error("context mismatch: the peer runs a different job id")]
+    Context,
+    /// The peer's nonce equals ours (a reflected message).
+    #[error("the peer's handshake echoes our nonce")]
+    Reflected,
     /// The peer inputs a different number of records than expected.
     #[error("the peer inputs {got} records, {expected} were expected")]
     Count {
@@ -153,6 +236,8 @@ impl Hello {
         m[16..24].copy_from_slice(&self.records.to_le_bytes());
         m[24..32].copy_from_slice(&self.lanes_per_chunk.to_le_bytes());
         m[32..64].copy_from_slice(&self.fingerprint);
+        m[64..96].copy_from_slice(&self.context);
+        m[96..128].copy_from_slice(&self.nonce);
         m
     }
 
@@ -172,8 +257,11 @@ impl Hello {
             b.copy_from_slice(&m[o..o + 8]);
             u64::from_le_bytes(b)
         };
-        let mut fingerprint = [0u8; 32];
-        fingerprint.copy_from_slice(&m[32..64]);
+        let bytes32 = |o: usize| {
+            let mut b = [0u8; 32];
+            b.copy_from_slice(&m[o..o + 32]);
+            b
+        };
         let adder = |b: u8| match b {
             0 => Ok(AdderKind::Ripple),
             1 => Ok(AdderKind::LogDepth),
@@ -197,17 +285,28 @@ impl Hello {
             ot_k: m[11],
             records: u64_at(16),
             lanes_per_chunk: u64_at(24),
-            fingerprint,
+            fingerprint: bytes32(32),
+            context: bytes32(64),
+            nonce: bytes32(96),
         })
     }
 
-    /// Checks the peer's announcement against ours; `expected_peer` is the
-    /// peer's record count if this party knows what to expect.
+    /// Checks the peer's announcement against ours: first its record count
+    /// against `max_peer` (nothing is sized by it before this), then
+    /// everything else; `expected_peer` is the peer's record count if this
+    /// party knows what to expect.
     pub fn check_peer(
         &self,
         peer: &Hello,
+        max_peer: u64,
         expected_peer: Option<u64>,
     ) -> Result<(), HandshakeError> {
+        if peer.records > max_peer {
+            return Err(HandshakeError::TooManyRecords {
+                announced: peer.records,
+                max: max_peer,
+            });
+        }
         if peer.role == self.role {
             return Err(HandshakeError::SameRole(self.role));
         }
@@ -230,6 +329,12 @@ impl Hello {
         }
         if peer.lanes_per_chunk != self.lanes_per_chunk {
             return Err(HandshakeError::Options("the chunk size (lanes per chunk)"));
+        }
+        if peer.context != self.context {
+            return Err(HandshakeError::Context);
+        }
+        if peer.nonce == self.nonce {
+            return Err(HandshakeError::Reflected);
         }
         if let Some(expected) = expected_peer
             && expected != peer.records
@@ -257,11 +362,13 @@ mod tests {
             records: 7,
             lanes_per_chunk: 1 << 14,
             fingerprint: [9; 32],
+            context: context_digest(b"job-1"),
+            nonce: fresh_nonce(),
         };
         let enc = h.encode();
         assert_eq!(Hello::decode(&enc), Ok(h.clone()));
         assert!(matches!(
-            Hello::decode(&enc[..63]),
+            Hello::decode(&enc[..127]),
             Err(HandshakeError::Malformed(_))
         ));
         let mut bad = enc;
@@ -273,32 +380,92 @@ mod tests {
         let peer = Hello {
             role: Party::Server,
             records: 100,
+            nonce: fresh_nonce(),
             ..h.clone()
         };
-        assert_eq!(h.check_peer(&peer, Some(100)), Ok(()));
+        assert_eq!(h.check_peer(&peer, 100, Some(100)), Ok(()));
         assert_eq!(
-            h.check_peer(&peer, Some(99)),
+            h.check_peer(&peer, 99, Some(100)),
+            Err(HandshakeError::TooManyRecords {
+                announced: 100,
+                max: 99
+            })
+        );
+        assert_eq!(
+            h.check_peer(&peer, 1000, Some(99)),
             Err(HandshakeError::Count {
                 expected: 99,
                 got: 100
             })
         );
         assert_eq!(
-            h.check_peer(&h, None),
+            h.check_peer(&h, u64::MAX, None),
             Err(HandshakeError::SameRole(Party::Client))
+        );
+        let other = Hello {
+            context: context_digest(b"job-2"),
+            ..peer.clone()
+        };
+        assert_eq!(
+            h.check_peer(&other, 100, None),
+            Err(HandshakeError::Context)
+        );
+        let other = Hello {
+            nonce: h.nonce,
+            ..peer.clone()
+        };
+        assert_eq!(
+            h.check_peer(&other, 100, None),
+            Err(HandshakeError::Reflected)
         );
         let other = Hello {
             fingerprint: [1; 32],
             ..peer.clone()
         };
-        assert_eq!(h.check_peer(&other, None), Err(HandshakeError::Config));
+        assert_eq!(h.check_peer(&other, 100, None), Err(HandshakeError::Config));
         let other = Hello {
             mode: Mode::Matching,
             ..peer
         };
         assert!(matches!(
-            h.check_peer(&other, None),
+            h.check_peer(&other, 100, None),
             Err(HandshakeError::Mode { .. })
         ));
+    }
+
+    #[test]
+    fn agreement_is_symmetric_and_fresh() {
+        let client = Hello {
+            role: Party::Client,
+            mode: Mode::Linkage,
+            carries: Carries::BALANCED,
+            ot_k: 4,
+            records: 1,
+            lanes_per_chunk: 1 << 14,
+            fingerprint: [9; 32],
+            context: context_digest(b"job-1"),
+            nonce: fresh_nonce(),
+        };
+        let server = Hello {
+            role: Party::Server,
+            records: 5,
+            nonce: fresh_nonce(),
+            ..client.clone()
+        };
+        let a = Agreement::derive(&client, &server);
+        let b = Agreement::derive(&server, &client);
+        assert_eq!(a, b);
+        assert_ne!(a.job_tag, a.ot_tweak);
+        // Same job id and sizes, new nonces: a new tag and tweak.
+        let again = Agreement::derive(
+            &Hello {
+                nonce: fresh_nonce(),
+                ..client.clone()
+            },
+            &server,
+        );
+        assert_ne!(again.job_tag, a.job_tag);
+        assert_ne!(again.ot_tweak, a.ot_tweak);
+        assert_eq!(format!("{a:?}"), "Agreement { .. }");
     }
 }

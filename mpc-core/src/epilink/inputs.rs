@@ -15,8 +15,9 @@ use crate::circuit::cost::CostCounter;
 use crate::circuit::netlist::{NetWire, NetlistBuilder};
 use crate::circuit::plain::PlainBuilder;
 use crate::circuit::word::values_to_lanes;
-use crate::circuit::{Builder, CResult, CircuitError, Lanes, Party, Word};
+use crate::circuit::{Builder, CResult, CircuitError, Word};
 use crate::gmw::Inputs;
+use crate::{Lanes, Party};
 
 /// Who provides an input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,13 +181,20 @@ impl InputSink for NetInputs {
 
 /// One party's records of a chunk (the client's query block or the
 /// server's database slice) and its count shares.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct PartyChunk<'a> {
     /// The records, in configuration field order.
     pub records: &'a [Record],
     /// Per pair: this party's additive count share per lane
     /// (`queries · records` values), `None` for binary pairs.
     pub counts: &'a [Option<Vec<u32>>],
+}
+
+/// Redacted: records and count shares.
+impl std::fmt::Debug for PartyChunk<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PartyChunk({} records, redacted)", self.records.len())
+    }
 }
 
 fn present_lanes(records: &[Record], f: usize) -> Lanes {

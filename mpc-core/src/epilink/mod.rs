@@ -7,54 +7,63 @@
 //! tentative bit, best index) per query; in matching mode the client learns
 //! the two counts and the server nothing.
 //!
-//! The API for the node: [`run_client`] / [`run_server`] (linkage) and
-//! [`run_client_matching`] / [`run_server_matching`], each over any
-//! [`Channel`](crate::channel::Channel), with [`Options`] (carry structure,
-//! chunk size, OT extension, progress callback, cancellation flag, expected
-//! peer size) and [`ProtocolError`]. SPEC.md §8 is the written
-//! protocol with its cost and what every message reveals.
+//! The API for the node: [`PeerOt::establish`] once per connection and
+//! [`run_job`] per job ([`job`]: many jobs, both directions, concurrently
+//! on one multiplexed connection, with a job tag, a cancellation token and
+//! a maximum peer size). Standalone runs that set up their own OTs:
+//! [`run_client`] / [`run_server`] (linkage) and [`run_client_matching`] /
+//! [`run_server_matching`], each over any
+//! [`Channel`](crate::channel::Channel), with [`Options`] and
+//! [`ProtocolError`]. SPEC.md §8 is the written protocol with its cost and
+//! what every message reveals.
 //!
-//! Layout, bottom up:
+//! Layout, bottom up (crate-internal modules in plain code font):
 //! * [`plan`]: what is computed for a configuration (compared pairs,
 //!   pairings, widths), from its quantised integers only;
-//! * [`gadgets`]: non-restoring division, signed-digit constant products,
+//! * `gadgets`: non-restoring division, signed-digit constant products,
 //!   row sums, sign of a sum, lane sums — against
 //!   [`Builder`](crate::circuit::Builder);
-//! * [`circuit`]: the Boolean circuits (similarities, comparison select,
+//! * `circuit`: the Boolean circuits (similarities, comparison select,
 //!   decisions), written once against `Builder`;
-//! * [`inputs`]: records → input words for every backend;
-//! * [`pipeline`]: the per-chunk computation, written once against the
-//!   [`Engine`](pipeline::Engine) trait (plaintext or two-party);
+//! * `inputs`: records → input words for every backend;
+//! * `pipeline`: the per-chunk computation, written once against the
+//!   `Engine` trait (plaintext or two-party);
 //! * [`plain`]: the plaintext engine, tested against the reference;
-//! * [`ots`], [`bitmul`], [`vecprod`]: OT streams and material, bit ×
+//! * `ots`, `bitmul`, `vecprod`: OT streams and material, bit ×
 //!   integer products and B2A, intersection counts by vector products;
-//! * [`twoparty`]: the two-party engine (netlists on GMW, OT products);
+//! * `twoparty`: the two-party engine (netlists on GMW, OT products);
 //! * [`handshake`], [`schedule`], [`protocol`], [`error`]: the two-party
-//!   run, its API and its errors;
+//!   run, its API and its errors; `control`: the job channel (kind byte,
+//!   cancellation); [`peer_ot`], [`job`]: OT state per connection and the
+//!   job API;
 //! * [`cost`]: the cost table from the cost-counting backend;
 //! * [`synth`]: a deterministic synthetic population for tests and the
 //!   benchmark.
 
-pub mod bitmul;
-pub mod circuit;
+pub(crate) mod bitmul;
+pub(crate) mod circuit;
+pub(crate) mod control;
 pub mod cost;
 pub mod error;
-pub mod gadgets;
+pub(crate) mod gadgets;
 pub mod handshake;
-pub mod inputs;
-pub mod ots;
-pub mod pipeline;
+pub(crate) mod inputs;
+pub mod job;
+pub(crate) mod ots;
+pub mod peer_ot;
+pub(crate) mod pipeline;
 pub mod plain;
 pub mod plan;
 pub mod protocol;
 pub mod schedule;
 pub mod synth;
-pub mod twoparty;
-pub mod vecprod;
+pub(crate) mod twoparty;
+pub(crate) mod vecprod;
 
 pub use handshake::{HandshakeError, Mode, fingerprint};
+pub use job::{JobOptions, JobOutput, JobResult, PeerOt, run_job};
 pub use plan::Carries;
 pub use protocol::{
-    Options, ProgressFn, ProtocolError, ResultShare, run_client, run_client_matching, run_server,
-    run_server_matching,
+    DEFAULT_MAX_PEER_RECORDS, Options, ProgressFn, ProtocolError, ResultShare, run_client,
+    run_client_matching, run_server, run_server_matching,
 };

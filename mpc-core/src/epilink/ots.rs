@@ -12,12 +12,12 @@
 //! Protocol discipline: both parties call every method at the same point
 //! with mirrored sizes (my `n_send` is the peer's `n_recv`).
 
-use super::protocol::ProtocolError;
+use super::error::ProtocolError;
 use crate::channel::Channel;
 use crate::circuit::netlist::Netlist;
-use crate::circuit::{Lanes, Party};
 use crate::gmw::{GmwError, Material, ReceivedBitRots, SentBitRots};
-use crate::ot::{CotReceiver, CotSender, ExtensionConfig, RcotReceiverBatch, RcotSenderBatch};
+use crate::ot::{CotReceiver, CotSender, RcotReceiverBatch, RcotSenderBatch};
+use crate::{Lanes, Party};
 
 /// OTs extended and packed per step of the GMW preprocessing: bounds the
 /// 16-byte blocks alive at once (2^20 OTs = 16 MiB per direction) while
@@ -32,36 +32,14 @@ pub struct OtStreams {
 }
 
 impl OtStreams {
-    /// Base OTs and extension setup for both streams; `ctx` must be the
-    /// same on both sides and unique per run.
-    pub async fn setup<C: Channel>(
-        me: Party,
-        ch: &mut C,
-        cfg: ExtensionConfig,
-        ctx: &[u8],
-    ) -> Result<Self, ProtocolError> {
-        let ctx_a = [ctx, b"/client-sends"].concat();
-        let ctx_b = [ctx, b"/server-sends"].concat();
-        Ok(match me {
-            Party::Client => {
-                let sender = CotSender::setup(ch, cfg, &ctx_a).await?;
-                let receiver = CotReceiver::setup(ch, cfg, &ctx_b).await?;
-                OtStreams {
-                    me,
-                    sender,
-                    receiver,
-                }
-            }
-            Party::Server => {
-                let receiver = CotReceiver::setup(ch, cfg, &ctx_a).await?;
-                let sender = CotSender::setup(ch, cfg, &ctx_b).await?;
-                OtStreams {
-                    me,
-                    sender,
-                    receiver,
-                }
-            }
-        })
+    /// Streams from extension instances already set up (see
+    /// [`PeerOt`](super::peer_ot::PeerOt)); `me` is the job's role.
+    pub fn from_instances(me: Party, sender: CotSender, receiver: CotReceiver) -> Self {
+        OtStreams {
+            me,
+            sender,
+            receiver,
+        }
     }
 
     /// This party's role.

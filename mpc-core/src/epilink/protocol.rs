@@ -1,18 +1,22 @@
-//! The two-party EpiLink run: handshake, OT setup, then per chunk the
+//! The two-party EpiLink run: handshake, OT instances, then per chunk the
 //! vector products (intersection counts as additive shares) and the
-//! [`pipeline`](super::pipeline) on the two-party [`Engine`](super::pipeline::Engine); the best
+//! `pipeline` on the two-party `Engine`; the best
 //! candidate so far travels between chunks as shares.
 //!
 //! Message sequence (both parties, same order; SPEC.md §8, part 4
-//! says what each message reveals):
+//! says what each message reveals). Every message travels on the job
+//! channel (`control.rs`): one kind byte (data or cancelled) first.
 //!
-//! 1. handshake (one message each way, [`super::handshake`]);
+//! 1. handshake (one message each way, [`super::handshake`]); the peer's
+//!    count is checked against the maximum before anything else;
 //! 2. if M = 0 or N = 0: done (results (0, 0, 0), counts 0);
-//! 3. base OTs and OT extension setup for both OT streams;
+//! 3. the OT streams: with a [`PeerOt`] (the job API, [`super::job`]) fresh
+//!    extension instances derived locally, without a message; standalone
+//!    ([`run_client`] and friends) base OTs and extension setup for both
+//!    streams, bound to the handshake transcript;
 //! 4. per query block: one vector-product setup (the client's query bits
 //!    masked by random OT choices);
-//! 5. per chunk: a one-byte control message each way (continue or
-//!    cancelled); the server's vector-product corrections, one message per
+//! 5. per chunk: the server's vector-product corrections, one message per
 //!    (query, compared Dice pair); the similarity circuit (OT extension, one
 //!    message each way per AND level, the output masks); the B2A of the
 //!    similarities; per comparison layer the bit × integer products, the
@@ -28,27 +32,36 @@ use bytes::Bytes;
 use protocol_spec::config::{Comparator, LinkageConfig, Record};
 use protocol_spec::epilink::{LinkResult, MatchCounts};
 
-use super::circuit::ChunkShape;
+use super::control::JobChannel;
 pub use super::error::ProtocolError;
 use super::gadgets::sum_lanes;
-use super::handshake::{HANDSHAKE_LEN, HandshakeError, Hello, Mode, fingerprint};
-use super::inputs::{InputSink, NetInputs, Owner, PartyChunk};
-use super::ots::OtStreams;
-use super::pipeline::{Cand, ChunkResult, ChunkRole, process_chunk};
+use super::handshake::{
+    Agreement, HANDSHAKE_LEN, HandshakeError, Hello, Mode, context_digest, fingerprint, fresh_nonce,
+};
+use super::inputs::{InputSink, NetInputs, Owner};
+use super::peer_ot::PeerOt;
+use super::pipeline::{CountShares, Driver, drive};
 use super::plain::check_records;
 use super::plan::{Carries, Plan};
 use super::schedule::{Chunk, DEFAULT_LANES_PER_CHUNK, MAX_LANES_PER_CHUNK, MAX_RECORDS, Schedule};
 use super::twoparty::TwoParty;
 use super::vecprod::{self, FieldPads};
-use crate::channel::Channel;
+use crate::channel::{Channel, ChannelStats};
+use crate::circuit::Word;
 use crate::circuit::netlist::Reveal;
 use crate::circuit::word::bits_for;
-use crate::circuit::{Lanes, Party, Word};
 use crate::gmw::run_online;
 use crate::ot::ExtensionConfig;
+use crate::{Lanes, Party};
+use tokio_util::sync::CancellationToken;
 
 /// A progress callback: called with the fraction of chunks done (0..=1).
 pub type ProgressFn = Arc<dyn Fn(f64) + Send + Sync>;
+
+/// Default of the largest record count a peer may announce (2^24): the
+/// node sets its own ([`Options::max_peer_records`],
+/// [`JobOptions::max_peer_records`](super::job::JobOptions)).
+pub const DEFAULT_MAX_PEER_RECORDS: u64 = 1 << 24;
 
 /// How to run; both parties must agree on `adder`, `lanes_per_chunk` and
 /// `ot` (checked in the handshake) and use the same `context`.
@@ -63,9 +76,13 @@ pub struct Options {
     /// The peer's record count, if known (N for the client, M for the
     /// server): a mismatch fails in the handshake.
     pub expected_peer_records: Option<usize>,
-    /// Session context for the OT setup, identical on both sides and unique
-    /// per run (e.g. the job id): separates the OT streams of different
-    /// runs.
+    /// The most records the peer may announce; more fails in the handshake
+    /// ([`HandshakeError::TooManyRecords`]) before any OT setup or
+    /// allocation.
+    pub max_peer_records: u64,
+    /// Context of the run, identical on both sides (e.g. the job id). The
+    /// OT setup is bound to it and to both parties' handshake nonces, so
+    /// every run is unique even with a repeated context.
     pub context: Vec<u8>,
     /// Called after every chunk with the fraction done.
     pub progress: Option<ProgressFn>,
@@ -82,6 +99,7 @@ impl Default for Options {
             lanes_per_chunk: DEFAULT_LANES_PER_CHUNK,
             ot: ExtensionConfig::default(),
             expected_peer_records: None,
+            max_peer_records: DEFAULT_MAX_PEER_RECORDS,
             context: b"epilink".to_vec(),
             progress: None,
             cancel: None,
@@ -96,6 +114,7 @@ impl std::fmt::Debug for Options {
             .field("lanes_per_chunk", &self.lanes_per_chunk)
             .field("ot", &self.ot)
             .field("expected_peer_records", &self.expected_peer_records)
+            .field("max_peer_records", &self.max_peer_records)
             .field("progress", &self.progress.is_some())
             .field("cancel", &self.cancel.is_some())
             .finish()
@@ -103,7 +122,7 @@ impl std::fmt::Debug for Options {
 }
 
 /// One party's XOR share of the result for one query record.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct ResultShare {
     /// Share of the match bit.
     pub is_match: bool,
@@ -111,6 +130,13 @@ pub struct ResultShare {
     pub tentative: bool,
     /// Share of the best index (its low `bits_for(N − 1)` bits).
     pub best_index: u64,
+}
+
+/// Redacted: a share is half of a secret.
+impl std::fmt::Debug for ResultShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResultShare(redacted)")
+    }
 }
 
 impl ResultShare {
@@ -133,7 +159,7 @@ pub async fn run_client<C: Channel>(
     queries: &[Record],
     opts: &Options,
 ) -> Result<Vec<ResultShare>, ProtocolError> {
-    match run(ch, Party::Client, Mode::Linkage, config, queries, opts).await? {
+    match run_standalone(ch, Party::Client, Mode::Linkage, config, queries, opts).await? {
         Outcome::Shares(s) => Ok(s),
         Outcome::Counts(_) | Outcome::Nothing => {
             Err(ProtocolError::Internal("wrong outcome".into()))
@@ -148,7 +174,7 @@ pub async fn run_server<C: Channel>(
     database: &[Record],
     opts: &Options,
 ) -> Result<Vec<ResultShare>, ProtocolError> {
-    match run(ch, Party::Server, Mode::Linkage, config, database, opts).await? {
+    match run_standalone(ch, Party::Server, Mode::Linkage, config, database, opts).await? {
         Outcome::Shares(s) => Ok(s),
         Outcome::Counts(_) | Outcome::Nothing => {
             Err(ProtocolError::Internal("wrong outcome".into()))
@@ -164,7 +190,7 @@ pub async fn run_client_matching<C: Channel>(
     queries: &[Record],
     opts: &Options,
 ) -> Result<MatchCounts, ProtocolError> {
-    match run(ch, Party::Client, Mode::Matching, config, queries, opts).await? {
+    match run_standalone(ch, Party::Client, Mode::Matching, config, queries, opts).await? {
         Outcome::Counts(c) => Ok(c),
         Outcome::Shares(_) | Outcome::Nothing => {
             Err(ProtocolError::Internal("wrong outcome".into()))
@@ -179,7 +205,7 @@ pub async fn run_server_matching<C: Channel>(
     database: &[Record],
     opts: &Options,
 ) -> Result<(), ProtocolError> {
-    match run(ch, Party::Server, Mode::Matching, config, database, opts).await? {
+    match run_standalone(ch, Party::Server, Mode::Matching, config, database, opts).await? {
         Outcome::Nothing => Ok(()),
         Outcome::Shares(_) | Outcome::Counts(_) => {
             Err(ProtocolError::Internal("wrong outcome".into()))
@@ -187,29 +213,117 @@ pub async fn run_server_matching<C: Channel>(
     }
 }
 
-enum Outcome {
+/// What a run produced for this party.
+pub(crate) enum Outcome {
     Shares(Vec<ResultShare>),
     Counts(MatchCounts),
     Nothing,
 }
 
-async fn run<C: Channel>(
-    mut ch: C,
+/// Where a run's OTs come from.
+pub(crate) enum OtSource<'a> {
+    /// The connection's [`PeerOt`]: fresh instances, no setup messages.
+    Shared(&'a PeerOt),
+    /// A setup of its own on the run's channel, after the handshake.
+    PerRun(ExtensionConfig),
+}
+
+impl OtSource<'_> {
+    fn config(&self) -> ExtensionConfig {
+        match self {
+            OtSource::Shared(p) => p.config(),
+            OtSource::PerRun(c) => *c,
+        }
+    }
+}
+
+/// Everything a run needs besides its channel, records and OT source.
+pub(crate) struct RunParams<'a> {
+    pub(crate) carries: Carries,
+    pub(crate) lanes_per_chunk: usize,
+    pub(crate) expected_peer_records: Option<u64>,
+    pub(crate) max_peer_records: u64,
+    pub(crate) context: &'a [u8],
+    pub(crate) progress: Option<ProgressFn>,
+    /// The legacy flag of [`Options::cancel`], read at chunk boundaries.
+    pub(crate) cancel_flag: Option<Arc<AtomicBool>>,
+}
+
+/// What a finished run returns.
+pub(crate) struct Finished {
+    pub(crate) outcome: Outcome,
+    pub(crate) agreement: Agreement,
+    pub(crate) stats: ChannelStats,
+    pub(crate) comparisons: u64,
+}
+
+/// The API of [`Options`]: OT setup on the run's own channel.
+async fn run_standalone<C: Channel>(
+    ch: C,
     me: Party,
     mode: Mode,
     config: &LinkageConfig,
     records: &[Record],
     opts: &Options,
 ) -> Result<Outcome, ProtocolError> {
+    let params = RunParams {
+        carries: opts.carries,
+        lanes_per_chunk: opts.lanes_per_chunk,
+        expected_peer_records: opts.expected_peer_records.map(|n| n as u64),
+        max_peer_records: opts.max_peer_records,
+        context: &opts.context,
+        progress: opts.progress.clone(),
+        cancel_flag: opts.cancel.clone(),
+    };
+    let ch = JobChannel::new(ch, CancellationToken::new());
+    let done = execute(
+        ch,
+        me,
+        mode,
+        config,
+        records,
+        &params,
+        OtSource::PerRun(opts.ot),
+    )
+    .await?;
+    Ok(done.outcome)
+}
+
+/// One run: handshake, OTs, chunks. Cancellation errors are named as such
+/// whatever step noticed them.
+pub(crate) async fn execute<C: Channel>(
+    ch: JobChannel<C>,
+    me: Party,
+    mode: Mode,
+    config: &LinkageConfig,
+    records: &[Record],
+    params: &RunParams<'_>,
+    source: OtSource<'_>,
+) -> Result<Finished, ProtocolError> {
+    let status = ch.status();
+    execute_inner(ch, me, mode, config, records, params, source)
+        .await
+        .map_err(|e| status.explain(e))
+}
+
+async fn execute_inner<C: Channel>(
+    mut ch: JobChannel<C>,
+    me: Party,
+    mode: Mode,
+    config: &LinkageConfig,
+    records: &[Record],
+    params: &RunParams<'_>,
+    source: OtSource<'_>,
+) -> Result<Finished, ProtocolError> {
     match me {
         Party::Client => check_records(config, records, &[])?,
         Party::Server => check_records(config, &[], records)?,
     }
-    let plan = Plan::new(config, opts.carries)?;
-    if opts.lanes_per_chunk == 0 || opts.lanes_per_chunk > MAX_LANES_PER_CHUNK {
+    let plan = Plan::new(config, params.carries)?;
+    if params.lanes_per_chunk == 0 || params.lanes_per_chunk > MAX_LANES_PER_CHUNK {
         return Err(ProtocolError::InvalidOptions(format!(
             "lanes_per_chunk = {} is outside 1..={MAX_LANES_PER_CHUNK}",
-            opts.lanes_per_chunk
+            params.lanes_per_chunk
         )));
     }
     if records.len() > MAX_RECORDS {
@@ -218,14 +332,17 @@ async fn run<C: Channel>(
             records.len()
         )));
     }
+    let max_peer = params.max_peer_records.min(MAX_RECORDS as u64);
     let hello = Hello {
         role: me,
         mode,
-        carries: opts.carries,
-        ot_k: opts.ot.k() as u8,
+        carries: params.carries,
+        ot_k: source.config().k() as u8,
         records: records.len() as u64,
-        lanes_per_chunk: opts.lanes_per_chunk as u64,
+        lanes_per_chunk: params.lanes_per_chunk as u64,
         fingerprint: fingerprint(config),
+        context: context_digest(params.context),
+        nonce: fresh_nonce(),
     };
     ch.send(Bytes::copy_from_slice(&hello.encode())).await?;
     let msg = ch.recv().await?;
@@ -233,62 +350,142 @@ async fn run<C: Channel>(
         return Err(HandshakeError::Malformed("wrong length").into());
     }
     let peer = Hello::decode(&msg)?;
-    hello.check_peer(&peer, opts.expected_peer_records.map(|n| n as u64))?;
+    // The peer's count is checked before anything is sized by it.
+    hello.check_peer(&peer, max_peer, params.expected_peer_records)?;
+    let agreement = Agreement::derive(&hello, &peer);
     let peer_records = usize::try_from(peer.records)
         .map_err(|_| ProtocolError::PeerGarbage("record count".into()))?;
     let (m, n) = match me {
         Party::Client => (records.len(), peer_records),
         Party::Server => (peer_records, records.len()),
     };
-    let schedule = Schedule::new(m, n, opts.lanes_per_chunk);
+    let comparisons = (m as u64).saturating_mul(n as u64);
+    let schedule = Schedule::new(m, n, params.lanes_per_chunk);
     if m == 0 || n == 0 {
         // Nothing to compare: (0, 0, 0) per query, counts zero. Both
         // parties know this from the handshake, so zero shares hide
         // nothing.
-        if let Some(p) = &opts.progress {
+        if let Some(p) = &params.progress {
             p(1.0);
         }
-        return Ok(match (mode, me) {
+        let outcome = match (mode, me) {
             (Mode::Linkage, _) => Outcome::Shares(vec![ResultShare::default(); m]),
             (Mode::Matching, Party::Client) => Outcome::Counts(MatchCounts::default()),
             (Mode::Matching, Party::Server) => Outcome::Nothing,
+        };
+        return Ok(Finished {
+            outcome,
+            agreement,
+            stats: ch.stats(),
+            comparisons,
         });
     }
-    let ctx = [b"mpc-core/epilink/".as_slice(), &opts.context].concat();
-    let ots = OtStreams::setup(me, &mut ch, opts.ot, &ctx).await?;
-    let total_chunks = schedule.chunk_count();
+    let ots = match source {
+        OtSource::Shared(p) => p.streams(me, &agreement.ot_tweak),
+        OtSource::PerRun(cfg) => {
+            // The setup's context is the transcript: unique per run.
+            let mut ctx = b"mpc-core/epilink/".to_vec();
+            ctx.extend_from_slice(&agreement.ot_tweak);
+            PeerOt::establish_with(&mut ch, me, &ctx, cfg)
+                .await?
+                .streams(me, &agreement.ot_tweak)
+        }
+    };
     let mut run = Run {
         engine: TwoParty { ch, me, ots },
-        plan,
-        opts,
+        plan: &plan,
+        params,
         mine: records,
-        schedule,
-        done_chunks: 0,
-        total_chunks,
+        vp: None,
     };
-    let shares = run.link().await?;
-    match (mode, me) {
-        (Mode::Linkage, _) => Ok(Outcome::Shares(shares)),
+    let shares: Vec<ResultShare> = drive(&mut run, &plan, &schedule)
+        .await?
+        .into_iter()
+        .map(|d| ResultShare {
+            is_match: d.is_match,
+            tentative: d.tentative,
+            best_index: d.index,
+        })
+        .collect();
+    let outcome = match (mode, me) {
+        (Mode::Linkage, _) => Outcome::Shares(shares),
         (Mode::Matching, _) => {
             let counts = run.count(&shares).await?;
-            Ok(match me {
+            match me {
                 Party::Client => Outcome::Counts(counts.unwrap_or_default()),
                 Party::Server => Outcome::Nothing,
-            })
+            }
         }
-    }
+    };
+    Ok(Finished {
+        outcome,
+        agreement,
+        stats: run.engine.ch.stats(),
+        comparisons,
+    })
 }
 
-/// State of one run.
+/// State of one run: the two-party side of the chunk driver.
 struct Run<'a, C: Channel> {
-    engine: TwoParty<C>,
-    plan: Plan,
-    opts: &'a Options,
+    engine: TwoParty<JobChannel<C>>,
+    plan: &'a Plan,
+    params: &'a RunParams<'a>,
     /// This party's records (queries or database).
     mine: &'a [Record],
-    schedule: Schedule,
-    done_chunks: u64,
-    total_chunks: u64,
+    /// The vector-product pads of the current query block.
+    vp: Option<VectorProducts>,
+}
+
+impl<C: Channel> Driver for Run<'_, C> {
+    type E = TwoParty<JobChannel<C>>;
+
+    /// Cancellation check, the block's vector-product setup on its first
+    /// chunk, then this party's count shares by vector products.
+    async fn prepare(
+        &mut self,
+        _plan: &Plan,
+        chunk: &Chunk,
+    ) -> Result<(Option<CountShares>, Option<CountShares>), ProtocolError> {
+        self.control().await?;
+        if chunk.first_of_block {
+            self.vp = Some(self.setup_block(chunk.first_query, chunk.queries).await?);
+        }
+        let mut vp = self
+            .vp
+            .take()
+            .ok_or_else(|| ProtocolError::Internal("no vector products".into()))?;
+        let counts = self.counts(&mut vp, chunk).await;
+        self.vp = Some(vp);
+        let counts = counts?;
+        Ok(match self.engine.me {
+            Party::Client => (Some(counts), None),
+            Party::Server => (None, Some(counts)),
+        })
+    }
+
+    fn parts(&mut self) -> (&mut Self::E, Option<&[Record]>, Option<&[Record]>) {
+        let me = self.engine.me;
+        let mine = Some(self.mine);
+        match me {
+            Party::Client => (&mut self.engine, mine, None),
+            Party::Server => (&mut self.engine, None, mine),
+        }
+    }
+
+    fn block_done(&mut self) {
+        self.vp = None;
+    }
+
+    fn chunk_done(&mut self, done: u64, total: u64) {
+        if let Some(p) = &self.params.progress {
+            let f = if total == 0 {
+                1.0
+            } else {
+                done as f64 / total as f64
+            };
+            p(f.min(1.0));
+        }
+    }
 }
 
 /// Per query of the block, per field: the vector-product pad streams
@@ -296,42 +493,19 @@ struct Run<'a, C: Channel> {
 type VectorProducts = Vec<Vec<Option<FieldPads>>>;
 
 impl<C: Channel> Run<'_, C> {
-    fn report_progress(&self) {
-        if let Some(p) = &self.opts.progress {
-            let f = if self.total_chunks == 0 {
-                1.0
-            } else {
-                self.done_chunks as f64 / self.total_chunks as f64
-            };
-            p(f.min(1.0));
-        }
-    }
-
-    fn cancelled(&self) -> bool {
-        self.opts
-            .cancel
+    /// At a chunk boundary: the legacy flag of [`Options::cancel`] cancels
+    /// the job like its token would; either way the peer is told (the job
+    /// channel's cancel message) and both stop.
+    async fn control(&mut self) -> Result<(), ProtocolError> {
+        if self
+            .params
+            .cancel_flag
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Relaxed))
-    }
-
-    /// The control message at a chunk boundary: both send their status,
-    /// both stop if either cancelled.
-    async fn control(&mut self) -> Result<(), ProtocolError> {
-        let mine = self.cancelled();
-        let ch = &mut self.engine.ch;
-        ch.send(Bytes::from_static(if mine { &[1] } else { &[0] }))
-            .await?;
-        let peer = ch.recv().await?;
-        if mine {
-            return Err(ProtocolError::Cancelled);
+        {
+            self.engine.ch.cancel();
         }
-        match peer.as_ref() {
-            [0] => Ok(()),
-            [1] => Err(ProtocolError::PeerCancelled),
-            _ => Err(ProtocolError::PeerGarbage(
-                "control message is not one status byte".into(),
-            )),
-        }
+        self.engine.ch.check_cancelled().await
     }
 
     fn dice_fields(&self) -> Vec<usize> {
@@ -357,7 +531,11 @@ impl<C: Channel> Run<'_, C> {
                 lens.push(bits);
                 if self.engine.me == Party::Client {
                     filters.push(match &self.mine[q][f] {
-                        Some(v) => Lanes::from_bytes(v.as_bytes(), bits),
+                        // Checked against the configuration (bit length,
+                        // zero padding) by `check_records`.
+                        Some(v) => Lanes::from_bytes(v.as_bytes(), bits).map_err(|e| {
+                            ProtocolError::Internal(format!("a checked record: {e}"))
+                        })?,
                         None => Lanes::zeros(bits),
                     });
                 }
@@ -432,79 +610,6 @@ impl<C: Channel> Run<'_, C> {
             }
         }
         Ok(counts)
-    }
-
-    /// Every chunk: the shares of every query's result.
-    async fn link(&mut self) -> Result<Vec<ResultShare>, ProtocolError> {
-        let mut results = vec![ResultShare::default(); self.schedule.queries];
-        let index_width = self.schedule.index_width();
-        let mut running: Option<Cand> = None;
-        let mut vp: Option<VectorProducts> = None;
-        for chunk in self.schedule.chunks() {
-            self.control().await?;
-            if chunk.first_of_block {
-                vp = Some(self.setup_block(chunk.first_query, chunk.queries).await?);
-            }
-            let vpm = vp
-                .as_mut()
-                .ok_or_else(|| ProtocolError::Internal("no vector products".into()))?;
-            let counts = self.counts(vpm, &chunk).await?;
-            let shape = ChunkShape {
-                queries: chunk.queries,
-                records: chunk.records,
-                first_record: chunk.first_record,
-                index_width,
-            };
-            let role = ChunkRole {
-                has_earlier: !chunk.first_of_block,
-                last: chunk.last_of_block,
-            };
-            let data = match self.engine.me {
-                Party::Client => PartyChunk {
-                    records: &self.mine[chunk.first_query..chunk.first_query + chunk.queries],
-                    counts: &counts,
-                },
-                Party::Server => PartyChunk {
-                    records: &self.mine[chunk.first_record..chunk.first_record + chunk.records],
-                    counts: &counts,
-                },
-            };
-            let (client, server) = match self.engine.me {
-                Party::Client => (Some(data), None),
-                Party::Server => (None, Some(data)),
-            };
-            let result = process_chunk(
-                &mut self.engine,
-                &self.plan,
-                &shape,
-                role,
-                client,
-                server,
-                running.take(),
-            )
-            .await?;
-            match result {
-                ChunkResult::Running(best) => running = Some(best),
-                ChunkResult::Final {
-                    is_match,
-                    tentative,
-                    index,
-                } => {
-                    let index = crate::circuit::word::lanes_to_values(&index)?;
-                    for q in 0..chunk.queries {
-                        results[chunk.first_query + q] = ResultShare {
-                            is_match: is_match.get(q).unwrap_or(false),
-                            tentative: tentative.get(q).unwrap_or(false),
-                            best_index: index.get(q).copied().unwrap_or(0) as u64,
-                        };
-                    }
-                    vp = None;
-                }
-            }
-            self.done_chunks += 1;
-            self.report_progress();
-        }
-        Ok(results)
     }
 
     /// Matching mode: counts the match and tentative shares in a circuit

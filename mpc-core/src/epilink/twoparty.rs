@@ -11,10 +11,11 @@ use super::ots::OtStreams;
 use super::pipeline::{Engine, SimilarityShares};
 use super::plan::Plan;
 use crate::channel::Channel;
+use crate::circuit::Word;
 use crate::circuit::netlist::{NetWire, Reveal};
 use crate::circuit::word::values_to_lanes;
-use crate::circuit::{Lanes, Party, Word};
 use crate::gmw::run_online;
+use crate::{Lanes, Party};
 
 /// The two-party [`Engine`]: Boolean circuits in GMW, conversions and
 /// products with OTs from the run's two OT streams.

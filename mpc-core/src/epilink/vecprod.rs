@@ -12,11 +12,11 @@
 //! `ceil(bitlength · records · w / 8)` bytes per (chunk, compared database
 //! field), no OT per record.
 
+use super::error::ProtocolError;
 use super::ots::{OneWay, OtStreams};
-use super::protocol::ProtocolError;
 use crate::arith::{BitColumns, FixedBitsReceiver, RowsSender};
 use crate::channel::Channel;
-use crate::circuit::{Lanes, Party};
+use crate::{Lanes, Party};
 
 /// One party's side of the vector product for one query field.
 pub enum FieldPads {

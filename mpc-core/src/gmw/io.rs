@@ -1,16 +1,17 @@
 //! What a party feeds into and reads out of a netlist evaluation.
 
 use super::GmwError;
+use crate::circuit::Word;
 use crate::circuit::netlist::{InputSource, NetWire, Netlist, Reveal};
 use crate::circuit::word::{lanes_to_values, values_to_lanes};
-use crate::circuit::{Lanes, Party, Word};
+use crate::{Lanes, Party};
 
 /// One party's input values, by netlist input.
 ///
 /// A party sets the inputs it owns ([`InputSource::Private`] of its role)
 /// and its shares of shared inputs; the evaluator checks that exactly those
 /// are present with the declared lane counts.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Inputs {
     by_wire: std::collections::HashMap<u32, Lanes>,
 }
@@ -102,7 +103,7 @@ impl Default for Inputs {
 }
 
 /// What one party learned, by netlist output index.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Outputs {
     pub(crate) values: Vec<Option<Lanes>>,
     pub(crate) reveal: Vec<Reveal>,
@@ -149,3 +150,5 @@ impl Outputs {
         self.reveal.get(idx).copied()
     }
 }
+
+crate::redacted_debug!(Inputs, Outputs);

@@ -16,11 +16,11 @@
 
 use super::GmwError;
 use crate::circuit::netlist::Requirements;
-use crate::circuit::{Lanes, Party};
+use crate::{Lanes, Party};
 
 /// Bit-ROTs this party received: random choice bits and the chosen message
 /// bits.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ReceivedBitRots {
     /// Random choice bits `c`.
     pub choices: Lanes,
@@ -29,7 +29,7 @@ pub struct ReceivedBitRots {
 }
 
 /// Bit-ROTs this party sent: both message bits of every OT.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct SentBitRots {
     /// Messages `m0`.
     pub m0: Lanes,
@@ -38,7 +38,7 @@ pub struct SentBitRots {
 }
 
 /// XOR shares of bit triples `c = a & b`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct TripleShares {
     /// Share of `a`.
     pub a: Lanes,
@@ -50,7 +50,7 @@ pub struct TripleShares {
 
 /// One party's material for one netlist, consumed front to back by the
 /// online phase in the netlist's layer order.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Material {
     pub(crate) triples: TripleShares,
     /// Mixed ANDs where this party is the ROT receiver: `(c, m_c)`.
@@ -58,6 +58,26 @@ pub struct Material {
     /// Mixed ANDs where this party is the ROT sender: `(m0 ^ m1, m0)`,
     /// stored as `m0 = m0`, `m1 = m0 ^ m1`.
     pub(crate) ot_send: SentBitRots,
+}
+
+crate::redacted_debug!(ReceivedBitRots, SentBitRots, TripleShares, Material);
+
+/// Triples and OT bits are one-time secrets: wiped when the material goes.
+impl Drop for Material {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        for l in [
+            &mut self.triples.a,
+            &mut self.triples.b,
+            &mut self.triples.c,
+            &mut self.ot_recv.choices,
+            &mut self.ot_recv.messages,
+            &mut self.ot_send.m0,
+            &mut self.ot_send.m1,
+        ] {
+            l.zeroize();
+        }
+    }
 }
 
 fn take(l: &Lanes, start: usize, len: usize) -> Result<Lanes, GmwError> {

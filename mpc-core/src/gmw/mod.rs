@@ -42,7 +42,7 @@ mod preprocess;
 pub use io::{Inputs, Outputs};
 pub use material::{Material, ReceivedBitRots, SentBitRots, TripleShares};
 pub use online::{CHUNK_BYTES, run_online};
-pub(crate) use online::{recv_payload, send_payload};
+pub(crate) use online::{peer_bits, recv_payload, send_payload};
 pub use preprocess::{GmwSession, PREPROCESS_CHUNK, evaluate, preprocess, setup_pool};
 
 use crate::channel::ChannelError;

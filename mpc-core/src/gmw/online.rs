@@ -22,7 +22,8 @@ use super::io::{Inputs, Outputs};
 use super::material::Material;
 use crate::channel::{Channel, ChannelError};
 use crate::circuit::netlist::{Gate, Netlist, Reveal};
-use crate::circuit::{AndKind, Knowledge, Lanes, Party};
+use crate::circuit::{AndKind, Knowledge};
+use crate::{Lanes, Party};
 
 /// Largest single message the engine sends; bigger payloads are split
 /// (both parties know every payload's exact length, so the split is
@@ -45,6 +46,12 @@ pub(crate) async fn send_payload<C: Channel>(
 }
 
 /// Receives exactly `len` bytes sent by [`send_payload`].
+/// A peer's bit vector that does not decode (wrong length, padding set) is
+/// a malformed message, not a local bug.
+pub(crate) fn peer_bits(what: &str, e: crate::lanes::LanesError) -> ChannelError {
+    ChannelError::Malformed(format!("{what}: {e}"))
+}
+
 pub(crate) async fn recv_payload<C: Channel>(
     ch: &mut C,
     len: usize,
@@ -378,7 +385,7 @@ pub async fn run_online<C: Channel>(
             send_payload(ch, bytes).await?;
             let peer = recv_payload(ch, len, "GMW layer").await?;
             let mut peer = BitCursor {
-                bits: Lanes::from_bytes(&peer, total),
+                bits: Lanes::from_bytes(&peer, total).map_err(|e| peer_bits("GMW layer", e))?,
                 pos: 0,
             };
             for (&g, p) in layer.interactive.iter().zip(pending) {
@@ -457,7 +464,7 @@ async fn reveal_outputs<C: Channel>(ev: &Evaluator<'_>, ch: &mut C) -> Result<Ou
     }
     if in_bits > 0 {
         let got = recv_payload(ch, in_bits.div_ceil(8), "GMW outputs").await?;
-        peer.bits = Lanes::from_bytes(&got, in_bits);
+        peer.bits = Lanes::from_bytes(&got, in_bits).map_err(|e| peer_bits("GMW outputs", e))?;
     }
     let mut masks = masks.into_iter();
     let mut values = Vec::with_capacity(net.outputs().len());

@@ -11,8 +11,8 @@ use super::material::{Material, ReceivedBitRots, SentBitRots};
 use super::{GmwError, run_online};
 use crate::channel::Channel;
 use crate::circuit::netlist::{Netlist, Requirements};
-use crate::circuit::{Lanes, Party};
 use crate::ot::{ExtensionConfig, OtPool, SetupOrder};
+use crate::{Lanes, Party};
 
 /// Sets up the two OT streams (one per direction) between the parties;
 /// `ctx` must be the same on both sides and unique per session.

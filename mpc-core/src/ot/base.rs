@@ -39,6 +39,7 @@ use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoBasepointTable, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::Identity;
+use zeroize::Zeroize;
 
 use super::OtError;
 use crate::block::Block;
@@ -77,6 +78,13 @@ pub struct BaseOtSender {
     a: Scalar,
     a_point: [u8; 32],
     a_a: RistrettoPoint,
+}
+
+impl Drop for BaseOtSender {
+    fn drop(&mut self) {
+        self.a.zeroize();
+        self.a_a.zeroize();
+    }
 }
 
 impl BaseOtSender {
@@ -144,12 +152,15 @@ pub fn receiver_respond(
     let mut reply = Vec::with_capacity(32 * choices.len());
     let mut keys = Vec::with_capacity(choices.len());
     for (i, &c) in choices.iter().enumerate() {
-        let b = Scalar::random(&mut rng);
+        let mut b = Scalar::random(&mut rng);
         let bg = &b * RISTRETTO_BASEPOINT_TABLE;
         let p0 = bg.compress().to_bytes();
         let p1 = (bg + a).compress().to_bytes();
         let chosen = ct_select(c, &p0, &p1);
-        let key = kdf(ctx, &a_bytes, &chosen, i, &(&b * &a_table));
+        let mut shared = &b * &a_table;
+        let key = kdf(ctx, &a_bytes, &chosen, i, &shared);
+        b.zeroize();
+        shared.zeroize();
         reply.extend_from_slice(&chosen);
         keys.push(key);
     }

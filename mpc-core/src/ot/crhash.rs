@@ -33,11 +33,11 @@ fn fixed_aes() -> &'static Aes128Enc {
 
 /// `out[j] = H(first_tweak + j, xs[j])` for all `j`. `out.len()` must equal
 /// `xs.len()` (extra elements of the longer slice are ignored).
-pub fn tccr_hash(first_tweak: u64, xs: &[Block], out: &mut [Block]) {
+pub fn tccr_hash(first_tweak: u128, xs: &[Block], out: &mut [Block]) {
     let aes = fixed_aes();
     let mut a = [Array::<u8, U16>::default(); BATCH];
     let mut pi = [0u128; BATCH];
-    let mut tweak = first_tweak as u128;
+    let mut tweak = first_tweak;
     for (xc, oc) in xs.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
         let n = xc.len().min(oc.len());
         for (slot, x) in a[..n].iter_mut().zip(xc) {
@@ -58,7 +58,7 @@ pub fn tccr_hash(first_tweak: u64, xs: &[Block], out: &mut [Block]) {
 
 /// Like [`tccr_hash`] on `xs[j] ⊕ offset` (used for `H(j, q ⊕ Δ)` without
 /// materialising the XORed vector).
-pub fn tccr_hash_offset(first_tweak: u64, xs: &[Block], offset: Block, out: &mut [Block]) {
+pub fn tccr_hash_offset(first_tweak: u128, xs: &[Block], offset: Block, out: &mut [Block]) {
     let mut tmp = [Block::ZERO; BATCH];
     let mut tweak = first_tweak;
     for (xc, oc) in xs.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
@@ -67,7 +67,7 @@ pub fn tccr_hash_offset(first_tweak: u64, xs: &[Block], offset: Block, out: &mut
             *t = *x ^ offset;
         }
         tccr_hash(tweak, &tmp[..n], &mut oc[..n]);
-        tweak = tweak.wrapping_add(n as u64);
+        tweak = tweak.wrapping_add(n as u128);
     }
 }
 

@@ -21,13 +21,14 @@ use super::bits::{clear_padding, get_bit};
 use super::crhash::{tccr_hash, tccr_hash_offset};
 use crate::block::Block;
 use crate::channel::{Channel, ChannelExt};
+use zeroize::Zeroize;
 
 /// The sender's side of a batch of random correlated OTs: pairs
 /// `(m0[j], m0[j] ⊕ delta)` for OT number `first_index + j` of the stream.
 #[derive(Clone)]
 pub struct RcotSenderBatch {
     /// Stream index of `m0[0]` (the hash tweak).
-    pub first_index: u64,
+    pub first_index: u128,
     /// The global correlation.
     pub delta: Block,
     /// The zero-messages.
@@ -38,7 +39,7 @@ pub struct RcotSenderBatch {
 #[derive(Clone)]
 pub struct RcotReceiverBatch {
     /// Stream index of `mb[0]` (the hash tweak).
-    pub first_index: u64,
+    pub first_index: u128,
     /// Choice bits, packed 64 per word; padding bits are zero.
     pub choices: Vec<u64>,
     /// The chosen messages `m_r`.
@@ -64,6 +65,34 @@ fn pack_lsbs_into(blocks: &[Block], out: &mut [u64]) {
             w |= (b.0 as u64 & 1) << i;
         }
         *o = w;
+    }
+}
+
+/// OT material is wiped when a batch is dropped.
+impl Drop for RcotSenderBatch {
+    fn drop(&mut self) {
+        self.delta.zeroize();
+        self.m0.zeroize();
+    }
+}
+
+/// OT material is wiped when a batch is dropped.
+impl Drop for RcotReceiverBatch {
+    fn drop(&mut self) {
+        self.choices.zeroize();
+        self.mb.zeroize();
+    }
+}
+
+impl std::fmt::Debug for RcotSenderBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RcotSenderBatch({} OTs, redacted)", self.m0.len())
+    }
+}
+
+impl std::fmt::Debug for RcotReceiverBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RcotReceiverBatch({} OTs, redacted)", self.mb.len())
     }
 }
 
@@ -117,7 +146,7 @@ impl RcotSenderBatch {
             delta: self.delta,
             m0: front,
         };
-        self.first_index += b.len() as u64;
+        self.first_index += b.len() as u128;
         b
     }
 
@@ -150,7 +179,7 @@ impl RcotSenderBatch {
             let m0 = &fixed.m0[start..start + part.len()];
             out.clear();
             hash_pairs(
-                fixed.first_index + start as u64,
+                fixed.first_index + start as u128,
                 fixed.delta,
                 m0,
                 |off, k0, k1| {
@@ -217,7 +246,7 @@ impl RcotReceiverBatch {
         for (ci, chunk) in self.mb.chunks(HASH_CHUNK).enumerate() {
             let start = ci * HASH_CHUNK;
             let k = &mut k[..chunk.len()];
-            tccr_hash(self.first_index + start as u64, chunk, k);
+            tccr_hash(self.first_index + start as u128, chunk, k);
             pack_lsbs_into(k, &mut bits[start / 64..]);
         }
         (self.choices.clone(), bits)
@@ -235,7 +264,7 @@ impl RcotReceiverBatch {
             choices: front_choices,
             mb: front_mb,
         };
-        self.first_index += n as u64;
+        self.first_index += n as u128;
         b
     }
 
@@ -313,7 +342,7 @@ impl RcotReceiverBatch {
 /// Hashes `m0` and `m0 ⊕ delta` chunk-wise with tweaks from `first_index`
 /// and hands each chunk of keys to `f(offset, keys0, keys1)`.
 fn hash_pairs(
-    first_index: u64,
+    first_index: u128,
     delta: Block,
     m0: &[Block],
     mut f: impl FnMut(usize, &[Block], &[Block]),
@@ -322,7 +351,7 @@ fn hash_pairs(
     let (mut k0, mut k1) = (vec![Block::ZERO; cap], vec![Block::ZERO; cap]);
     for (ci, chunk) in m0.chunks(HASH_CHUNK).enumerate() {
         let start = ci * HASH_CHUNK;
-        let tweak = first_index + start as u64;
+        let tweak = first_index + start as u128;
         let (k0, k1) = (&mut k0[..chunk.len()], &mut k1[..chunk.len()]);
         tccr_hash(tweak, chunk, k0);
         tccr_hash_offset(tweak, chunk, delta, k1);

@@ -16,6 +16,8 @@
 
 use std::fmt;
 
+use zeroize::Zeroize;
+
 use super::derive::{RcotReceiverBatch, RcotSenderBatch};
 use super::softspoken::{self, ROWS, ReceiverCore, SenderCore};
 use super::{OtError, base, ggm};
@@ -93,7 +95,13 @@ pub struct CotSender {
     core: SenderCore,
     cfg: ExtensionConfig,
     delta: Block,
-    next_index: u64,
+    next_index: u128,
+}
+
+impl Drop for CotSender {
+    fn drop(&mut self) {
+        self.delta.zeroize();
+    }
 }
 
 /// Receiver of random correlated OTs: gets random choice bits `r` and
@@ -101,7 +109,173 @@ pub struct CotSender {
 pub struct CotReceiver {
     core: ReceiverCore,
     cfg: ExtensionConfig,
-    next_index: u64,
+    next_index: u128,
+}
+
+const INSTANCE_KEY_CONTEXT: &str = "mpc-core 2026 OT extension instance key v1";
+const INSTANCE_ID_CONTEXT: &str = "mpc-core 2026 OT extension instance id v1";
+
+/// A PRF key per extension seed: BLAKE3 (derive-key mode, the KDF for
+/// secret input key material) of the seed and its position.
+fn instance_keys(seeds: &[Block], skip: impl Fn(usize) -> bool) -> Vec<[u8; 32]> {
+    seeds
+        .iter()
+        .enumerate()
+        .map(|(x, s)| {
+            if skip(x) {
+                return [0u8; 32];
+            }
+            let mut m = [0u8; 24];
+            m[..16].copy_from_slice(&s.to_bytes());
+            m[16..].copy_from_slice(&(x as u64).to_le_bytes());
+            let k = blake3::derive_key(INSTANCE_KEY_CONTEXT, &m);
+            m.zeroize();
+            k
+        })
+        .collect()
+}
+
+/// The seeds of one extension instance: `BLAKE3-keyed(key_x, tweak)`,
+/// truncated to a block; `skip`ped positions stay zero.
+fn instance_seeds(keys: &[[u8; 32]], tweak: &[u8; 32], skip: impl Fn(usize) -> bool) -> Vec<Block> {
+    keys.iter()
+        .enumerate()
+        .map(|(x, k)| {
+            if skip(x) {
+                return Block::ZERO;
+            }
+            let mut out = blake3::keyed_hash(k, tweak).as_bytes()[..16]
+                .try_into()
+                .unwrap_or([0u8; 16]);
+            let b = Block::from_bytes(out);
+            out.zeroize();
+            b
+        })
+        .collect()
+}
+
+/// The first OT index of an instance: the upper 64 bits of the TCCR tweak
+/// are the instance's id (from its tweak), the lower 64 count its OTs, so
+/// OTs of different instances are hashed with distinct tweaks.
+fn instance_first_index(tweak: &[u8; 32]) -> u128 {
+    let id = blake3::derive_key(INSTANCE_ID_CONTEXT, tweak);
+    let mut hi = [0u8; 8];
+    hi.copy_from_slice(&id[..8]);
+    u128::from(u64::from_le_bytes(hi)) << 64
+}
+
+/// What the COT sender keeps of one setup (base OTs and GGM trees): α per
+/// chunk (hence Δ) and a PRF key for every seed it knows. From it,
+/// [`SenderSeeds::instance`] makes any number of independent extension
+/// instances with the same Δ and no further message; the peer's
+/// [`ReceiverSeeds::instance`] with the same tweak is the other half.
+/// Zeroized on drop.
+pub struct SenderSeeds {
+    cfg: ExtensionConfig,
+    alphas: Vec<usize>,
+    keys: Vec<[u8; 32]>,
+}
+
+/// The COT receiver's half of [`SenderSeeds`]: a PRF key for every seed.
+/// Zeroized on drop.
+pub struct ReceiverSeeds {
+    cfg: ExtensionConfig,
+    keys: Vec<[u8; 32]>,
+}
+
+impl Drop for SenderSeeds {
+    fn drop(&mut self) {
+        self.alphas.zeroize();
+        self.keys.zeroize();
+    }
+}
+
+impl Drop for ReceiverSeeds {
+    fn drop(&mut self) {
+        self.keys.zeroize();
+    }
+}
+
+impl std::fmt::Debug for SenderSeeds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SenderSeeds({}, redacted)", self.cfg)
+    }
+}
+
+impl std::fmt::Debug for ReceiverSeeds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ReceiverSeeds({}, redacted)", self.cfg)
+    }
+}
+
+impl SenderSeeds {
+    /// Runs the setup with the peer's [`ReceiverSeeds::setup`] (the same
+    /// messages as [`CotSender::setup`]).
+    pub async fn setup<C: Channel>(
+        ch: &mut C,
+        cfg: ExtensionConfig,
+        ctx: &[u8],
+    ) -> Result<Self, OtError> {
+        let (alphas, seeds) = sender_setup(ch, cfg, ctx).await?;
+        let nl = 1usize << cfg.k;
+        let keys = instance_keys(&seeds, |x| x % nl == alphas[x / nl]);
+        let mut seeds = seeds;
+        seeds.zeroize();
+        Ok(SenderSeeds { cfg, alphas, keys })
+    }
+
+    /// The extension in use.
+    pub fn config(&self) -> ExtensionConfig {
+        self.cfg
+    }
+
+    /// Extension instance number `tweak`: seeds `PRF(key_x, tweak)`, the
+    /// same Δ. Every tweak must be used once per setup (on both sides).
+    pub fn instance(&self, tweak: &[u8; 32]) -> CotSender {
+        let k = self.cfg.k;
+        let nl = 1usize << k;
+        let mut seeds = instance_seeds(&self.keys, tweak, |x| x % nl == self.alphas[x / nl]);
+        let core = SenderCore::new(k, &self.alphas, &seeds);
+        seeds.zeroize();
+        let delta = core.delta();
+        CotSender {
+            core,
+            cfg: self.cfg,
+            delta,
+            next_index: instance_first_index(tweak),
+        }
+    }
+}
+
+impl ReceiverSeeds {
+    /// Runs the setup with the peer's [`SenderSeeds::setup`].
+    pub async fn setup<C: Channel>(
+        ch: &mut C,
+        cfg: ExtensionConfig,
+        ctx: &[u8],
+    ) -> Result<Self, OtError> {
+        let mut seeds = receiver_setup(ch, cfg, ctx).await?;
+        let keys = instance_keys(&seeds, |_| false);
+        seeds.zeroize();
+        Ok(ReceiverSeeds { cfg, keys })
+    }
+
+    /// The extension in use.
+    pub fn config(&self) -> ExtensionConfig {
+        self.cfg
+    }
+
+    /// Extension instance number `tweak` (see [`SenderSeeds::instance`]).
+    pub fn instance(&self, tweak: &[u8; 32]) -> CotReceiver {
+        let mut seeds = instance_seeds(&self.keys, tweak, |_| false);
+        let core = ReceiverCore::new(self.cfg.k, &seeds);
+        seeds.zeroize();
+        CotReceiver {
+            core,
+            cfg: self.cfg,
+            next_index: instance_first_index(tweak),
+        }
+    }
 }
 
 /// Draws α_i per chunk and the matching base-OT choice bits (complement of
@@ -122,6 +296,44 @@ fn draw_alphas(k: usize) -> (Vec<usize>, Vec<bool>) {
     (alphas, choices)
 }
 
+/// The COT sender's setup: α per chunk and every seed (the punctured one
+/// of each chunk zero).
+async fn sender_setup<C: Channel>(
+    ch: &mut C,
+    cfg: ExtensionConfig,
+    ctx: &[u8],
+) -> Result<(Vec<usize>, Vec<Block>), OtError> {
+    let hello = ch.recv().await?;
+    check_hello(&hello, cfg)?;
+    let k = cfg.k;
+    let nl = 1usize << k;
+    let (alphas, choices) = draw_alphas(k);
+    let keys = base::base_ot_receive(ch, &base_ctx(ctx, k), &choices).await?;
+    let mut seeds = vec![Block::ZERO; softspoken::chunks(k) * nl];
+    if k == 1 {
+        // IKNP: the chosen base-OT key is seed number c = 1 − α.
+        for (i, key) in keys.iter().enumerate() {
+            seeds[i * 2 + (1 - alphas[i])] = *key;
+        }
+    } else {
+        let masked = decode_blocks(&ch.recv().await?, 2 * ROWS)?;
+        for (i, &alpha) in alphas.iter().enumerate() {
+            let sums_off: Vec<Block> = (0..k)
+                .map(|l| {
+                    let idx = i * k + l;
+                    let c = choices[idx] as usize;
+                    masked[2 * idx + c] ^ keys[idx]
+                })
+                .collect();
+            let leaves = ggm::reconstruct(alpha, k, &sums_off);
+            seeds[i * nl..(i + 1) * nl].copy_from_slice(&leaves);
+        }
+    }
+    let mut keys = keys;
+    keys.zeroize();
+    Ok((alphas, seeds))
+}
+
 impl CotSender {
     /// Runs the setup with the peer's [`CotReceiver::setup`]. `ctx` binds
     /// the base OTs to this session (both parties pass the same bytes).
@@ -130,33 +342,10 @@ impl CotSender {
         cfg: ExtensionConfig,
         ctx: &[u8],
     ) -> Result<Self, OtError> {
-        let hello = ch.recv().await?;
-        check_hello(&hello, cfg)?;
-        let k = cfg.k;
-        let nl = 1usize << k;
-        let (alphas, choices) = draw_alphas(k);
-        let keys = base::base_ot_receive(ch, &base_ctx(ctx, k), &choices).await?;
-        let mut seeds = vec![Block::ZERO; softspoken::chunks(k) * nl];
-        if k == 1 {
-            // IKNP: the chosen base-OT key is seed number c = 1 − α.
-            for (i, key) in keys.iter().enumerate() {
-                seeds[i * 2 + (1 - alphas[i])] = *key;
-            }
-        } else {
-            let masked = decode_blocks(&ch.recv().await?, 2 * ROWS)?;
-            for (i, &alpha) in alphas.iter().enumerate() {
-                let sums_off: Vec<Block> = (0..k)
-                    .map(|l| {
-                        let idx = i * k + l;
-                        let c = choices[idx] as usize;
-                        masked[2 * idx + c] ^ keys[idx]
-                    })
-                    .collect();
-                let leaves = ggm::reconstruct(alpha, k, &sums_off);
-                seeds[i * nl..(i + 1) * nl].copy_from_slice(&leaves);
-            }
-        }
-        let core = SenderCore::new(k, &alphas, &seeds);
+        let (mut alphas, mut seeds) = sender_setup(ch, cfg, ctx).await?;
+        let core = SenderCore::new(cfg.k, &alphas, &seeds);
+        seeds.zeroize();
+        alphas.zeroize();
         let delta = core.delta();
         Ok(CotSender {
             core,
@@ -196,7 +385,7 @@ impl CotSender {
         }
         q.truncate(n);
         let first_index = self.next_index;
-        self.next_index += n as u64;
+        self.next_index += n as u128;
         Ok(RcotSenderBatch {
             first_index,
             delta: self.delta,
@@ -221,6 +410,47 @@ fn check_hello(hello: &[u8], cfg: ExtensionConfig) -> Result<(), OtError> {
     })
 }
 
+/// The COT receiver's setup: every seed of every chunk.
+async fn receiver_setup<C: Channel>(
+    ch: &mut C,
+    cfg: ExtensionConfig,
+    ctx: &[u8],
+) -> Result<Vec<Block>, OtError> {
+    let k = cfg.k;
+    let mut hello = HELLO_MAGIC.to_vec();
+    hello.extend_from_slice(&[VERSION, k as u8]);
+    ch.send(Bytes::from(hello)).await?;
+    let pairs = base::base_ot_send(ch, &base_ctx(ctx, k), ROWS).await?;
+    let nl = 1usize << k;
+    let nchunks = softspoken::chunks(k);
+    let mut seeds = Vec::with_capacity(nchunks * nl);
+    if k == 1 {
+        for p in &pairs {
+            seeds.extend_from_slice(p);
+        }
+    } else {
+        let roots: Vec<Block> = {
+            let mut rng = rand::rng();
+            (0..nchunks).map(|_| Block::random(&mut rng)).collect()
+        };
+        let mut masked = Vec::with_capacity(2 * ROWS);
+        for (i, root) in roots.iter().enumerate() {
+            let (leaves, sums) = ggm::expand(*root, k);
+            for (l, s) in sums.iter().enumerate() {
+                let p = pairs[i * k + l];
+                masked.push(s[0] ^ p[0]);
+                masked.push(s[1] ^ p[1]);
+            }
+            seeds.extend_from_slice(&leaves);
+        }
+        ch.send(encode_blocks(&masked)).await?;
+        masked.zeroize();
+    }
+    let mut pairs = pairs;
+    pairs.zeroize();
+    Ok(seeds)
+}
+
 impl CotReceiver {
     /// Runs the setup with the peer's [`CotSender::setup`].
     pub async fn setup<C: Channel>(
@@ -228,37 +458,11 @@ impl CotReceiver {
         cfg: ExtensionConfig,
         ctx: &[u8],
     ) -> Result<Self, OtError> {
-        let k = cfg.k;
-        let mut hello = HELLO_MAGIC.to_vec();
-        hello.extend_from_slice(&[VERSION, k as u8]);
-        ch.send(Bytes::from(hello)).await?;
-        let pairs = base::base_ot_send(ch, &base_ctx(ctx, k), ROWS).await?;
-        let nl = 1usize << k;
-        let nchunks = softspoken::chunks(k);
-        let mut seeds = Vec::with_capacity(nchunks * nl);
-        if k == 1 {
-            for p in &pairs {
-                seeds.extend_from_slice(p);
-            }
-        } else {
-            let roots: Vec<Block> = {
-                let mut rng = rand::rng();
-                (0..nchunks).map(|_| Block::random(&mut rng)).collect()
-            };
-            let mut masked = Vec::with_capacity(2 * ROWS);
-            for (i, root) in roots.iter().enumerate() {
-                let (leaves, sums) = ggm::expand(*root, k);
-                for (l, s) in sums.iter().enumerate() {
-                    let p = pairs[i * k + l];
-                    masked.push(s[0] ^ p[0]);
-                    masked.push(s[1] ^ p[1]);
-                }
-                seeds.extend_from_slice(&leaves);
-            }
-            ch.send(encode_blocks(&masked)).await?;
-        }
+        let mut seeds = receiver_setup(ch, cfg, ctx).await?;
+        let core = ReceiverCore::new(cfg.k, &seeds);
+        seeds.zeroize();
         Ok(CotReceiver {
-            core: ReceiverCore::new(k, &seeds),
+            core,
             cfg,
             next_index: 0,
         })
@@ -302,7 +506,7 @@ impl CotReceiver {
         choices.truncate(n.div_ceil(64));
         super::bits::clear_padding(&mut choices, n);
         let first_index = self.next_index;
-        self.next_index += n as u64;
+        self.next_index += n as u128;
         Ok(RcotReceiverBatch {
             first_index,
             choices,

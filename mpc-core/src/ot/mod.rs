@@ -40,5 +40,7 @@ pub mod transpose;
 
 pub use derive::{RcotReceiverBatch, RcotSenderBatch};
 pub use error::OtError;
-pub use extension::{BATCH_OTS, CotReceiver, CotSender, ExtensionConfig};
+pub use extension::{
+    BATCH_OTS, CotReceiver, CotSender, ExtensionConfig, ReceiverSeeds, SenderSeeds,
+};
 pub use pool::{OtPool, OtReceiverPool, OtSenderPool, SetupOrder};

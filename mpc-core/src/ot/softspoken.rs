@@ -153,12 +153,20 @@ impl ReceiverCore {
 }
 
 /// The COT sender's state: Δ and all seeds but the α_i-th of each chunk.
+/// α (hence Δ) is wiped on drop; the seeds live in AES key schedules,
+/// which the `aes` crate wipes.
 pub struct SenderCore {
     k: usize,
     alphas: Vec<usize>,
     /// Chunk i, seed y ⊕ α_i for y = 1..2^k at `i * (2^k − 1) + y − 1`.
     leaves: Vec<AesPrg>,
     scratch: Scratch,
+}
+
+impl Drop for SenderCore {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.alphas);
+    }
 }
 
 impl SenderCore {

@@ -8,8 +8,9 @@ use mpc_core::circuit::gadgets::{self, AdderKind};
 use mpc_core::circuit::netlist::{NetlistBuilder, Reveal};
 use mpc_core::circuit::plain::PlainBuilder;
 use mpc_core::circuit::word::{bits_for, values_to_lanes};
-use mpc_core::circuit::{Builder, CResult, Lanes, Party, Word};
+use mpc_core::circuit::{Builder, CResult, Word};
 use mpc_core::gmw::{self, Inputs};
+use mpc_core::{Lanes, Party};
 use proptest::prelude::*;
 
 /// Who provides an input in a test.

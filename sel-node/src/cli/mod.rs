@@ -20,10 +20,10 @@ pub struct Cli {
 pub enum Command {
     /// Encode a CSV file of patients into SEL records (one JSON object per line).
     Encode(encode::EncodeArgs),
+    /// A small patient registry (Mainzelliste-like) that serves the node.
+    Registry(registry::RegistryArgs),
     /// Run the node: the REST API and the peer channel.
     Serve(serve::ServeArgs),
     /// A local certificate authority for a demo or a small federation.
     Ca(ca::CaArgs),
-    /// A small patient registry (Mainzelliste-like) that serves the node.
-    Registry(registry::RegistryArgs),
 }

@@ -3,13 +3,49 @@
 //! 2PC, linkage service, callback; server: admission, database, 2PC,
 //! linkage service).
 //!
-//! (Signatures fixed for the REST API; the implementation is being built.)
+//! Layout: [`state`] (local site, remotes, job table, persistence and
+//! restart), [`queue`] (bounded queue and worker pool), [`client`] (the
+//! asking side of a job), [`server`] (the answering side: the
+//! [`IncomingJobs`](crate::model::IncomingJobs) the peer channel calls),
+//! [`lids`] (the server's LIDs from its linkage service), [`mpc`] (the one
+//! call into the 2PC engine), [`metrics`].
+//!
+//! Construction is in two steps because the peer channel and the job
+//! manager need each other: [`JobManager::new`] loads the state (the REST
+//! API can serve at once; submitted jobs wait QUEUED), then
+//! [`JobManager::start`] hands over the services and the workers begin.
 
-use protocol_spec::messages::mainsel::{InitLocal, InitRemote, WireRecord};
+mod client;
+mod lids;
+mod metrics;
+mod mpc;
+mod queue;
+mod server;
+mod state;
 
-use crate::clients::linkage::LsError;
-use crate::model::{Cardinality, JobMode, JobRecord, LocalSite, RemoteSite};
-use crate::peer::{ConnectionState, PeerError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use protocol_spec::messages::mainsel::{InitLocal, InitRemote, JobStatus, WireRecord};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::clients::callback::CallbackClient;
+use crate::clients::dataservice::DataService;
+use crate::clients::linkage::{LinkageClient, LsError};
+use crate::model::{
+    CallbackDelivery, Cardinality, JobMode, JobRecord, JobSide, LocalSite, RemoteDirectory,
+    RemoteSite, now_millis,
+};
+use crate::peer::{ConnectionState, PeerError, PeerHub};
+use crate::seal::NodeKey;
+use crate::settings::Settings;
+use crate::store::{NodeStore, StoreError};
+
+use metrics::Metrics;
+use queue::{Queue, Slot, Workers};
+use state::State;
 
 /// Whether an init call created or replaced the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,51 +139,491 @@ pub struct MetricsSnapshot {
     pub data_service_fetch_count: u64,
 }
 
-/// The job manager.
-pub struct JobManager {
-    _private: (),
+/// The services a running job uses; handed to [`JobManager::start`].
+#[derive(Clone)]
+pub struct Services {
+    pub peer: Arc<PeerHub>,
+    pub data: Arc<DataService>,
+    pub linkage: Arc<LinkageClient>,
+    pub callback: Arc<CallbackClient>,
 }
 
+/// A job that is not final, as the manager tracks it in memory.
+struct Active {
+    side: JobSide,
+    /// Fired by [`JobManager::cancel`] and by shutdown.
+    token: CancellationToken,
+    /// The remote as it was when the job was queued ("jobs already queued
+    /// keep the old connection"); `None` after a restart (the current one).
+    remote: Option<RemoteSite>,
+    /// The job's place in the bounded queue (client jobs).
+    _slot: Option<Slot>,
+    /// Whether a worker task has been spawned for it.
+    spawned: bool,
+}
+
+/// The job manager.
+pub struct JobManager {
+    me: Weak<JobManager>,
+    settings: Settings,
+    state: State,
+    key: Arc<NodeKey>,
+    queue: Queue,
+    workers: Workers,
+    /// Server-side jobs computing at once (`max_incoming_jobs`).
+    incoming: Arc<Semaphore>,
+    services: OnceLock<Services>,
+    active: Mutex<HashMap<String, Active>>,
+    pending: Mutex<HashMap<String, server::Pending>>,
+    /// Serialises `submit`, so two requests with one `Idempotency-Key`
+    /// cannot both create a job.
+    submit_lock: Mutex<()>,
+    /// Fired on shutdown: workers stop taking work.
+    shutdown: CancellationToken,
+    metrics: Metrics,
+}
+
+/// The context of the keyed hash of an `Idempotency-Key`.
+const IDEMPOTENCY_CONTEXT: &[u8] = b"sel-node/idempotency-key/v1";
+
 impl JobManager {
+    /// Loads the node's state from `store`. Jobs a restart interrupted go
+    /// to FAULT "node restarted"; QUEUED jobs wait for [`JobManager::start`].
+    pub fn new(
+        settings: Settings,
+        store: Arc<dyn NodeStore>,
+        key: Arc<NodeKey>,
+    ) -> Result<Arc<JobManager>, StoreError> {
+        let (state, recovered) = State::load(store)?;
+        if recovered.interrupted > 0 {
+            tracing::warn!(
+                jobs = recovered.interrupted,
+                "jobs interrupted by a restart are now FAULT"
+            );
+        }
+        let queue = Queue::new(
+            settings.max_queued_jobs,
+            settings.max_queued_jobs_per_remote,
+        );
+        let mut active = HashMap::new();
+        for job in recovered.queued {
+            active.insert(
+                job.id.clone(),
+                Active {
+                    side: job.side,
+                    token: CancellationToken::new(),
+                    remote: None,
+                    _slot: Some(queue.reserve_anyway(&job.remote_id)),
+                    spawned: false,
+                },
+            );
+        }
+        Ok(Arc::new_cyclic(|me| JobManager {
+            me: me.clone(),
+            workers: Workers::new(settings.workers, settings.workers_per_remote),
+            incoming: Arc::new(Semaphore::new(settings.max_incoming_jobs.max(1))),
+            settings,
+            state,
+            key,
+            queue,
+            services: OnceLock::new(),
+            active: Mutex::new(active),
+            pending: Mutex::default(),
+            submit_lock: Mutex::default(),
+            shutdown: CancellationToken::new(),
+            metrics: Metrics::default(),
+        }))
+    }
+
+    /// Hands over the services and starts the workers: every QUEUED job
+    /// (also those from before a restart) runs, oldest first. Calling it a
+    /// second time changes nothing.
+    pub fn start(&self, services: Services) {
+        if self.services.set(services).is_err() {
+            tracing::warn!("job manager started twice; the first services stay");
+            return;
+        }
+        let mut ids: Vec<(u64, String)> = {
+            let mut active = self.active_jobs();
+            active
+                .iter_mut()
+                .filter(|(_, a)| a.side == JobSide::Client && !a.spawned)
+                .map(|(id, a)| {
+                    a.spawned = true;
+                    id.clone()
+                })
+                .filter_map(|id| self.state.job(&id).map(|j| (j.created, id)))
+                .collect()
+        };
+        ids.sort();
+        for (_, id) in ids {
+            self.spawn_client(id);
+        }
+    }
+
+    /// Stops taking work and cancels every job that is not final (they go
+    /// to FAULT "node shutting down" only if they were computing; QUEUED
+    /// jobs stay QUEUED and run after the next start).
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
     pub fn local(&self) -> Option<LocalSite> {
-        unimplemented!("jobs")
+        self.state.local()
     }
-    pub fn remote(&self, _id: &str) -> Option<RemoteSite> {
-        unimplemented!("jobs")
+
+    pub fn remote(&self, id: &str) -> Option<RemoteSite> {
+        self.state.remote(id)
     }
+
     pub fn remotes(&self) -> Vec<(RemoteSite, ConnectionState)> {
-        unimplemented!("jobs")
+        self.state
+            .remotes()
+            .into_iter()
+            .map(|r| {
+                let conn = match self.services.get() {
+                    Some(s) => s.peer.connection_state(&r.id),
+                    None => ConnectionState::NotConnected,
+                };
+                (r, conn)
+            })
+            .collect()
     }
+
     /// Validates, persists and applies `initLocal`.
-    pub fn init_local(&self, _init: InitLocal) -> Result<InitOutcome, ConfigError> {
-        unimplemented!("jobs")
+    pub fn init_local(&self, init: InitLocal) -> Result<InitOutcome, ConfigError> {
+        self.state.init_local(init)
     }
+
     /// Validates, persists and applies `initRemote/{id}` (the id is checked by the API).
-    pub fn init_remote(&self, _id: &str, _init: InitRemote) -> Result<InitOutcome, ConfigError> {
-        unimplemented!("jobs")
+    pub fn init_remote(&self, id: &str, init: InitRemote) -> Result<InitOutcome, ConfigError> {
+        self.state.init_remote(id, init)
     }
-    pub async fn test_remote(&self, _id: &str) -> Result<(), TestError> {
-        unimplemented!("jobs")
+
+    pub async fn test_remote(&self, id: &str) -> Result<(), TestError> {
+        let remote = self
+            .state
+            .remote(id)
+            .ok_or_else(|| TestError::UnknownRemote(id.to_owned()))?;
+        let services = self.services()?;
+        services.peer.test(&remote).await?;
+        Ok(())
     }
-    pub async fn test_linkage_service(&self, _id: &str) -> Result<(), TestError> {
-        unimplemented!("jobs")
+
+    pub async fn test_linkage_service(&self, id: &str) -> Result<(), TestError> {
+        let remote = self
+            .state
+            .remote(id)
+            .ok_or_else(|| TestError::UnknownRemote(id.to_owned()))?;
+        let ls = remote
+            .init
+            .linkage_service
+            .as_ref()
+            .ok_or_else(|| TestError::NoLinkageService(id.to_owned()))?;
+        let services = self.services()?;
+        services.linkage.test(ls).await?;
+        Ok(())
     }
+
     /// Queues a job (QUEUED), persisting it and its input first.
-    pub fn submit(&self, _job: NewJob) -> Result<Submitted, SubmitError> {
-        unimplemented!("jobs")
+    pub fn submit(&self, job: NewJob) -> Result<Submitted, SubmitError> {
+        let _serial = self.submit_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let store_err = |e: StoreError| SubmitError::Store(e.to_string());
+        let local = self.state.local_state().ok_or_else(|| {
+            SubmitError::Store("the node has not been initialised (PUT /initLocal first)".into())
+        })?;
+        let remote = self
+            .state
+            .remote(&job.remote_id)
+            .ok_or_else(|| SubmitError::UnknownRemote(job.remote_id.clone()))?;
+        match job.mode {
+            JobMode::Matching if !remote.init.matching_allowed => {
+                return Err(SubmitError::MatchingNotAllowed(remote.id));
+            }
+            JobMode::Linkage if remote.init.linkage_service.is_none() => {
+                return Err(SubmitError::NoLinkageService(remote.id));
+            }
+            _ => {}
+        }
+        let count = job.records.len() as u64;
+        if count > self.settings.max_query_records {
+            return Err(SubmitError::TooManyRecords {
+                count,
+                limit: self.settings.max_query_records,
+            });
+        }
+        let now = now_millis();
+        let key_hash = job
+            .idempotency_key
+            .as_ref()
+            .map(|k| self.key.mac(IDEMPOTENCY_CONTEXT, k.as_bytes()));
+        if let Some(hash) = &key_hash
+            && let Some(first) = self
+                .state
+                .store()
+                .lookup_idempotency(hash, now)
+                .map_err(store_err)?
+            && self.state.job(&first).is_some()
+        {
+            return Ok(Submitted {
+                job_id: first,
+                created: false,
+            });
+        }
+        let slot = self
+            .queue
+            .try_reserve(&remote.id)
+            .ok_or(SubmitError::QueueFull {
+                retry_after_secs: self.retry_after_secs(),
+            })?;
+        let id = new_job_id();
+        let record = JobRecord {
+            id: id.clone(),
+            remote_id: remote.id.clone(),
+            mode: job.mode,
+            side: JobSide::Client,
+            cardinality: job.cardinality,
+            status: JobStatus::Queued,
+            progress_percent: 0,
+            created: now,
+            started: None,
+            finished: None,
+            error: None,
+            callback_url: Some(job.callback_url),
+            callback_delivery: CallbackDelivery::default(),
+            query_records: count,
+            database_records: None,
+            config_fingerprint: local.fingerprint.clone(),
+            history: vec![crate::model::StatusChange {
+                status: JobStatus::Queued,
+                at: now,
+                reason: None,
+            }],
+            match_counts: None,
+        };
+        // The input first: a job record never exists without its records.
+        let store = self.state.store();
+        store.save_job_input(&id, &job.records).map_err(store_err)?;
+        if let Err(e) = self.state.insert(record) {
+            let _ = store.delete_job_input(&id);
+            return Err(store_err(e));
+        }
+        if let Some(hash) = &key_hash {
+            let ttl = self.settings.idempotency_ttl.as_millis() as u64;
+            if let Err(e) = store.save_idempotency(hash, &id, now.saturating_add(ttl)) {
+                // The job exists and will run; only a retry would duplicate it.
+                tracing::error!(job_id = %id, error = %e, "could not record the idempotency key");
+            }
+        }
+        let spawn = self.services.get().is_some();
+        self.active_jobs().insert(
+            id.clone(),
+            Active {
+                side: JobSide::Client,
+                token: CancellationToken::new(),
+                remote: Some(remote),
+                _slot: Some(slot),
+                spawned: spawn,
+            },
+        );
+        tracing::info!(job_id = %id, remote = %job.remote_id, mode = ?job.mode, records = count, "job queued");
+        if spawn {
+            self.spawn_client(id.clone());
+        }
+        Ok(Submitted {
+            job_id: id,
+            created: true,
+        })
     }
-    pub fn job(&self, _id: &str) -> Option<JobRecord> {
-        unimplemented!("jobs")
+
+    pub fn job(&self, id: &str) -> Option<JobRecord> {
+        self.state.job(id)
     }
+
     /// Every job id with its status, oldest first.
     pub fn jobs(&self) -> Vec<JobRecord> {
-        unimplemented!("jobs")
+        self.state.jobs()
     }
+
     /// Cancels a job that is not final (FAULT "cancelled"); false if unknown or final.
-    pub fn cancel(&self, _id: &str) -> bool {
-        unimplemented!("jobs")
+    pub fn cancel(&self, id: &str) -> bool {
+        let Some(before) = self.state.job(id) else {
+            return false;
+        };
+        if before.status.is_final() {
+            return false;
+        }
+        let was_computing = before.status != JobStatus::Queued || before.side == JobSide::Server;
+        let Some(active) = self.active_jobs().get(id).map(|a| a.token.clone()) else {
+            // Not tracked (cannot happen for a non-final job): record it anyway.
+            self.finish(id, Err("cancelled".into()));
+            return true;
+        };
+        active.cancel();
+        if was_computing && let Some(s) = self.services.get() {
+            s.peer.cancel_job(&before.remote_id, id);
+        }
+        self.finish(id, Err("cancelled".into()));
+        true
     }
+
     pub fn metrics(&self) -> MetricsSnapshot {
-        unimplemented!("jobs")
+        let counts = self.state.count_jobs(|j| (j.mode, j.status.as_str()));
+        let mut jobs: Vec<(JobMode, &'static str, u64)> =
+            counts.into_iter().map(|((m, s), n)| (m, s, n)).collect();
+        jobs.sort_by_key(|(m, s, _)| (*m == JobMode::Matching, *s));
+        let t = self.metrics.totals();
+        // The peer channel counts the bytes of its live connections (a
+        // reconnection starts from zero, which Prometheus reads as a reset).
+        let (mut sent, mut received) = (0, 0);
+        if let Some(s) = self.services.get() {
+            for remote in self.state.remotes() {
+                if let Some(w) = s.peer.wire_stats(&remote.id) {
+                    sent += w.bytes_written;
+                    received += w.bytes_read;
+                }
+            }
+        }
+        MetricsSnapshot {
+            jobs,
+            comparisons_total: t.comparisons,
+            peer_bytes_sent: sent,
+            peer_bytes_received: received,
+            job_seconds_sum: t.job.0,
+            job_seconds_count: t.job.1,
+            mpc_seconds_sum: t.mpc.0,
+            mpc_seconds_count: t.mpc.1,
+            callback_failures_total: t.callback_failures,
+            data_service_fetch_seconds_sum: t.fetch.0,
+            data_service_fetch_count: t.fetch.1,
+        }
     }
+
+    // ---- shared by the client and server sides ----
+
+    fn services(&self) -> Result<&Services, PeerError> {
+        self.services
+            .get()
+            .ok_or_else(|| PeerError::Local("the node is starting".into()))
+    }
+
+    fn active_jobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Active>> {
+        self.active.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How long a client should wait after a full queue: about one mean
+    /// job duration, within 1 s ..= 5 min.
+    fn retry_after_secs(&self) -> u64 {
+        let mean = self.metrics.mean_job_seconds().unwrap_or(10.0);
+        (mean.ceil() as u64).clamp(1, 300)
+    }
+
+    /// Ends a job: DONE with the callback body, or FAULT with the reason
+    /// (the callback gets `{"error": reason}`). Does nothing if the job is
+    /// already final (e.g. cancelled meanwhile).
+    fn finish(&self, id: &str, outcome: Result<serde_json::Value, String>) {
+        let (status, reason) = match &outcome {
+            Ok(_) => (JobStatus::Done, None),
+            Err(reason) => (JobStatus::Fault, Some(reason.clone())),
+        };
+        let Some(job) = self.state.transition(id, status, reason) else {
+            return;
+        };
+        self.active_jobs().remove(id);
+        let created = job.created;
+        self.metrics
+            .job_done(Duration::from_millis(now_millis().saturating_sub(created)));
+        match &outcome {
+            Ok(_) => tracing::info!(job_id = %id, "job done"),
+            Err(reason) => tracing::warn!(job_id = %id, %reason, "job failed"),
+        }
+        if job.side == JobSide::Client {
+            if let Err(e) = self.state.store().delete_job_input(id) {
+                tracing::warn!(job_id = %id, error = %e, "could not delete a job's input");
+            }
+            let body = match outcome {
+                Ok(body) => body,
+                Err(reason) => serde_json::json!({ "error": reason }),
+            };
+            self.deliver(job, body);
+        }
+    }
+}
+
+/// The job manager as the peer channel sees it. The manager holds the peer
+/// channel (in its [`Services`]), so the peer channel holds only this weak
+/// handle: a stopped node is dropped whole and its store closes.
+pub struct PeerSide(Weak<JobManager>);
+
+impl JobManager {
+    /// The directory and incoming-job handler to give [`PeerHub::start`].
+    pub fn peer_side(self: &Arc<Self>) -> Arc<PeerSide> {
+        Arc::new(PeerSide(Arc::downgrade(self)))
+    }
+}
+
+impl RemoteDirectory for PeerSide {
+    fn local(&self) -> Option<LocalSite> {
+        self.0.upgrade().and_then(|m| m.state.local())
+    }
+
+    fn remote(&self, id: &str) -> Option<RemoteSite> {
+        self.0.upgrade().and_then(|m| m.state.remote(id))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::model::IncomingJobs for PeerSide {
+    async fn accept(
+        &self,
+        remote_id: &str,
+        announce: &crate::model::Announce,
+    ) -> Result<crate::model::Accepted, crate::model::Refusal> {
+        match self.0.upgrade() {
+            Some(m) => m.accept(remote_id, announce).await,
+            None => Err(crate::model::Refusal::Unavailable(
+                "the node is shutting down".into(),
+            )),
+        }
+    }
+
+    async fn run(
+        &self,
+        remote_id: &str,
+        announce: crate::model::Announce,
+        channel: mpc_core::channel::MuxSession,
+        ot: std::sync::Arc<mpc_core::epilink::PeerOt>,
+        cancel: CancellationToken,
+    ) {
+        if let Some(m) = self.0.upgrade() {
+            m.run(remote_id, announce, channel, ot, cancel).await;
+        }
+    }
+}
+
+impl RemoteDirectory for JobManager {
+    fn local(&self) -> Option<LocalSite> {
+        self.state.local()
+    }
+
+    fn remote(&self, id: &str) -> Option<RemoteSite> {
+        self.state.remote(id)
+    }
+}
+
+/// A fresh job id: 128 random bits, URL-safe base64 (22 characters of
+/// `[A-Za-z0-9_-]`, never `list`).
+fn new_job_id() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
+}
+
+/// Whether a job id announced by a remote has the form of SPEC §3.
+fn valid_job_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id != "list"
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }

@@ -6,11 +6,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use mpc_core::Party;
 use mpc_core::channel::{Channel, Mux, MuxSession};
+use mpc_core::epilink::PeerOt;
 use protocol_spec::config::LinkageConfig;
 use protocol_spec::messages::mainsel::AlgorithmConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::diff::first_difference;
@@ -33,16 +35,60 @@ pub(crate) struct Services {
     pub incoming: Arc<dyn IncomingJobs>,
 }
 
-/// The per-connection value established right after the handshake and
-/// shared by every job on the connection.
-///
-/// Reserved for the connection's OT setup (`mpc_core::epilink::job::PeerOt`:
-/// base OTs and OT-extension setup done once per connection, so a small job
-/// does not pay them again). It is established in [`Conn::start`], on its
-/// own mux session, before the connection is registered; until that step
-/// lands it holds nothing.
-#[derive(Debug, Default)]
-pub(crate) struct ConnSetup {}
+/// The connection's OT setup ([`PeerOt`]: base OTs and OT-extension seeds in
+/// both directions), established once right after the handshake on its own
+/// mux session ([`OT_SESSION`]) and shared by every job on the connection,
+/// so a small job does not pay base OTs again. Jobs wait for it with
+/// [`ConnSetup::ot`]; a connection whose setup failed serves no job.
+pub(crate) struct ConnSetup {
+    ot: watch::Receiver<Option<Result<Arc<PeerOt>, String>>>,
+}
+
+/// The mux session of the connection's OT setup: odd, so the acceptor never
+/// allocates it, and far above any id the dialer's counter reaches.
+pub(crate) const OT_SESSION: u64 = u64::MAX;
+
+/// Domain separation of the connection's base OTs (fresh per connection;
+/// each job then derives its own instances from its handshake nonces).
+const OT_CONTEXT: &[u8] = b"sel-node peer connection OT v1";
+
+impl ConnSetup {
+    /// Starts the OT setup on `mux` in the background.
+    fn start(mux: &Mux, we_dialed: bool) -> ConnSetup {
+        let (tx, rx) = watch::channel(None);
+        match mux.open(OT_SESSION) {
+            Ok(session) => {
+                let me = if we_dialed {
+                    Party::Client
+                } else {
+                    Party::Server
+                };
+                tokio::spawn(async move {
+                    let result = PeerOt::establish(session, me, OT_CONTEXT)
+                        .await
+                        .map_err(|e| e.to_string());
+                    if let Err(e) = &result {
+                        tracing::warn!(error = %e, "peer connection OT setup failed");
+                    }
+                    let _ = tx.send(Some(result));
+                });
+            }
+            Err(e) => {
+                let _ = tx.send(Some(Err(e.to_string())));
+            }
+        }
+        ConnSetup { ot: rx }
+    }
+
+    /// The connection's OT state, once established.
+    pub(crate) async fn ot(&self) -> Result<Arc<PeerOt>, String> {
+        let mut rx = self.ot.clone();
+        match rx.wait_for(|v| v.is_some()).await {
+            Ok(v) => v.clone().expect("checked by wait_for"),
+            Err(_) => Err("the connection's OT setup was abandoned".into()),
+        }
+    }
+}
 
 /// The local site's `algorithm` and its fingerprint (hex).
 pub(crate) struct LocalConfig {
@@ -84,8 +130,7 @@ pub(crate) struct Conn {
     /// connection drops, and uses odd job session ids).
     pub we_dialed: bool,
     pub since: Millis,
-    /// See [`ConnSetup`]; read by jobs once the OT setup lands.
-    #[allow(dead_code)]
+    /// See [`ConnSetup`].
     pub setup: ConnSetup,
     mux: Mux,
     /// Closes the socket (see [`Closable`]).
@@ -145,7 +190,7 @@ impl Conn {
             remote_id: remote_id.to_owned(),
             we_dialed,
             since: now_millis(),
-            setup: ConnSetup::default(),
+            setup: ConnSetup::start(&mux, we_dialed),
             mux,
             kill,
             ended: CancellationToken::new(),
@@ -282,11 +327,23 @@ impl Conn {
         };
         match reply {
             Ok(Reply::Accepted { database_records }) => match self.mux.open(session) {
-                Ok(channel) => Ok(JobLink {
-                    channel,
-                    database_records,
-                    cancelled,
-                }),
+                Ok(channel) => match self.setup.ot().await {
+                    Ok(ot) => Ok(JobLink {
+                        channel,
+                        database_records,
+                        cancelled,
+                        ot,
+                    }),
+                    Err(e) => {
+                        forget();
+                        self.send(Control::Cancel {
+                            job_id: job_id.clone(),
+                        });
+                        Err(PeerError::Unreachable(format!(
+                            "the connection's OT setup failed: {e}"
+                        )))
+                    }
+                },
                 Err(e) => {
                     forget();
                     self.send(Control::Cancel {
@@ -535,12 +592,21 @@ impl Conn {
                 return Err(Refusal::Unavailable(format!("the connection failed: {e}")));
             }
         };
+        let ot = match self.setup.ot().await {
+            Ok(ot) => ot,
+            Err(e) => {
+                forget(self);
+                return Err(Refusal::Unavailable(format!(
+                    "the connection's OT setup failed: {e}"
+                )));
+            }
+        };
         let conn = self.clone();
         let incoming = services.incoming.clone();
         tokio::spawn(async move {
             let job_id = announce.job_id.clone();
             incoming
-                .run(&conn.remote_id, announce, session, cancel)
+                .run(&conn.remote_id, announce, session, ot, cancel)
                 .await;
             lock(&conn.jobs).remove(&job_id);
             conn.send(Control::Ended { job_id });

@@ -84,6 +84,8 @@ pub struct JobLink {
     pub database_records: u64,
     /// Fired when the remote cancels the job or the connection drops.
     pub cancelled: CancellationToken,
+    /// The connection's OT setup, shared by every job on it.
+    pub ot: Arc<mpc_core::epilink::PeerOt>,
 }
 
 /// The running peer channel.

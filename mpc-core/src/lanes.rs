@@ -1,4 +1,5 @@
-//! Bit-packed SIMD lanes: the value of one wire across many records.
+//! Bit-packed SIMD lanes: the value of one wire across many records (or
+//! any packed bit vector), shared by every layer without importing circuits.
 //!
 //! A circuit is evaluated for many database records at once; every wire then
 //! carries one bit per record ("lane"). Packing 64 lanes into a `u64` lets one
@@ -6,6 +7,25 @@
 //! plaintext backend and the GMW online phase cheap per gate.
 
 use std::fmt;
+
+/// Why bytes do not decode as a bit vector ([`Lanes::from_bytes`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LanesError {
+    /// The wrong number of bytes for the bit count.
+    #[error("a bit vector needs {expected} bytes, got {actual}")]
+    ByteLength {
+        /// `ceil(len / 8)`.
+        expected: usize,
+        /// Bytes given.
+        actual: usize,
+    },
+    /// Non-zero padding bits (SPEC §6 1.1: they must be zero).
+    #[error("a bit vector of {len} bits has non-zero padding bits")]
+    Padding {
+        /// Bits of the vector.
+        len: usize,
+    },
+}
 
 /// A vector of `len` bits packed little-endian into `u64` words.
 ///
@@ -68,15 +88,33 @@ impl Lanes {
         l
     }
 
-    /// Unpacks little-endian bytes (bit `i` is bit `i % 8` of byte `i / 8`).
-    pub fn from_bytes(bytes: &[u8], len: usize) -> Self {
+    /// Unpacks exactly `ceil(len / 8)` little-endian bytes (bit `i` is bit
+    /// `i % 8` of byte `i / 8`). Bytes usually come from the peer, so a
+    /// wrong length or a set padding bit is an error (SPEC §6 1.1), never
+    /// silently dropped: a peer must not be able to smuggle bits past the
+    /// receiver's view of a message.
+    pub fn from_bytes(bytes: &[u8], len: usize) -> Result<Self, LanesError> {
+        let expected = len.div_ceil(8);
+        if bytes.len() != expected {
+            return Err(LanesError::ByteLength {
+                expected,
+                actual: bytes.len(),
+            });
+        }
         let mut words = vec![0u64; words_for(len)];
-        for (i, chunk) in bytes.chunks(8).take(words.len()).enumerate() {
+        for (i, chunk) in bytes.chunks(8).enumerate() {
             let mut buf = [0u8; 8];
             buf[..chunk.len()].copy_from_slice(chunk);
             words[i] = u64::from_le_bytes(buf);
         }
-        Self::from_words(words, len)
+        let rem = len % 64;
+        if rem != 0
+            && let Some(last) = words.last()
+            && last >> rem != 0
+        {
+            return Err(LanesError::Padding { len });
+        }
+        Ok(Lanes { words, len })
     }
 
     /// Appends the bits as `ceil(len / 8)` little-endian bytes to `out`.
@@ -252,20 +290,20 @@ impl Lanes {
     }
 }
 
+/// Wipes the bits (the length stays): for owners of secret lanes (OT
+/// material, triples) to call on drop. Lanes themselves are not wiped on
+/// every drop, which would cost a memory pass per gate layer.
+impl zeroize::Zeroize for Lanes {
+    fn zeroize(&mut self) {
+        self.words.zeroize();
+    }
+}
+
+/// Redacted: lanes hold shares, wire values and record bits, none of which
+/// may reach a log. Only the length is shown.
 impl fmt::Debug for Lanes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Lanes[{}; ", self.len)?;
-        for i in 0..self.len.min(128) {
-            f.write_str(if self.words[i / 64] >> (i % 64) & 1 == 1 {
-                "1"
-            } else {
-                "0"
-            })?;
-        }
-        if self.len > 128 {
-            f.write_str("…")?;
-        }
-        f.write_str("]")
+        write!(f, "Lanes[{} bits, redacted]", self.len)
     }
 }
 
@@ -307,10 +345,50 @@ mod tests {
         let mut buf = Vec::new();
         l.write_bytes(&mut buf);
         assert_eq!(buf.len(), 10);
-        assert_eq!(Lanes::from_bytes(&buf, 77), l);
+        assert_eq!(Lanes::from_bytes(&buf, 77), Ok(l));
         let ones = Lanes::ones(70);
         assert_eq!(ones.count_ones(), 70);
         assert_eq!(ones.not().count_ones(), 0);
+    }
+
+    #[test]
+    fn from_bytes_rejects_wrong_length_and_padding() {
+        // 77 bits = 10 bytes; bits 5..8 of the last byte (77..80) are padding.
+        let mut buf = vec![0u8; 10];
+        buf[9] = 0b0010_0000;
+        assert_eq!(
+            Lanes::from_bytes(&buf, 77),
+            Err(LanesError::Padding { len: 77 })
+        );
+        buf[9] = 0b0001_1111;
+        assert!(Lanes::from_bytes(&buf, 77).is_ok());
+        assert_eq!(
+            Lanes::from_bytes(&buf[..9], 77),
+            Err(LanesError::ByteLength {
+                expected: 10,
+                actual: 9
+            })
+        );
+        assert_eq!(
+            Lanes::from_bytes(&[0u8; 11], 77),
+            Err(LanesError::ByteLength {
+                expected: 10,
+                actual: 11
+            })
+        );
+        // A whole number of bytes has no padding; 64 bits, no tail.
+        assert!(Lanes::from_bytes(&[0xff; 8], 64).is_ok());
+        assert_eq!(
+            Lanes::from_bytes(&[0xff; 8], 63),
+            Err(LanesError::Padding { len: 63 })
+        );
+    }
+
+    #[test]
+    fn debug_shows_no_bits() {
+        let l = Lanes::from_bools(&[true, false, true, true]);
+        let s = format!("{l:?}");
+        assert_eq!(s, "Lanes[4 bits, redacted]");
     }
 
     #[test]

@@ -1,0 +1,224 @@
+//! Wiring: what `sel-node serve` runs. Loads the node key, opens the store,
+//! builds the TLS configurations and the one verified HTTP client, starts the
+//! peer channel, the job manager and the REST API, and stops them in order.
+//!
+//! [`start`] returns a [`RunningNode`] (for tests and embedding); [`serve`]
+//! runs one until ctrl-c or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::api::{self, ApiLimits, RunningApi};
+use crate::clients::callback::{CallbackClient, RetryPolicy};
+use crate::clients::dataservice::DataService;
+use crate::clients::linkage::LinkageClient;
+use crate::jobs::{JobManager, Services};
+use crate::peer::{PeerConfig, PeerHub};
+use crate::seal::NodeKey;
+use crate::settings::Settings;
+use crate::store::{NodeStore, RedbStore};
+use crate::tls;
+
+/// The store's file inside `data_dir`.
+pub const STORE_FILE: &str = "node.redb";
+
+/// The longest wait between two callback attempts, and the longest attempt.
+const CALLBACK_MAX_DELAY: Duration = Duration::from_secs(60);
+const CALLBACK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a stop waits for the last tasks to let go of the store.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
+
+/// A running node.
+pub struct RunningNode {
+    api: RunningApi,
+    peer: Arc<PeerHub>,
+    manager: Arc<JobManager>,
+}
+
+impl RunningNode {
+    /// The REST API's address (the real port when configured with port 0).
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api.local_addr()
+    }
+
+    /// The peer channel's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer.local_addr()
+    }
+
+    /// The job manager (for status pages and tests).
+    pub fn manager(&self) -> &Arc<JobManager> {
+        &self.manager
+    }
+
+    /// Stops in order: the REST API (no new jobs), the workers, the peer
+    /// channel. Jobs still QUEUED stay queued in the store and run after the
+    /// next start; computing jobs end in FAULT.
+    pub async fn shutdown(self) {
+        let RunningNode { api, peer, manager } = self;
+        api.shutdown().await;
+        manager.shutdown();
+        peer.shutdown().await;
+        drop(peer);
+        // Tasks that were finishing (a callback being recorded, a request
+        // being answered) still hold the manager, and with it the store; the
+        // store must be closed when this returns, so that the next start
+        // (or an operator tool) can open it.
+        let weak = Arc::downgrade(&manager);
+        drop(manager);
+        let manager = weak;
+        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+        while manager.strong_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if manager.strong_count() > 0 {
+            tracing::warn!("tasks still hold the job manager; the store closes when they end");
+        }
+        tracing::info!("node stopped");
+    }
+}
+
+/// Starts a node with `settings`.
+pub async fn start(settings: Settings) -> anyhow::Result<RunningNode> {
+    let key =
+        Arc::new(NodeKey::load(settings.node_key_file.as_deref()).context("loading the node key")?);
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let store: Arc<dyn NodeStore> = Arc::new(
+        RedbStore::open(&settings.data_dir.join(STORE_FILE), key.clone())
+            .context("opening the store")?,
+    );
+
+    let (cert, cert_key) = match (&settings.tls_cert, &settings.tls_key) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        (None, None) => self_signed(&settings.data_dir)?,
+        _ => bail!("tls_cert and tls_key must be given together"),
+    };
+    let server_tls = tls::server_config(&cert, &cert_key).context("TLS server configuration")?;
+    let client_tls =
+        tls::client_config(settings.ca_bundle.as_deref()).context("TLS client configuration")?;
+    let http = tls::http_client(client_tls.clone()).context("HTTP client")?;
+
+    let manager = JobManager::new(settings.clone(), store.clone(), key)
+        .context("loading the node's state")?;
+    let side = manager.peer_side();
+    let peer = PeerHub::start(
+        PeerConfig {
+            listen: settings.peer_listen,
+            server_tls: server_tls.clone(),
+            client_tls,
+        },
+        side.clone(),
+        side,
+    )
+    .await
+    .context("starting the peer channel")?;
+    manager.start(Services {
+        peer: peer.clone(),
+        data: Arc::new(DataService::new(
+            http.clone(),
+            store,
+            settings.cache_max_age,
+            settings.max_database_records,
+        )),
+        linkage: Arc::new(LinkageClient::new(http.clone())),
+        callback: Arc::new(CallbackClient::new(
+            http,
+            RetryPolicy {
+                attempts: settings.callback_attempts,
+                first_delay: settings.callback_first_delay,
+                max_delay: CALLBACK_MAX_DELAY,
+                timeout: CALLBACK_TIMEOUT,
+            },
+        )),
+    });
+    let api = api::serve(
+        settings.api_listen,
+        (!settings.insecure_http).then_some(server_tls),
+        manager.clone(),
+        ApiLimits {
+            max_body_bytes: settings.max_body_bytes,
+        },
+    )
+    .await
+    .context("starting the REST API")?;
+    let node = RunningNode { api, peer, manager };
+    tracing::info!(api = %node.api_addr(), peer = %node.peer_addr(), "node started");
+    Ok(node)
+}
+
+/// Runs a node until ctrl-c or SIGTERM, then stops it gracefully.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let node = start(settings).await?;
+    stop_signal().await;
+    tracing::info!("stopping");
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A self-signed certificate for localhost, made once in `data_dir/tls/`
+/// (for a first start; remotes must be given it as their CA bundle, or the
+/// operator configures a real certificate).
+fn self_signed(data_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let dir = data_dir.join("tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    let certified = rcgen::generate_simple_self_signed(names).context("self-signed certificate")?;
+    write_private(&key, certified.signing_key.serialize_pem().as_bytes())?;
+    std::fs::write(&cert, certified.cert.pem())
+        .with_context(|| format!("writing {}", cert.display()))?;
+    tracing::warn!(cert = %cert.display(), "no TLS certificate configured: using a self-signed one");
+    Ok((cert, key))
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))
+}
