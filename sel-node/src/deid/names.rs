@@ -1,0 +1,590 @@
+//! The PERSON rung: dictionaries of first names and surnames (public-domain
+//! 1990 US census lists, see `sel-node/data/deid/README.md`), titles, cue
+//! words ("Patient:", "signed by"), credentials after a name ("…, MD"),
+//! "LAST, FIRST" forms and initials, and coreference within one text (a
+//! surname once found after "Dr." is a name everywhere in that text).
+//!
+//! Names are the least structured identifier, so this rung has the lowest
+//! priority: any structured identifier that overlaps a name candidate wins.
+use super::Candidate;
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+/// Priority of every PERSON candidate (below all pattern recognizers).
+pub(crate) const PRIORITY: u8 = 40;
+
+/// Recognizer names reported in findings.
+pub(crate) const RECOGNIZERS: [&str; 6] = [
+    "person_title",
+    "person_context",
+    "person_credential",
+    "person_dictionary",
+    "person_last_first",
+    "person_coreference",
+];
+const TITLE: usize = 0;
+const CONTEXT: usize = 1;
+const CREDENTIAL: usize = 2;
+const DICTIONARY: usize = 3;
+const LAST_FIRST: usize = 4;
+const COREFERENCE: usize = 5;
+
+struct Dictionaries {
+    first: HashSet<&'static str>,
+    last: HashSet<&'static str>,
+    not_names: HashSet<&'static str>,
+}
+
+fn list(data: &'static str) -> HashSet<&'static str> {
+    data.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+fn dictionaries() -> &'static Dictionaries {
+    static D: OnceLock<Dictionaries> = OnceLock::new();
+    D.get_or_init(|| Dictionaries {
+        first: list(include_str!("../../data/deid/first_names.txt")),
+        last: list(include_str!("../../data/deid/surnames.txt")),
+        not_names: list(include_str!("../../data/deid/not_names.txt")),
+    })
+}
+
+/// Words that precede a name directly ("Dr. Whitfield").
+const TITLES: [&str; 10] = [
+    "dr", "mr", "mrs", "ms", "miss", "mx", "prof", "doctor", "mister", "sister",
+];
+/// Cue phrases that announce a name without a colon.
+const STRONG_CUES: [&str; 16] = [
+    "signed by",
+    "dictated by",
+    "seen by",
+    "referred by",
+    "transcribed by",
+    "reviewed by",
+    "dear",
+    "sincerely",
+    "regards",
+    "attending physician",
+    "patient name",
+    "cc",
+    "attn",
+    "electronically signed",
+    "accompanied by",
+    "discussed with",
+];
+/// Cue words that announce a name only when followed by ':' or ','.
+const COLON_CUES: [&str; 36] = [
+    "patient",
+    "pt",
+    "name",
+    "attending",
+    "pcp",
+    "provider",
+    "physician",
+    "surgeon",
+    "resident",
+    "nurse",
+    "author",
+    "signed",
+    "contact",
+    "emergency contact",
+    "next of kin",
+    "guardian",
+    "spouse",
+    "wife",
+    "husband",
+    "mother",
+    "father",
+    "daughter",
+    "son",
+    "sister",
+    "brother",
+    "from",
+    "to",
+    "caregiver",
+    "interpreter",
+    "witness",
+    "referring",
+    "referring physician",
+    "consultant",
+    "case manager",
+    "social worker",
+    "pharmacist",
+];
+/// Credentials that follow a name in signatures ("Jane Roe, MD").
+const CREDENTIALS: [&str; 14] = [
+    "md", "m.d.", "do", "rn", "np", "pa-c", "pa", "phd", "lpn", "cnm", "crna", "dds", "pharmd",
+    "mbbs",
+];
+/// Lower-case particles inside names ("Ludwig van Beethoven").
+const PARTICLES: [&str; 13] = [
+    "van", "von", "de", "der", "den", "da", "del", "della", "di", "du", "la", "le", "bin",
+];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Capitalised: "Whitfield", "McDonald", "Zoë".
+    Title,
+    /// All capitals, two letters or more: "WHITFIELD".
+    Upper,
+    /// One capital letter: an initial.
+    Initial,
+    Lower,
+}
+
+struct Token {
+    start: usize,
+    end: usize,
+    shape: Shape,
+    /// Lower-case, diacritics folded.
+    norm: String,
+}
+
+/// Words of `text`: letters with inner apostrophes and hyphens.
+fn tokenize(text: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut iter = text.char_indices().peekable();
+    while let Some((i, c)) = iter.next() {
+        if !c.is_alphabetic() {
+            continue;
+        }
+        let start = i;
+        let mut end = i + c.len_utf8();
+        let mut upper = usize::from(c.is_uppercase());
+        let mut letters = 1usize;
+        let first_upper = c.is_uppercase();
+        while let Some(&(j, d)) = iter.peek() {
+            if d.is_alphabetic() {
+                upper += usize::from(d.is_uppercase());
+                letters += 1;
+                end = j + d.len_utf8();
+                iter.next();
+            } else if matches!(d, '\'' | '’' | '-') {
+                // Keep the joiner only when a letter follows.
+                let next = text[j + d.len_utf8()..].chars().next();
+                if next.is_some_and(char::is_alphabetic) {
+                    iter.next();
+                    end = j + d.len_utf8();
+                } else {
+                    break;
+                }
+            } else {
+                break;
+            }
+        }
+        let shape = if !first_upper {
+            Shape::Lower
+        } else if letters == 1 {
+            Shape::Initial
+        } else if upper == letters {
+            Shape::Upper
+        } else {
+            Shape::Title
+        };
+        // Only capitalised words are ever looked up; skip folding the rest.
+        let norm = if shape == Shape::Lower {
+            String::new()
+        } else {
+            fold(&text[start..end])
+        };
+        out.push(Token {
+            start,
+            end,
+            shape,
+            norm,
+        });
+    }
+    out
+}
+
+/// Lower case with common Latin diacritics removed, so "Zoë" meets "zoe".
+pub(crate) fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().flat_map(char::to_lowercase) {
+        match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => out.push('a'),
+            'ç' | 'ć' | 'č' => out.push('c'),
+            'ď' | 'đ' => out.push('d'),
+            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => out.push('e'),
+            'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => out.push('i'),
+            'ł' | 'ľ' | 'ĺ' => out.push('l'),
+            'ñ' | 'ń' | 'ň' => out.push('n'),
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => out.push('o'),
+            'ř' | 'ŕ' => out.push('r'),
+            'ś' | 'š' | 'ş' => out.push('s'),
+            'ß' => out.push_str("ss"),
+            'ť' | 'ţ' => out.push('t'),
+            'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' | 'ų' => out.push('u'),
+            'ý' | 'ÿ' => out.push('y'),
+            'ź' | 'ż' | 'ž' => out.push('z'),
+            '’' => out.push('\''),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+struct Classified<'a> {
+    tokens: &'a [Token],
+    d: &'static Dictionaries,
+}
+
+impl Classified<'_> {
+    fn stop(&self, i: usize) -> bool {
+        self.d.not_names.contains(self.tokens[i].norm.as_str())
+    }
+    fn in_dict(&self, set: &HashSet<&'static str>, i: usize) -> bool {
+        let n = self.tokens[i].norm.as_str();
+        set.contains(n)
+            || (n.contains(['-', '\''])
+                && n.split(['-', '\'']).any(|p| p.len() > 1 && set.contains(p)))
+    }
+    fn first(&self, i: usize) -> bool {
+        self.in_dict(&self.d.first, i)
+    }
+    fn last(&self, i: usize) -> bool {
+        self.in_dict(&self.d.last, i)
+    }
+    /// A word that may be part of a name: capitalised, or all capitals and
+    /// either a known name or longer than an acronym ("MRN", "DOB"); and not
+    /// a common word.
+    fn namey(&self, i: usize) -> bool {
+        let t = &self.tokens[i];
+        let shape_ok = match t.shape {
+            Shape::Title => true,
+            Shape::Upper => t.norm.chars().count() > 3 || self.first(i) || self.last(i),
+            _ => false,
+        };
+        shape_ok && !self.stop(i)
+    }
+}
+
+/// A maximal run of name words: tokens `first..=last`.
+struct Run {
+    first: usize,
+    last: usize,
+}
+
+/// Find PERSON candidates in `text`; `recognizer_base` is the index of
+/// [`RECOGNIZERS`]`[0]` in the engine's recognizer table.
+pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>) {
+    let tokens = tokenize(text);
+    let c = Classified {
+        tokens: &tokens,
+        d: dictionaries(),
+    };
+    let mut found: Vec<Candidate> = Vec::new();
+    let push =
+        |found: &mut Vec<Candidate>, start: usize, end: usize, kind: usize, confidence: f32| {
+            found.push(Candidate {
+                start,
+                end,
+                priority: PRIORITY,
+                recognizer: recognizer_base + kind,
+                confidence,
+            });
+        };
+
+    let mut i = 0;
+    while i < tokens.len() {
+        if !c.namey(i) && !(tokens[i].shape == Shape::Initial && initial_with_dot(text, &tokens[i]))
+        {
+            i += 1;
+            continue;
+        }
+        let run = extend_run(text, &c, i);
+        i = run.last + 1;
+        let (start, mut end) = (tokens[run.first].start, tokens[run.last].end);
+        // A trailing initial keeps its dot ("John A.").
+        if tokens[run.last].shape == Shape::Initial && text[end..].starts_with('.') {
+            end += 1;
+        }
+        // A run made only of initials is not a name on its own.
+        if (run.first..=run.last).all(|k| tokens[k].shape == Shape::Initial) {
+            continue;
+        }
+        // "LAST, FIRST [M.]" continues after the comma.
+        let tail = last_first_tail(text, &c, &run);
+        let (lf_end, lf_next) = (tail.map(|t| t.0), tail.map(|t| t.2));
+        let cue = cue_before(text, &c, run.first);
+        if cue == Some(TITLE) || cue == Some(CONTEXT) {
+            let e = lf_end.unwrap_or(end);
+            push(
+                &mut found,
+                start,
+                e,
+                cue.unwrap_or(CONTEXT),
+                if cue == Some(TITLE) { 0.95 } else { 0.9 },
+            );
+            if let Some(n) = lf_next {
+                i = i.max(n);
+            }
+            continue;
+        }
+        if credential_after(text, end) {
+            push(&mut found, start, end, CREDENTIAL, 0.9);
+            continue;
+        }
+        if let Some((e, given, n)) = tail {
+            // Surname then a known first name after the comma.
+            if c.first(given)
+                && (c.last(run.last) || tokens[run.last].shape == Shape::Upper)
+                && run.first == run.last
+            {
+                push(&mut found, start, e, LAST_FIRST, 0.85);
+                i = i.max(n);
+                continue;
+            }
+        }
+        let words: Vec<usize> = (run.first..=run.last)
+            .filter(|&k| tokens[k].shape != Shape::Initial)
+            .collect();
+        let title_case = words.iter().all(|&k| tokens[k].shape == Shape::Title);
+        if words.len() >= 2 && title_case {
+            let known_first = c.first(words[0]);
+            let known_last = c.last(*words.last().unwrap_or(&words[0]));
+            if known_first || (known_last && words.iter().any(|&k| c.first(k) || c.last(k))) {
+                push(
+                    &mut found,
+                    start,
+                    end,
+                    DICTIONARY,
+                    if known_first && known_last {
+                        0.85
+                    } else {
+                        0.75
+                    },
+                );
+                continue;
+            }
+        }
+        if words.len() == 1
+            && title_case
+            && (c.first(words[0]) || c.last(words[0]))
+            && tokens[words[0]].norm.len() > 2
+        {
+            push(&mut found, start, end, DICTIONARY, 0.5);
+        }
+    }
+
+    // Coreference: every word of a name found above is a name elsewhere in
+    // the same text.
+    let mut known: HashSet<&str> = HashSet::new();
+    for f in &found {
+        for t in tokens
+            .iter()
+            .filter(|t| t.start >= f.start && t.end <= f.end)
+        {
+            if matches!(t.shape, Shape::Title | Shape::Upper) && t.norm.chars().count() > 2 {
+                known.insert(t.norm.as_str());
+            }
+        }
+    }
+    if !known.is_empty() {
+        for (k, t) in tokens.iter().enumerate() {
+            if matches!(t.shape, Shape::Title | Shape::Upper)
+                && known.contains(t.norm.as_str())
+                && !c.stop(k)
+            {
+                let inside = found.iter().any(|f| f.start <= t.start && t.end <= f.end);
+                if !inside {
+                    push(&mut found, t.start, t.end, COREFERENCE, 0.7);
+                }
+            }
+        }
+    }
+    out.append(&mut found);
+}
+
+fn initial_with_dot(text: &str, t: &Token) -> bool {
+    text[t.end..].starts_with('.')
+}
+
+/// Grow a run from token `i`: name words (and initials with a dot, and
+/// lower-case particles between name words) separated by one space or tab.
+fn extend_run(text: &str, c: &Classified, i: usize) -> Run {
+    let tokens = c.tokens;
+    let mut last = i;
+    let mut k = i + 1;
+    while k < tokens.len() && k - i < 5 {
+        let gap = &text[tokens[k - 1].end..tokens[k].start];
+        let gap_ok = matches!(gap, " " | "\t")
+            || (tokens[k - 1].shape == Shape::Initial && matches!(gap, ". " | "."));
+        if !gap_ok {
+            break;
+        }
+        let t = &tokens[k];
+        if c.namey(k)
+            || (t.shape == Shape::Initial && (initial_with_dot(text, t) || k + 1 < tokens.len()))
+        {
+            last = k;
+            k += 1;
+        } else if t.shape == Shape::Lower
+            && PARTICLES.contains(&&text[t.start..t.end])
+            && k + 1 < tokens.len()
+            && c.namey(k + 1)
+        {
+            k += 1;
+        } else {
+            break;
+        }
+    }
+    // Do not end on a dangling initial that is really the next sentence's
+    // first letter ("Smith. A").
+    Run { first: i, last }
+}
+
+/// If the run is followed by ", First [M.]": the end of that tail, the index
+/// of the given name's token and the index of the token after the tail.
+fn last_first_tail(text: &str, c: &Classified, run: &Run) -> Option<(usize, usize, usize)> {
+    let tokens = c.tokens;
+    let n = run.last + 1;
+    if n >= tokens.len() || &text[tokens[run.last].end..tokens[n].start] != ", " || !c.namey(n) {
+        return None;
+    }
+    // A credential after the comma is not a first name ("Roe, MD").
+    if CREDENTIALS.contains(&tokens[n].norm.as_str()) {
+        return None;
+    }
+    let mut end = tokens[n].end;
+    let mut next = n + 1;
+    if next < tokens.len()
+        && tokens[next].shape == Shape::Initial
+        && &text[tokens[n].end..tokens[next].start] == " "
+    {
+        end = tokens[next].end;
+        if text[end..].starts_with('.') {
+            end += 1;
+        }
+        next += 1;
+    }
+    Some((end, n, next))
+}
+
+/// TITLE when a title precedes token `i`, CONTEXT when a cue phrase does.
+fn cue_before(text: &str, c: &Classified, i: usize) -> Option<usize> {
+    let tokens = c.tokens;
+    let before = &text[..tokens[i].start];
+    if i > 0 {
+        let prev = &tokens[i - 1];
+        let gap = &text[prev.end..tokens[i].start];
+        if matches!(gap, " " | ". " | "." | ".\t" | "\t") && TITLES.contains(&prev.norm.as_str()) {
+            return Some(TITLE);
+        }
+    }
+    let trimmed = before.trim_end_matches([' ', '\t', '\n', '\r']);
+    // Only a short stretch of white space between cue and name.
+    if before.len() - trimmed.len() > 3 {
+        return None;
+    }
+    let (with_punct, body) = match trimmed.strip_suffix([':', ',', '-']) {
+        Some(b) => (true, b.trim_end()),
+        None => (false, trimmed),
+    };
+    let mut from = body.len().saturating_sub(32);
+    while !body.is_char_boundary(from) {
+        from += 1;
+    }
+    let tail = body[from..].to_lowercase();
+    let ends_with_word = |w: &str| {
+        tail.ends_with(w) && {
+            let p = tail.len() - w.len();
+            p == 0
+                || !tail[..p]
+                    .chars()
+                    .next_back()
+                    .is_some_and(char::is_alphanumeric)
+        }
+    };
+    if STRONG_CUES.iter().any(|w| ends_with_word(w))
+        || (with_punct && COLON_CUES.iter().any(|w| ends_with_word(w)))
+    {
+        return Some(CONTEXT);
+    }
+    None
+}
+
+/// Whether a credential follows a name ending at `end` (", MD", " RN").
+fn credential_after(text: &str, end: usize) -> bool {
+    let rest = &text[end..];
+    let rest = rest
+        .strip_prefix(", ")
+        .or_else(|| rest.strip_prefix(' '))
+        .unwrap_or("");
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_alphabetic() || *c == '.' || *c == '-')
+        .collect();
+    let w = word.to_lowercase();
+    let w = w.trim_end_matches('.');
+    !w.is_empty()
+        && CREDENTIALS.iter().any(|c| c.trim_end_matches('.') == w)
+        && word.chars().next().is_some_and(char::is_uppercase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        find(text, 0, &mut out);
+        out.sort_by_key(|c| c.start);
+        out.iter().map(|c| &text[c.start..c.end]).collect()
+    }
+
+    #[test]
+    fn title_and_context() {
+        assert_eq!(
+            names("Seen by Dr. Quillfeather today."),
+            vec!["Quillfeather"]
+        );
+        assert_eq!(
+            names("Patient: Zyxwo Blorfton\nDOB"),
+            vec!["Zyxwo Blorfton"]
+        );
+        assert_eq!(
+            names("Electronically signed by Anna K. Lindqvist"),
+            vec!["Anna K. Lindqvist"]
+        );
+    }
+
+    #[test]
+    fn dictionary_and_last_first() {
+        assert_eq!(
+            names("Eleanor Whitfield reports pain."),
+            vec!["Eleanor Whitfield"]
+        );
+        assert_eq!(
+            names("WHITFIELD, ELEANOR was admitted"),
+            vec!["WHITFIELD, ELEANOR"]
+        );
+        assert_eq!(
+            names("Whitfield, Eleanor R. was admitted"),
+            vec!["Whitfield, Eleanor R."]
+        );
+    }
+
+    #[test]
+    fn credential_and_coreference() {
+        assert_eq!(
+            names("Qorvath Blimm, MD\nlater Blimm called"),
+            vec!["Qorvath Blimm", "Blimm"]
+        );
+    }
+
+    #[test]
+    fn non_ascii_names_fold() {
+        assert_eq!(fold("Zoë Müller"), "zoe muller");
+        assert_eq!(names("José Núñez was seen."), vec!["José Núñez"]);
+    }
+
+    #[test]
+    fn common_words_are_not_names() {
+        assert!(
+            names("History of Present Illness. May take with food. Will follow up.").is_empty()
+        );
+    }
+}
