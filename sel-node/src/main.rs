@@ -22,5 +22,6 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         cli::Command::Registry(args) => registry::run(&args),
+        cli::Command::Deid(args) => cli::deid::run(&args),
     }
 }

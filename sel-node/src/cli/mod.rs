@@ -1,5 +1,6 @@
 //! The command line: the top-level parser and one `Args` type per subcommand.
 pub mod ca;
+pub mod deid;
 pub mod encode;
 pub mod registry;
 pub mod serve;
@@ -26,4 +27,7 @@ pub enum Command {
     Ca(ca::CaArgs),
     /// A small patient registry (Mainzelliste-like) that serves the node.
     Registry(registry::RegistryArgs),
+    /// De-identification: detect and redact identifiers in clinical text,
+    /// evaluate detection quality.
+    Deid(deid::DeidArgs),
 }

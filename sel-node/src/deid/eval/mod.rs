@@ -1,0 +1,50 @@
+//! Quality and speed of the engine on a generated, labelled corpus.
+//!
+//! [`corpus::generate`] writes clinical notes with known identifiers;
+//! [`metrics::Report::score`] compares the engine's findings with them.
+//! `sel-node deid eval` prints the report; `tests/deid_eval.rs` fails the
+//! build when quality drops below the thresholds.
+pub mod corpus;
+pub mod metrics;
+
+use super::Engine;
+use std::time::{Duration, Instant};
+
+pub use corpus::{Document, GoldSpan, generate};
+pub use metrics::{Counts, Rates, Report};
+
+/// Detect on every document and score.
+pub fn evaluate(engine: &Engine, docs: &[Document]) -> Report {
+    let predictions: Vec<_> = docs.iter().map(|d| engine.detect(&d.text)).collect();
+    Report::score(docs, &predictions)
+}
+
+/// Throughput of detection, single thread.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Throughput {
+    pub bytes: usize,
+    pub seconds: f64,
+    pub mb_per_s: f64,
+}
+
+/// Run detection over `docs` repeatedly for at least `min_time` and report
+/// megabytes (10^6 bytes of UTF-8 text) per second.
+pub fn bench(engine: &Engine, docs: &[Document], min_time: Duration) -> Throughput {
+    let started = Instant::now();
+    let mut bytes = 0usize;
+    let mut findings = 0usize;
+    while started.elapsed() < min_time || bytes == 0 {
+        for d in docs {
+            findings += engine.detect(&d.text).len();
+            bytes += d.text.len();
+        }
+    }
+    // Keep the work observable so it cannot be optimised away.
+    std::hint::black_box(findings);
+    let seconds = started.elapsed().as_secs_f64();
+    Throughput {
+        bytes,
+        seconds,
+        mb_per_s: bytes as f64 / 1e6 / seconds,
+    }
+}
