@@ -101,6 +101,10 @@ pub struct EvalArgs {
     /// Also measure detection throughput (MB/s, one thread, ~3 s).
     #[arg(long)]
     pub bench: bool,
+    /// Print every missed and every spurious span (synthetic values only) to
+    /// stderr, to see where the engine fails.
+    #[arg(long)]
+    pub errors: bool,
     /// Write the generated corpus with its gold spans as JSON Lines.
     #[arg(long, value_name = "FILE.jsonl")]
     pub dump: Option<PathBuf>,
@@ -296,6 +300,14 @@ fn run_eval(a: &EvalArgs) -> ExitCode {
     }
     let engine = Engine::new();
     let report = eval::evaluate(&engine, &docs);
+    if a.errors {
+        for d in &docs {
+            let found = engine.detect(&d.text);
+            for e in eval::errors(d, &found) {
+                eprintln!("{e}");
+            }
+        }
+    }
     let throughput = a
         .bench
         .then(|| eval::bench(&engine, &docs, Duration::from_secs(3)));

@@ -56,27 +56,52 @@ const TITLES: [&str; 10] = [
     "dr", "mr", "mrs", "ms", "miss", "mx", "prof", "doctor", "mister", "sister",
 ];
 /// Cue phrases that announce a name without a colon.
-const STRONG_CUES: [&str; 16] = [
+const STRONG_CUES: [&str; 41] = [
     "signed by",
     "dictated by",
     "seen by",
     "referred by",
     "transcribed by",
     "reviewed by",
+    "performed by",
+    "ordered by",
+    "verified by",
+    "accompanied by",
+    "discussed with",
     "dear",
     "sincerely",
     "regards",
-    "attending physician",
+    "patient",
     "patient name",
     "cc",
     "attn",
     "electronically signed",
-    "accompanied by",
-    "discussed with",
+    // Relatives and companions named right after the relation.
+    "daughter",
+    "son",
+    "wife",
+    "husband",
+    "mother",
+    "father",
+    "sister",
+    "brother",
+    "spouse",
+    "partner",
+    "niece",
+    "nephew",
+    "grandson",
+    "granddaughter",
+    "grandmother",
+    "grandfather",
+    "aunt",
+    "uncle",
+    "cousin",
+    "friend",
+    "neighbor",
+    "neighbour",
 ];
 /// Cue words that announce a name only when followed by ':' or ','.
-const COLON_CUES: [&str; 36] = [
-    "patient",
+const COLON_CUES: [&str; 40] = [
     "pt",
     "name",
     "attending",
@@ -92,15 +117,6 @@ const COLON_CUES: [&str; 36] = [
     "emergency contact",
     "next of kin",
     "guardian",
-    "spouse",
-    "wife",
-    "husband",
-    "mother",
-    "father",
-    "daughter",
-    "son",
-    "sister",
-    "brother",
     "from",
     "to",
     "caregiver",
@@ -112,6 +128,20 @@ const COLON_CUES: [&str; 36] = [
     "case manager",
     "social worker",
     "pharmacist",
+    "operator",
+    "assistant",
+    "anesthesiologist",
+    "technician",
+    "therapist",
+    "guarantor",
+    "subscriber",
+    "insured",
+    "policyholder",
+    "proxy",
+    "representative",
+    "requested by",
+    "ordering provider",
+    "scribe",
 ];
 /// Credentials that follow a name in signatures ("Jane Roe, MD").
 const CREDENTIALS: [&str; 14] = [
@@ -289,8 +319,10 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
 
     let mut i = 0;
     while i < tokens.len() {
-        if !c.namey(i) && !(tokens[i].shape == Shape::Initial && initial_with_dot(text, &tokens[i]))
-        {
+        let starts = c.namey(i)
+            || (tokens[i].shape == Shape::Initial && initial_with_dot(text, &tokens[i]))
+            || cued_common_word(text, &c, i);
+        if !starts {
             i += 1;
             continue;
         }
@@ -306,9 +338,10 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
             continue;
         }
         // "LAST, FIRST [M.]" continues after the comma.
-        let tail = last_first_tail(text, &c, &run);
-        let (lf_end, lf_next) = (tail.map(|t| t.0), tail.map(|t| t.2));
         let cue = cue_before(text, &c, run.first);
+        let cued = matches!(cue, Some(TITLE) | Some(CONTEXT));
+        let tail = last_first_tail(text, &c, &run, cued);
+        let (lf_end, lf_next) = (tail.map(|t| t.0), tail.map(|t| t.2));
         if cue == Some(TITLE) || cue == Some(CONTEXT) {
             let e = lf_end.unwrap_or(end);
             push(
@@ -364,6 +397,8 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
             && title_case
             && (c.first(words[0]) || c.last(words[0]))
             && tokens[words[0]].norm.len() > 2
+            && !sentence_initial(text, start)
+            && !before_state(text, end)
         {
             push(&mut found, start, end, DICTIONARY, 0.5);
         }
@@ -396,6 +431,45 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
         }
     }
     out.append(&mut found);
+}
+
+/// A capitalised common word that still starts a name because a title or a
+/// cue announces one: "Mr. La", "Signed: My Sablan", "Wife Winter Nyce".
+/// Census names include many English words; with a cue they are names.
+fn cued_common_word(text: &str, c: &Classified, i: usize) -> bool {
+    let t = &c.tokens[i];
+    if !matches!(t.shape, Shape::Title | Shape::Upper) || TITLES.contains(&t.norm.as_str()) {
+        return false;
+    }
+    match cue_before(text, c, i) {
+        Some(TITLE) => true,
+        Some(_) => c.tokens.get(i + 1).is_some_and(|n| {
+            let gap = &text[t.end..n.start];
+            (gap == " " || gap == ", ") && (c.namey(i + 1) || n.shape == Shape::Initial)
+        }),
+        None => false,
+    }
+}
+
+/// Whether a US state code follows the word ending at `end` (", MA"): the
+/// word is then a city, not a person.
+fn before_state(text: &str, end: usize) -> bool {
+    const STATES: [&str; 52] = [
+        "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN",
+        "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH",
+        "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT",
+        "VT", "VA", "WA", "WV", "WI", "WY", "PR",
+    ];
+    let rest = text[end..].strip_prefix(", ").unwrap_or("");
+    rest.get(..2).is_some_and(|code| STATES.contains(&code))
+        && !rest[2..].starts_with(|ch: char| ch.is_alphanumeric())
+}
+
+/// Whether the word at `start` begins a sentence, a line or the text,
+/// where capitalised common words ("Echo showed…") look like names.
+fn sentence_initial(text: &str, start: usize) -> bool {
+    let before = text[..start].trim_end_matches([' ', '\t']);
+    before.is_empty() || before.ends_with(['.', '!', '?', ':', '\n', '\r', '"', '('])
 }
 
 fn initial_with_dot(text: &str, t: &Token) -> bool {
@@ -438,10 +512,21 @@ fn extend_run(text: &str, c: &Classified, i: usize) -> Run {
 
 /// If the run is followed by ", First [M.]": the end of that tail, the index
 /// of the given name's token and the index of the token after the tail.
-fn last_first_tail(text: &str, c: &Classified, run: &Run) -> Option<(usize, usize, usize)> {
+/// With `cued` (a title or cue precedes the run) the given name may be any
+/// capitalised word ("Patient: COREA, UN").
+fn last_first_tail(
+    text: &str,
+    c: &Classified,
+    run: &Run,
+    cued: bool,
+) -> Option<(usize, usize, usize)> {
     let tokens = c.tokens;
     let n = run.last + 1;
-    if n >= tokens.len() || &text[tokens[run.last].end..tokens[n].start] != ", " || !c.namey(n) {
+    if n >= tokens.len() || &text[tokens[run.last].end..tokens[n].start] != ", " {
+        return None;
+    }
+    let capitalised = matches!(tokens[n].shape, Shape::Title | Shape::Upper);
+    if !(c.namey(n) || (cued && capitalised)) {
         return None;
     }
     // A credential after the comma is not a first name ("Roe, MD").
@@ -509,10 +594,10 @@ fn cue_before(text: &str, c: &Classified, i: usize) -> Option<usize> {
 /// Whether a credential follows a name ending at `end` (", MD", " RN").
 fn credential_after(text: &str, end: usize) -> bool {
     let rest = &text[end..];
-    let rest = rest
-        .strip_prefix(", ")
-        .or_else(|| rest.strip_prefix(' '))
-        .unwrap_or("");
+    let rest = match rest.strip_prefix(',') {
+        Some(r) => r.trim_start(),
+        None => rest.strip_prefix(' ').unwrap_or(""),
+    };
     let word: String = rest
         .chars()
         .take_while(|c| c.is_alphabetic() || *c == '.' || *c == '-')

@@ -37,8 +37,44 @@ pub(crate) struct PatternRecognizer {
 
 /// Default distance (bytes) before a match in which context words count.
 pub(crate) const CONTEXT_WINDOW: usize = 40;
+/// Priority lost by a match whose recognizer has context words when none
+/// is present.
+pub(crate) const DEMOTION: u8 = 10;
 /// Confidence added by a context word.
 pub(crate) const CONTEXT_BOOST: f32 = 0.3;
+
+/// A regex alternation of keyword phrases (`|`-separated, may contain regex
+/// syntax): words in a phrase are joined by any white space (notes wrap
+/// lines), and every plain word of four letters or more also matches with
+/// two adjacent letters swapped, the commonest typing error ("memebr").
+pub(crate) fn kw(phrases: &str) -> String {
+    phrases
+        .split('|')
+        .map(|phrase| {
+            phrase
+                .split(' ')
+                .map(|w| {
+                    if w.len() >= 4 && w.bytes().all(|b| b.is_ascii_lowercase()) {
+                        let b = w.as_bytes();
+                        let mut alts = vec![w.to_string()];
+                        for i in 0..b.len() - 1 {
+                            if b[i] != b[i + 1] {
+                                let mut v = b.to_vec();
+                                v.swap(i, i + 1);
+                                alts.push(String::from_utf8_lossy(&v).into_owned());
+                            }
+                        }
+                        format!("(?:{})", alts.join("|"))
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(r"\s+")
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
 
 /// Rewrite `\b` and `\d` to their ASCII forms and compile.
 pub(crate) fn compile(pattern: &str) -> Regex {
@@ -133,6 +169,24 @@ impl PatternRecognizer {
         if self.context_required && !has_context {
             return;
         }
+        // A context-anchored value must not start inside a word
+        // ("LOT7609511" is not "lot" + "7609511").
+        if self.group != 0
+            && text[..start]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphanumeric)
+        {
+            return;
+        }
+        // Without its context words, a checksum-only match yields to an
+        // identifier announced by its own context ("MRN MR2279265" is an
+        // MRN even if it happens to pass the DEA checksum).
+        let priority = if !self.context.is_empty() && !has_context {
+            self.priority.saturating_sub(DEMOTION)
+        } else {
+            self.priority
+        };
         let confidence = if has_context {
             (self.confidence + CONTEXT_BOOST).min(1.0)
         } else {
@@ -141,7 +195,7 @@ impl PatternRecognizer {
         out.push(Candidate {
             start,
             end,
-            priority: self.priority,
+            priority,
             recognizer: index,
             confidence,
         });
@@ -220,7 +274,8 @@ const TIME: &str = r"(?:,?[ \t](?:at[ \t])?[0-2]?\d:[0-5]\d(?::[0-5]\d)?(?:[ \t]
 const STATES: &str = "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR";
 const STREET_SUFFIX: &str = r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Circle|Cir|Highway|Hwy|Parkway|Pkwy|Square|Sq|Trail|Trl|Row|Alley|Pike|Crescent|Cres)\.?";
 /// Label keyword, its optional "number / no. / #" tail and separators.
-const NUM_TAIL: &str = r"(?:[ \t]*(?:number|num\.?|no\.?|nr\.?|#|id))?[ \t]*[:#.]?[ \t]*";
+const NUM_TAIL: &str =
+    r"(?:\s*(?:number|unmber|nmuber|nubmer|numebr|numbre|num\.?|no\.?|nr\.?|#|id))?\s*[:#.]?\s*";
 
 /// The built-in ladder. Priorities: checksummed identifiers 90–99, context
 /// anchored identifiers 80–89, contact data 70–85, dates and places 55–75,
@@ -237,7 +292,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             "ABA_ROUTING",
             96,
             0.7,
-            &format!(r"(?i)\b(?:routing|aba|rtn|transit){NUM_TAIL}(\d{{9}})\b"),
+            &format!(r"(?i)\b(?:{}){NUM_TAIL}(\d{{9}})\b", kw("routing|aba|rtn|transit")),
         )
         .group(1)
         .validate(checksum::aba_valid),
@@ -249,14 +304,14 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             "SSN",
             95,
             0.7,
-            &format!(r"(?i)\b(?:ssn|social security|soc\.? sec\.?|ss#){NUM_TAIL}(\d{{9}})\b"),
+            &format!(r"(?i)\b(?:{}){NUM_TAIL}(\d{{9}})\b", kw("ssn|social security|soc\\.? sec\\.?|ss#")),
         )
         .group(1)
         .validate(checksum::ssn_valid),
         PatternRecognizer::new("sin_luhn", "SIN", 94, 0.65, r"\b\d{3}[- ]\d{3}[- ]\d{3}\b")
             .validate(checksum::sin_valid)
             .context(&["sin", "social insurance", "nas"]),
-        PatternRecognizer::new("sin_context", "SIN", 94, 0.7, &format!(r"(?i)\b(?:sin|social insurance){NUM_TAIL}(\d{{9}})\b"))
+        PatternRecognizer::new("sin_context", "SIN", 94, 0.7, &format!(r"(?i)\b(?:{}){NUM_TAIL}(\d{{9}})\b", kw("sin|social insurance")))
             .group(1)
             .validate(checksum::sin_valid),
         PatternRecognizer::new("npi_luhn", "NPI", 93, 0.7, r"\b[12]\d{9}\b")
@@ -279,7 +334,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
         PatternRecognizer::new("vin_check_digit", "VIN", 91, 0.85, r"\b[A-HJ-NPR-Z0-9]{17}\b")
             .validate(vin_candidate_valid)
             .context(&["vin", "vehicle"]),
-        PatternRecognizer::new("vin_context", "VIN", 91, 0.7, &format!(r"(?i)\b(?:vin|vehicle identification){NUM_TAIL}([A-HJ-NPR-Z0-9]{{17}})\b"))
+        PatternRecognizer::new("vin_context", "VIN", 91, 0.7, &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-HJ-NPR-Z0-9]{{17}})\b", kw("vin|vehicle identification")))
             .group(1)
             .validate(vin_with_context_valid),
         PatternRecognizer::new(
@@ -287,9 +342,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             "HEALTH_CARD",
             90,
             0.85,
-            &format!(
-                r"(?i)\b(?:health card|health insurance card|ohip|phn|ramq|carte soleil|hcn|provincial health(?: card)?|personal health){NUM_TAIL}(\d{{4}}[- ]?\d{{3}}[- ]?\d{{3}}(?:[- ]?[A-Z]{{2}})?|[A-Z]{{4}}[ ]?\d{{4}}[ ]?\d{{4}}|\d{{9,10}})\b"
-            ),
+            &format!(r"(?i)\b(?:{}){NUM_TAIL}(\d{{4}}[- ]?\d{{3}}[- ]?\d{{3}}(?:[- ]?[A-Z]{{2}})?|[A-Z]{{4}}[ ]?\d{{4}}[ ]?\d{{4}}|\d{{9,10}})\b", kw("health card|health insurance card|ohip|phn|ramq|carte soleil|hcn|provincial health(?: card)?|personal health")),
         )
         .group(1),
         PatternRecognizer::new(
@@ -297,9 +350,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             "MRN",
             89,
             0.9,
-            &format!(
-                r"(?i)\b(?:mrn|medical record|med rec|mr|chart|record|patient id|hospital id|unit number|pt id){NUM_TAIL}([A-Z]{{0,4}}[- ]?\d{{5,12}}(?:-\d{{1,4}})?)\b"
-            ),
+            &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z]{{0,4}}[- ]?\d{{5,12}}(?:-\d{{1,4}})?)\b", kw("mrn|medical record|med rec|mr|chart|record|patient id|hospital id|unit number|pt id")),
         )
         .group(1),
         PatternRecognizer::new(
@@ -307,9 +358,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             "HEALTH_PLAN",
             88,
             0.85,
-            &format!(
-                r"(?i)\b(?:member|subscriber|policy|health plan|insurance|insurance policy|beneficiary|group number|group no|group #|grp|medicaid|insured id){NUM_TAIL}([A-Z0-9-]*\d[A-Z0-9-]*)\b"
-            ),
+            &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z0-9-]*\d[A-Z0-9-]*)\b", kw("member|subscriber|policy|health plan|insurance|insurance policy|beneficiary|group number|group no|group #|grp|medicaid|insured id")),
         )
         .group(1)
         .validate(id_len_ok),
@@ -318,7 +367,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             "ACCOUNT",
             88,
             0.85,
-            &format!(r"(?i)\b(?:account|acct|billing account|bank account|a/c|invoice){NUM_TAIL}([A-Z]{{0,3}}[0-9][0-9-]{{4,19}})\b"),
+            &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z]{{0,3}}[0-9][0-9-]{{4,19}})\b", kw("account|acct|billing account|bank account|a/c|invoice")),
         )
         .group(1)
         .validate(id_len_ok),
@@ -327,7 +376,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             "LICENSE_PLATE",
             87,
             0.85,
-            &format!(r"(?i)\b(?:license plate|licence plate|plate){NUM_TAIL}([A-Z0-9]{{1,4}}[ -]?[A-Z0-9]{{1,4}})\b"),
+            &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z0-9]{{1,4}}[ -]?[A-Z0-9]{{1,4}})\b", kw("license plate|licence plate|plate")),
         )
         .group(1)
         .validate(id_len_ok),
@@ -336,9 +385,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             "LICENSE",
             86,
             0.85,
-            &format!(
-                r"(?i)\b(?:driver'?s? licen[cs]e|licen[cs]e|dl|certificate|cert\.?|certification|registration|permit|passport){NUM_TAIL}([A-Z0-9-]*\d[A-Z0-9-]*)\b"
-            ),
+            &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z0-9-]*\d[A-Z0-9-]*)\b", kw("driver'?s? license|driver'?s? licence|license|licence|certificate|cert\\.?|certification|registration|permit|passport")),
         )
         .group(1)
         .validate(id_len_ok),
@@ -347,9 +394,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             "DEVICE_ID",
             86,
             0.85,
-            &format!(
-                r"(?i)\b(?:serial|s/n|sn|device|device identifier|udi|imei|lot|model/serial|pacemaker|implant|pump|defibrillator|icd){NUM_TAIL}([A-Z0-9-]*\d[A-Z0-9-]*)\b"
-            ),
+            &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z0-9-]*\d[A-Z0-9-]*)\b", kw("serial|s/n|sn|device|device identifier|udi|imei|lot|model/serial|pacemaker|implant|pump|defibrillator|icd")),
         )
         .group(1)
         .validate(id_len_ok),
@@ -367,7 +412,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             "AGE",
             76,
             0.9,
-            r"(?i)\b(9\d|1[01]\d)(?:[ -]?(?:years?|yrs?)[ -]?old|[ -]?(?:y/o|yo|y\.o\.))",
+            r"(?i)\b(9\d|1[01]\d)(?:[\s-]*[a-z]{1,5}[\s-]*old\b|[ -]?(?:y/o|yo|y\.o\.)(?-u:\b))",
         )
         .group(1),
     );
@@ -417,7 +462,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             "DATE",
             65,
             0.9,
-            &format!(r"\b\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:\d{{4}}|\d{{2}})\b{TIME}"),
+            &format!(r"\b(?:\d{{1,2}}/\d{{1,2}}/(?:\d{{4}}|\d{{2}})|\d{{1,2}}-\d{{1,2}}-(?:\d{{4}}|\d{{2}})|\d{{1,2}}\.\d{{1,2}}\.\d{{4}})\b{TIME}"),
         )
         .validate(numeric_date_valid),
     );

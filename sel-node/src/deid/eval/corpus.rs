@@ -819,9 +819,7 @@ fn template(kind: usize, g: &Gen, b: &mut Builder) {
             let lic = g.alnum_id(b.rng, 2, 6);
             b.phi("LICENSE", &lic);
             b.lit("\nPatient was driven home by ");
-            b.phi("PERSON", &other.first);
-            b.lit(" ");
-            b.phi("PERSON", &other.last);
+            mention(b, &other, 0);
             b.lit("; vehicle VIN ");
             let vin = v!(vin);
             b.phi("VIN", &vin);

@@ -48,3 +48,50 @@ pub fn bench(engine: &Engine, docs: &[Document], min_time: Duration) -> Throughp
         mb_per_s: bytes as f64 / 1e6 / seconds,
     }
 }
+
+/// Human-readable disagreements between `found` and the gold spans of `doc`:
+/// `MISS LABEL «value» …context…` and `SPURIOUS LABEL/recognizer «value»`.
+/// For the synthetic corpus only: it prints the values.
+pub fn errors(doc: &Document, found: &[super::Finding]) -> Vec<String> {
+    let chars: Vec<char> = doc.text.chars().collect();
+    let show = |s: usize, e: usize| -> String {
+        chars[s..e].iter().collect::<String>().replace('\n', "⏎")
+    };
+    let around = |s: usize, e: usize| show(s.saturating_sub(25), (e + 25).min(chars.len()));
+    let mut out = Vec::new();
+    for g in &doc.gold {
+        if !found
+            .iter()
+            .any(|f| f.label == g.label && f.start == g.start && f.end == g.end)
+        {
+            let near: Vec<String> = found
+                .iter()
+                .filter(|f| f.start < g.end && g.start < f.end)
+                .map(|f| format!("{}/{} «{}»", f.label, f.recognizer, show(f.start, f.end)))
+                .collect();
+            out.push(format!(
+                "MISS {} «{}» in «{}» got [{}]",
+                g.label,
+                show(g.start, g.end),
+                around(g.start, g.end),
+                near.join(", ")
+            ));
+        }
+    }
+    for f in found {
+        if !doc
+            .gold
+            .iter()
+            .any(|g| f.label == g.label && f.start < g.end && g.start < f.end)
+        {
+            out.push(format!(
+                "SPURIOUS {}/{} «{}» in «{}»",
+                f.label,
+                f.recognizer,
+                show(f.start, f.end),
+                around(f.start, f.end)
+            ));
+        }
+    }
+    out
+}
