@@ -525,8 +525,10 @@ fn last_first_tail(
     if n >= tokens.len() || &text[tokens[run.last].end..tokens[n].start] != ", " {
         return None;
     }
-    let capitalised = matches!(tokens[n].shape, Shape::Title | Shape::Upper);
-    if !(c.namey(n) || (cued && capitalised)) {
+    // Same shape as the surname: "COREA, UN" but not "Quillfeather, SSN".
+    let same_shape = matches!(tokens[n].shape, Shape::Title | Shape::Upper)
+        && tokens[n].shape == tokens[run.last].shape;
+    if !(c.namey(n) || (cued && same_shape)) {
         return None;
     }
     // A credential after the comma is not a first name ("Roe, MD").
