@@ -101,8 +101,10 @@ const STRONG_CUES: [&str; 41] = [
     "neighbour",
 ];
 /// Cue words that announce a name only when followed by ':' or ','.
-const COLON_CUES: [&str; 40] = [
+const COLON_CUES: [&str; 42] = [
     "pt",
+    "prescriber",
+    "prescribed by",
     "name",
     "attending",
     "pcp",
@@ -143,6 +145,63 @@ const COLON_CUES: [&str; 40] = [
     "ordering provider",
     "scribe",
 ];
+/// How a cue announces a name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CueKind {
+    /// Always ("Dear", "signed by", "daughter").
+    Strong,
+    /// With a colon or comma, or before a name of two words ("Prescriber").
+    Role,
+    /// Only with a colon ("RN: Jane Roe").
+    Credential,
+}
+
+/// Every cue phrase with its typo variants (two adjacent letters swapped in
+/// a word of four letters or more), lower case, with its kind.
+fn cue_variants() -> &'static [(String, CueKind)] {
+    static V: OnceLock<Vec<(String, CueKind)>> = OnceLock::new();
+    V.get_or_init(|| {
+        let mut out = Vec::new();
+        let strong = STRONG_CUES.iter().map(|c| (*c, CueKind::Strong));
+        let roles = COLON_CUES.iter().map(|c| (*c, CueKind::Role));
+        let credentials = CREDENTIALS.iter().map(|c| (*c, CueKind::Credential));
+        for (cue, is_strong) in strong.chain(roles).chain(credentials) {
+            out.push((cue.to_string(), is_strong));
+            let b = cue.as_bytes();
+            for i in 0..b.len().saturating_sub(1) {
+                let word_len = b[..=i]
+                    .iter()
+                    .rev()
+                    .take_while(|x| x.is_ascii_alphabetic())
+                    .count()
+                    + b[i + 1..]
+                        .iter()
+                        .take_while(|x| x.is_ascii_alphabetic())
+                        .count();
+                if word_len >= 4
+                    && b[i].is_ascii_alphabetic()
+                    && b[i + 1].is_ascii_alphabetic()
+                    && b[i] != b[i + 1]
+                {
+                    let mut v = b.to_vec();
+                    v.swap(i, i + 1);
+                    out.push((String::from_utf8_lossy(&v).into_owned(), is_strong));
+                }
+            }
+        }
+        out
+    })
+}
+
+/// Whether token `i` is itself a one-word cue ("Prescriber", "Paitent").
+fn is_cue_word(c: &Classified, i: usize) -> bool {
+    let n = c.tokens[i].norm.as_str();
+    n.len() >= 4
+        && cue_variants()
+            .iter()
+            .any(|(v, kind)| *kind != CueKind::Credential && v == n)
+}
+
 /// Credentials that follow a name in signatures ("Jane Roe, MD").
 const CREDENTIALS: [&str; 14] = [
     "md", "m.d.", "do", "rn", "np", "pa-c", "pa", "phd", "lpn", "cnm", "crna", "dds", "pharmd",
@@ -237,6 +296,16 @@ pub(crate) fn fold(s: &str) -> String {
             'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => out.push('a'),
             'ç' | 'ć' | 'č' => out.push('c'),
             'ď' | 'đ' => out.push('d'),
+            'ạ' | 'ả' | 'ấ' | 'ầ' | 'ẩ' | 'ẫ' | 'ậ' | 'ắ' | 'ằ' | 'ẳ' | 'ẵ' | 'ặ' => {
+                out.push('a')
+            }
+            'ẹ' | 'ẻ' | 'ẽ' | 'ế' | 'ề' | 'ể' | 'ễ' | 'ệ' => out.push('e'),
+            'ỉ' | 'ị' | 'ĩ' => out.push('i'),
+            'ọ' | 'ỏ' | 'ố' | 'ồ' | 'ổ' | 'ỗ' | 'ộ' | 'ơ' | 'ớ' | 'ờ' | 'ở' | 'ỡ' | 'ợ' => {
+                out.push('o')
+            }
+            'ụ' | 'ủ' | 'ũ' | 'ư' | 'ứ' | 'ừ' | 'ử' | 'ữ' | 'ự' => out.push('u'),
+            'ỳ' | 'ỵ' | 'ỷ' | 'ỹ' => out.push('y'),
             'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => out.push('e'),
             'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => out.push('i'),
             'ł' | 'ľ' | 'ĺ' => out.push('l'),
@@ -328,7 +397,7 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
         }
         let run = extend_run(text, &c, i);
         i = run.last + 1;
-        let (start, mut end) = (tokens[run.first].start, tokens[run.last].end);
+        let mut end = tokens[run.last].end;
         // A trailing initial keeps its dot ("John A.").
         if tokens[run.last].shape == Shape::Initial && text[end..].starts_with('.') {
             end += 1;
@@ -338,12 +407,27 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
             continue;
         }
         // "LAST, FIRST [M.]" continues after the comma.
-        let cue = cue_before(text, &c, run.first);
+        // A cue word caught at the front of the run ("Prescriber Nina
+        // Hodgin", or a misspelt "Paitent Candice Younger") is not part of
+        // the name but announces it.
+        let mut run = run;
+        let mut cue_inside = false;
+        if run.last > run.first && is_cue_word(&c, run.first) {
+            run.first += 1;
+            cue_inside = true;
+        }
+        let start = tokens[run.first].start;
+        let cue = if cue_inside {
+            Some(CONTEXT)
+        } else {
+            cue_before(text, &c, run.first, run.last > run.first)
+        };
         let cued = matches!(cue, Some(TITLE) | Some(CONTEXT));
         let tail = last_first_tail(text, &c, &run, cued);
         let (lf_end, lf_next) = (tail.map(|t| t.0), tail.map(|t| t.2));
         if cue == Some(TITLE) || cue == Some(CONTEXT) {
-            let e = lf_end.unwrap_or(end);
+            let e =
+                lf_end.unwrap_or_else(|| trailing_common_word(text, &c, run.last).unwrap_or(end));
             push(
                 &mut found,
                 start,
@@ -362,10 +446,7 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
         }
         if let Some((e, given, n)) = tail {
             // Surname then a known first name after the comma.
-            if c.first(given)
-                && (c.last(run.last) || tokens[run.last].shape == Shape::Upper)
-                && run.first == run.last
-            {
+            if (c.first(given) || c.last(run.last)) && run.first == run.last {
                 push(&mut found, start, e, LAST_FIRST, 0.85);
                 i = i.max(n);
                 continue;
@@ -441,7 +522,7 @@ fn cued_common_word(text: &str, c: &Classified, i: usize) -> bool {
     if !matches!(t.shape, Shape::Title | Shape::Upper) || TITLES.contains(&t.norm.as_str()) {
         return false;
     }
-    match cue_before(text, c, i) {
+    match cue_before(text, c, i, false) {
         Some(TITLE) => true,
         Some(_) => c.tokens.get(i + 1).is_some_and(|n| {
             let gap = &text[t.end..n.start];
@@ -449,6 +530,23 @@ fn cued_common_word(text: &str, c: &Classified, i: usize) -> bool {
         }),
         None => false,
     }
+}
+
+/// After an announced name, a capitalised common word that ends the phrase
+/// is still part of it ("daughter Yon Fine (phone …)", "provider: Dick
+/// Holmes⏎"); one that a sentence continues after is not ("Dr. Roe Will
+/// see…"). Returns the new end.
+fn trailing_common_word(text: &str, c: &Classified, last: usize) -> Option<usize> {
+    let next = c.tokens.get(last + 1)?;
+    if next.shape != Shape::Title
+        || &text[c.tokens[last].end..next.start] != " "
+        || c.tokens[last].shape == Shape::Initial
+    {
+        return None;
+    }
+    let after = text[next.end..].trim_start_matches([' ', '\t']);
+    (after.is_empty() || after.starts_with([',', '\n', '\r', '(', ';', '.', ')']))
+        .then_some(next.end)
 }
 
 /// Whether a US state code follows the word ending at `end` (", MA"): the
@@ -551,7 +649,7 @@ fn last_first_tail(
 }
 
 /// TITLE when a title precedes token `i`, CONTEXT when a cue phrase does.
-fn cue_before(text: &str, c: &Classified, i: usize) -> Option<usize> {
+fn cue_before(text: &str, c: &Classified, i: usize, multi_word: bool) -> Option<usize> {
     let tokens = c.tokens;
     let before = &text[..tokens[i].start];
     if i > 0 {
@@ -574,7 +672,11 @@ fn cue_before(text: &str, c: &Classified, i: usize) -> Option<usize> {
     while !body.is_char_boundary(from) {
         from += 1;
     }
-    let tail = body[from..].to_lowercase();
+    let tail: String = body[from..]
+        .to_lowercase()
+        .chars()
+        .map(|ch| if ch.is_whitespace() { ' ' } else { ch })
+        .collect();
     let ends_with_word = |w: &str| {
         tail.ends_with(w) && {
             let p = tail.len() - w.len();
@@ -585,8 +687,16 @@ fn cue_before(text: &str, c: &Classified, i: usize) -> Option<usize> {
                     .is_some_and(char::is_alphanumeric)
         }
     };
-    if STRONG_CUES.iter().any(|w| ends_with_word(w))
-        || (with_punct && COLON_CUES.iter().any(|w| ends_with_word(w)))
+    // Role words also count without a colon before a name of two words or
+    // more ("Prescriber Nina Hodgin").
+    let applies = |kind: CueKind| match kind {
+        CueKind::Strong => true,
+        CueKind::Role => with_punct || multi_word,
+        CueKind::Credential => with_punct,
+    };
+    if cue_variants()
+        .iter()
+        .any(|(w, kind)| applies(*kind) && ends_with_word(w))
     {
         return Some(CONTEXT);
     }
@@ -607,6 +717,7 @@ fn credential_after(text: &str, end: usize) -> bool {
     let w = word.to_lowercase();
     let w = w.trim_end_matches('.');
     !w.is_empty()
+        && !rest[word.len()..].starts_with(':')
         && CREDENTIALS.iter().any(|c| c.trim_end_matches('.') == w)
         && word.chars().next().is_some_and(char::is_uppercase)
 }

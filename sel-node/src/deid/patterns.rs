@@ -404,7 +404,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             .context(&["ip", "address", "host"]),
         PatternRecognizer::new("ipv6", "IP", 82, 0.85, r"(?i)(?:[0-9a-f]{1,4}|:)(?::[0-9a-f]{0,4}){2,7}(?:(?:\d{1,3}\.){3}\d{1,3})?")
             .validate(ipv6_valid),
-        PatternRecognizer::new("age_label_over_89", "AGE", 76, 0.85, r"(?i)\b(?:age|aged)[ \t]*[:]?[ \t]*(9\d|1[01]\d)\b").group(1),
+        PatternRecognizer::new("age_label_over_89", "AGE", 76, 0.85, r"(?i)\b(?:age|aged)\s*:?\s*(9\d|1[01]\d)\b").group(1),
     ];
     v.push(
         PatternRecognizer::new(
@@ -412,7 +412,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             "AGE",
             76,
             0.9,
-            r"(?i)\b(9\d|1[01]\d)(?:[\s-]*[a-z]{1,5}[\s-]*old\b|[ -]?(?:y/o|yo|y\.o\.)(?-u:\b))",
+            r"(?i)\b(9\d|1[01]\d)(?:[\s-]*[a-z]{1,5}[\s-]*old\b|[\s-]?(?:y/o|yo|y\.o\.)(?-u:\b))",
         )
         .group(1),
     );

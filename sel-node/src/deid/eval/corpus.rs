@@ -579,7 +579,7 @@ pub fn generate(n: usize, seed: u64) -> Vec<Document> {
         .collect()
 }
 
-const TEMPLATES: usize = 9;
+const TEMPLATES: usize = 12;
 
 /// Write template `kind` into `b`.
 fn template(kind: usize, g: &Gen, b: &mut Builder) {
@@ -898,6 +898,98 @@ fn template(kind: usize, g: &Gen, b: &mut Builder) {
             b.lit(".\nDr. ");
             b.phi("PERSON", &doc.last);
             b.lit("\n");
+        }
+        9 => {
+            // Emergency department triage.
+            b.lit("ED TRIAGE ");
+            let d = v!(date);
+            b.phi("DATE", &d);
+            b.lit("\n");
+            mention(b, &pt, 3);
+            b.lit("   Age: ");
+            let age = b.rng.range(90, 107).to_string();
+            b.phi("AGE", &age);
+            b.lit("   Sex: F\nArrived by ambulance from ");
+            let s = v!(street);
+            b.phi("ADDRESS", &s);
+            b.lit(", accompanied by granddaughter ");
+            mention(b, &other, 0);
+            b.lit(" (");
+            let p = v!(phone);
+            b.phi("PHONE", &p);
+            b.lit(").\nCC: fall at home, struck head. On warfarin. Allergies: PCN (rash).\nBP 142/88  HR 96  RR 18  T 37.2  SpO2 95% RA  GCS 15\nInsurance ID: ");
+            let m = g.alnum_id(b.rng, 1, 9);
+            b.phi("HEALTH_PLAN", &m);
+            b.lit("\nTriage RN: ");
+            mention(b, &doc, 0);
+            b.lit("\n");
+        }
+        10 => {
+            // Radiology report.
+            b.lit("CT HEAD WITHOUT CONTRAST\nExam date: ");
+            let d = v!(date);
+            b.phi("DATE", &d);
+            b.lit("\nPatient: ");
+            mention(b, &pt, 0);
+            b.lit("   MRN ");
+            let mrn = to_string(&b.rng.digit_values(9));
+            b.phi("MRN", &mrn);
+            b.lit("   DOB ");
+            let d = v!(date);
+            b.phi("DATE", &d);
+            b.lit("\nReferring: Dr. ");
+            mention(b, &other, 0);
+            b.lit("\nCOMPARISON: MRI brain ");
+            let d = v!(date);
+            b.phi("DATE", &d);
+            b.lit(".\nFINDINGS: No acute intracranial hemorrhage, mass effect or midline shift. Chronic small vessel ischemic changes. Ventricles are proportionate to sulci.\nIMPRESSION: No acute intracranial abnormality.\n\nDictated by: ");
+            mention(b, &doc, 1);
+            b.lit(", MD  ");
+            let d = v!(date);
+            b.phi("DATE", &d);
+            b.lit("\n");
+        }
+        11 => {
+            // Pharmacy call log.
+            b.lit("Pharmacy call log. Spoke with the patient's son ");
+            b.phi("PERSON", &other.first);
+            b.lit(" regarding prior authorization for apixaban 5 mg BID. Callback ");
+            let p = v!(phone);
+            b.phi("PHONE", &p);
+            b.lit(". Prescriber ");
+            mention(b, &doc, 0);
+            b.lit(", NPI ");
+            let n = v!(npi);
+            b.phi("NPI", &n);
+            b.lit(", DEA ");
+            let dea = v!(dea);
+            b.phi("DEA", &dea);
+            b.lit(". Address on file: ");
+            let s = v!(street);
+            b.phi("ADDRESS", &s);
+            let (city, st) = *b.rng.pick(&CITIES);
+            b.lit(&format!(", {city}, {st} "));
+            let zip = format!("{:05}", b.rng.range(1001, 99950));
+            b.phi("ZIP", &zip);
+            b.lit(". Email ");
+            let e = format!(
+                "{}.{}@{}",
+                fold_ascii(&pt.first).to_lowercase(),
+                fold_ascii(&pt.last).to_lowercase(),
+                b.rng.pick(&DOMAINS)
+            );
+            b.phi("EMAIL", &e);
+            b.lit(". ");
+            let t = title(b.rng);
+            b.lit(t);
+            b.phi("PERSON", &pt.last);
+            b.lit(" prefers afternoon calls. Copay card ");
+            let c = v!(card);
+            b.phi("CREDIT_CARD", &c);
+            b.lit(" declined on ");
+            let d = v!(date);
+            b.phi("DATE", &d);
+            b.lit(".\n");
         }
         _ => {
             // Nursing progress note, free text.
