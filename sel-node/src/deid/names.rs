@@ -423,7 +423,9 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
             cue_before(text, &c, run.first, run.last > run.first)
         };
         let cued = matches!(cue, Some(TITLE) | Some(CONTEXT));
-        let tail = last_first_tail(text, &c, &run, cued);
+        // A header field "Surname, Given" alone at the start of a line.
+        let header = run.first == run.last && line_initial(text, start);
+        let tail = last_first_tail(text, &c, &run, cued || header);
         let (lf_end, lf_next) = (tail.map(|t| t.0), tail.map(|t| t.2));
         if cue == Some(TITLE) || cue == Some(CONTEXT) {
             let e =
@@ -446,7 +448,8 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
         }
         if let Some((e, given, n)) = tail {
             // Surname then a known first name after the comma.
-            if (c.first(given) || c.last(run.last)) && run.first == run.last {
+            let field = header && field_end(text, e);
+            if ((c.first(given) || c.last(run.last)) && run.first == run.last) || field {
                 push(&mut found, start, e, LAST_FIRST, 0.85);
                 i = i.max(n);
                 continue;
@@ -561,6 +564,19 @@ fn before_state(text: &str, end: usize) -> bool {
     let rest = text[end..].strip_prefix(", ").unwrap_or("");
     rest.get(..2).is_some_and(|code| STATES.contains(&code))
         && !rest[2..].starts_with(|ch: char| ch.is_alphanumeric())
+}
+
+/// Whether the word at `start` is the first thing on its line.
+fn line_initial(text: &str, start: usize) -> bool {
+    let before = text[..start].trim_end_matches([' ', '\t']);
+    before.is_empty() || before.ends_with('\n')
+}
+
+/// Whether a field ends at `end`: end of line or text, or a gap of two
+/// spaces or a tab before the next field.
+fn field_end(text: &str, end: usize) -> bool {
+    let rest = &text[end..];
+    rest.is_empty() || rest.starts_with(['\n', '\r', '\t']) || rest.starts_with("  ")
 }
 
 /// Whether the word at `start` begins a sentence, a line or the text,
