@@ -263,7 +263,12 @@ fn tokenize(text: &str) -> Vec<Token> {
                 break;
             }
         }
-        let shape = if !first_upper {
+        // "Bloom-encoded" is a compound word; "Anna-Lena" a name.
+        let compound = text[start..end]
+            .split('-')
+            .skip(1)
+            .any(|part| part.chars().next().is_some_and(char::is_lowercase));
+        let shape = if !first_upper || compound {
             Shape::Lower
         } else if letters == 1 {
             Shape::Initial
@@ -386,6 +391,9 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
             });
         };
 
+    // Words this text also uses in lower case ("running" beside "Running")
+    // are common words, not names; built only if a lone name needs it.
+    let lower_words: OnceLock<HashSet<&str>> = OnceLock::new();
     let mut i = 0;
     while i < tokens.len() {
         let starts = c.namey(i)
@@ -483,6 +491,9 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
             && tokens[words[0]].norm.len() > 2
             && !sentence_initial(text, start)
             && !before_state(text, end)
+            && !lower_words
+                .get_or_init(|| lower_case_words(text, &tokens))
+                .contains(tokens[words[0]].norm.as_str())
         {
             push(&mut found, start, end, DICTIONARY, 0.5);
         }
@@ -564,6 +575,15 @@ fn before_state(text: &str, end: usize) -> bool {
     let rest = text[end..].strip_prefix(", ").unwrap_or("");
     rest.get(..2).is_some_and(|code| STATES.contains(&code))
         && !rest[2..].starts_with(|ch: char| ch.is_alphanumeric())
+}
+
+/// The words of `text` written in lower case.
+fn lower_case_words<'t>(text: &'t str, tokens: &[Token]) -> HashSet<&'t str> {
+    tokens
+        .iter()
+        .filter(|t| t.shape == Shape::Lower)
+        .map(|t| &text[t.start..t.end])
+        .collect()
 }
 
 /// Whether the word at `start` is the first thing on its line.

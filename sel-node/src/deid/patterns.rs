@@ -149,7 +149,7 @@ impl PatternRecognizer {
             while end > start
                 && matches!(
                     text.as_bytes()[end - 1],
-                    b'.' | b',' | b';' | b':' | b')' | b'!' | b'?' | b'\'' | b'"'
+                    b'.' | b',' | b';' | b':' | b')' | b'!' | b'?' | b'\'' | b'"' | b'>' | b'*'
                 )
             {
                 end -= 1;
@@ -223,8 +223,10 @@ fn id_len_ok(s: &str) -> bool {
     (5..=30).contains(&s.len()) && !s.starts_with('-') && !s.ends_with('-')
 }
 
+/// A parseable IPv6 address with at least three groups of hex digits, so
+/// that code paths ("spec::", "e::f") are not addresses.
 fn ipv6_valid(s: &str) -> bool {
-    s.matches(':').count() >= 2 && s.parse::<std::net::Ipv6Addr>().is_ok()
+    s.split(':').filter(|g| !g.is_empty()).count() >= 3 && s.parse::<std::net::Ipv6Addr>().is_ok()
 }
 
 /// Month 1–12 and day 1–31 in either order (US and European numeric dates).
@@ -399,7 +401,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
         .group(1)
         .validate(id_len_ok),
         PatternRecognizer::new("email", "EMAIL", 85, 0.95, r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
-        PatternRecognizer::new("url", "URL", 84, 0.9, r#"(?i)\b(?:https?://|ftp://|www\.)[^\s<>"']+"#).trim(),
+        PatternRecognizer::new("url", "URL", 84, 0.9, r#"(?i)\b(?:https?://|ftp://|www\.)[\p{L}0-9][^\s<>"'`\]\[]*"#).trim(),
         PatternRecognizer::new("ipv4", "IP", 82, 0.85, r"\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b")
             .context(&["ip", "address", "host"]),
         PatternRecognizer::new("ipv6", "IP", 82, 0.85, r"(?i)(?:[0-9a-f]{1,4}|:)(?::[0-9a-f]{0,4}){2,7}(?:(?:\d{1,3}\.){3}\d{1,3})?")
