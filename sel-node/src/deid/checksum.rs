@@ -26,7 +26,7 @@ pub fn luhn_valid(digits: &[u8]) -> bool {
     if digits.len() < 2 {
         return false;
     }
-    luhn_sum(digits, false) % 10 == 0
+    luhn_sum(digits, false).is_multiple_of(10)
 }
 
 /// The Luhn check digit to append to `payload`.
@@ -167,7 +167,7 @@ fn iban_mod97(chars: &[u8]) -> u32 {
 /// 3·(d1+d4+d7) + 7·(d2+d5+d8) + (d3+d6+d9) ≡ 0 (mod 10).
 pub fn aba_valid(s: &str) -> bool {
     let Some(d) = digits(s) else { return false };
-    d.len() == 9 && aba_sum(&d) % 10 == 0
+    d.len() == 9 && aba_sum(&d).is_multiple_of(10)
 }
 
 /// The ninth digit of a routing number whose first eight are `payload`.

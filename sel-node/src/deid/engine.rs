@@ -201,17 +201,16 @@ fn byte_to_char(text: &str, offsets: &mut [usize]) -> BTreeMap<usize, usize> {
         }
         return map;
     }
-    let mut chars = 0;
     let mut next = offsets.iter().peekable();
-    for (b, _) in text
+    for (chars, (b, _)) in text
         .char_indices()
         .chain(std::iter::once((text.len(), ' ')))
+        .enumerate()
     {
         while next.peek().is_some_and(|&&o| o == b) {
             map.insert(b, chars);
             next.next();
         }
-        chars += 1;
     }
     map
 }

@@ -159,10 +159,8 @@ impl PatternRecognizer {
             return;
         }
         let value = &text[start..end];
-        if let Some(v) = self.validate {
-            if !v(value) {
-                return;
-            }
+        if self.validate.is_some_and(|v| !v(value)) {
+            return;
         }
         let has_context =
             !self.context.is_empty() && context_before(text, start, self.window, &self.context);

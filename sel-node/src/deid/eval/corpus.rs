@@ -773,10 +773,9 @@ fn template(kind: usize, g: &Gen, b: &mut Builder) {
             b.phi("HEALTH_PLAN", &m);
             b.lit("\nMedicare HICN: ");
             let h = format!("{}A", to_string(&b.rng.digit_values(9)));
-            let h = if h.starts_with('0') {
-                format!("1{}", &h[1..])
-            } else {
-                h
+            let h = match h.strip_prefix('0') {
+                Some(rest) => format!("1{rest}"),
+                None => h,
             };
             b.phi("HICN", &h);
             b.lit("\nCard on file: ");
