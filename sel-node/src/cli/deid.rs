@@ -324,8 +324,12 @@ fn run_eval(a: &EvalArgs) -> ExitCode {
     } else {
         print!("{}", report.to_text());
         if let Some(t) = throughput {
+            let cpu = t
+                .mb_per_cpu_s
+                .map(|m| format!(", {m:.1} MB per CPU second"))
+                .unwrap_or_default();
             println!(
-                "detection: {:.1} MB/s ({} bytes in {:.2} s, one thread{})",
+                "detection: {:.1} MB/s wall{cpu} ({} bytes in {:.2} s, one thread{})",
                 t.mb_per_s,
                 t.bytes,
                 t.seconds,

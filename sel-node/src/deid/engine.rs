@@ -121,6 +121,28 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Seconds each recognizer spends on `text` (the name rung as one
+    /// entry), slowest first: where detection time goes.
+    pub fn profile(&self, text: &str) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        let mut sink = Vec::new();
+        for (i, p) in self.patterns.iter().enumerate() {
+            let t = std::time::Instant::now();
+            p.find(text, i, &mut sink);
+            out.push((p.name.clone(), t.elapsed().as_secs_f64()));
+        }
+        let t = std::time::Instant::now();
+        names::find(text, self.names_base, &mut sink);
+        out.push(("person_*".to_string(), t.elapsed().as_secs_f64()));
+        let t = std::time::Instant::now();
+        let _ = resolve(sink);
+        out.push(("resolve".to_string(), t.elapsed().as_secs_f64()));
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out
+    }
+}
+
 /// Turn a user category into a recognizer.
 fn user_recognizer(cat: &Category) -> Result<PatternRecognizer, CategoryError> {
     let context: Vec<String> = cat
@@ -161,6 +183,7 @@ fn user_recognizer(cat: &Category) -> Result<PatternRecognizer, CategoryError> {
         context_required: required,
         window: CONTEXT_WINDOW,
         trim_trailing_punct: false,
+        gate: None,
     })
 }
 

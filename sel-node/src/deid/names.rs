@@ -7,7 +7,7 @@
 //! Names are the least structured identifier, so this rung has the lowest
 //! priority: any structured identifier that overlaps a name candidate wins.
 use super::Candidate;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 /// Priority of every PERSON candidate (below all pattern recognizers).
@@ -158,15 +158,20 @@ enum CueKind {
 
 /// Every cue phrase with its typo variants (two adjacent letters swapped in
 /// a word of four letters or more), lower case, with its kind.
-fn cue_variants() -> &'static [(String, CueKind)] {
-    static V: OnceLock<Vec<(String, CueKind)>> = OnceLock::new();
+/// Indexed by the phrase's last word, so a lookup costs one hash.
+fn cue_variants() -> &'static HashMap<String, Vec<(String, CueKind)>> {
+    static V: OnceLock<HashMap<String, Vec<(String, CueKind)>>> = OnceLock::new();
     V.get_or_init(|| {
-        let mut out = Vec::new();
+        let mut out: HashMap<String, Vec<(String, CueKind)>> = HashMap::new();
+        let mut add = |phrase: String, kind: CueKind| {
+            let last = phrase.rsplit(' ').next().unwrap_or("").to_string();
+            out.entry(last).or_default().push((phrase, kind));
+        };
         let strong = STRONG_CUES.iter().map(|c| (*c, CueKind::Strong));
         let roles = COLON_CUES.iter().map(|c| (*c, CueKind::Role));
         let credentials = CREDENTIALS.iter().map(|c| (*c, CueKind::Credential));
         for (cue, is_strong) in strong.chain(roles).chain(credentials) {
-            out.push((cue.to_string(), is_strong));
+            add(cue.to_string(), is_strong);
             let b = cue.as_bytes();
             for i in 0..b.len().saturating_sub(1) {
                 let word_len = b[..=i]
@@ -185,7 +190,7 @@ fn cue_variants() -> &'static [(String, CueKind)] {
                 {
                     let mut v = b.to_vec();
                     v.swap(i, i + 1);
-                    out.push((String::from_utf8_lossy(&v).into_owned(), is_strong));
+                    add(String::from_utf8_lossy(&v).into_owned(), is_strong);
                 }
             }
         }
@@ -197,9 +202,10 @@ fn cue_variants() -> &'static [(String, CueKind)] {
 fn is_cue_word(c: &Classified, i: usize) -> bool {
     let n = c.tokens[i].norm.as_str();
     n.len() >= 4
-        && cue_variants()
-            .iter()
-            .any(|(v, kind)| *kind != CueKind::Credential && v == n)
+        && cue_variants().get(n).is_some_and(|v| {
+            v.iter()
+                .any(|(p, kind)| *kind != CueKind::Credential && p == n)
+        })
 }
 
 /// Credentials that follow a name in signatures ("Jane Roe, MD").
@@ -500,16 +506,19 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
     }
 
     // Coreference: every word of a name found above is a name elsewhere in
-    // the same text.
+    // the same text. Linear: tokens and found spans are both walked in
+    // order of start.
+    found.sort_by_key(|f| f.start);
+    let spans: Vec<(usize, usize)> = found.iter().map(|f| (f.start, f.end)).collect();
+    let inside = |t: &Token| {
+        let k = spans.partition_point(|&(s, _)| s <= t.start);
+        k > 0 && spans[k - 1].1 >= t.end
+    };
     let mut known: HashSet<&str> = HashSet::new();
-    for f in &found {
-        for t in tokens
-            .iter()
-            .filter(|t| t.start >= f.start && t.end <= f.end)
+    for t in &tokens {
+        if matches!(t.shape, Shape::Title | Shape::Upper) && t.norm.chars().count() > 2 && inside(t)
         {
-            if matches!(t.shape, Shape::Title | Shape::Upper) && t.norm.chars().count() > 2 {
-                known.insert(t.norm.as_str());
-            }
+            known.insert(t.norm.as_str());
         }
     }
     if !known.is_empty() {
@@ -517,11 +526,9 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
             if matches!(t.shape, Shape::Title | Shape::Upper)
                 && known.contains(t.norm.as_str())
                 && !c.stop(k)
+                && !inside(t)
             {
-                let inside = found.iter().any(|f| f.start <= t.start && t.end <= f.end);
-                if !inside {
-                    push(&mut found, t.start, t.end, COREFERENCE, 0.7);
-                }
+                push(&mut found, t.start, t.end, COREFERENCE, 0.7);
             }
         }
     }
@@ -730,10 +737,12 @@ fn cue_before(text: &str, c: &Classified, i: usize, multi_word: bool) -> Option<
         CueKind::Role => with_punct || multi_word,
         CueKind::Credential => with_punct,
     };
-    if cue_variants()
-        .iter()
-        .any(|(w, kind)| applies(*kind) && ends_with_word(w))
-    {
+    let last_word = tail.rsplit(' ').next().unwrap_or("");
+    let last_word = last_word.trim_start_matches(|ch: char| !ch.is_alphanumeric());
+    if cue_variants().get(last_word).is_some_and(|v| {
+        v.iter()
+            .any(|(w, kind)| applies(*kind) && ends_with_word(w))
+    }) {
         return Some(CONTEXT);
     }
     None

@@ -33,6 +33,10 @@ pub(crate) struct PatternRecognizer {
     pub window: usize,
     /// Strip trailing sentence punctuation (URLs).
     pub trim_trailing_punct: bool,
+    /// A cheap literal test the text must pass before the (slower) pattern
+    /// runs at all: the keywords of a context-anchored recognizer. Most
+    /// notes lack most keywords, so most anchored patterns never run.
+    pub gate: Option<Regex>,
 }
 
 /// Default distance (bytes) before a match in which context words count.
@@ -98,7 +102,12 @@ impl PatternRecognizer {
             context_required: false,
             window: CONTEXT_WINDOW,
             trim_trailing_punct: false,
+            gate: None,
         }
+    }
+    fn gate(mut self, keywords: &str) -> Self {
+        self.gate = Some(compile(&format!("(?i){keywords}")));
+        self
     }
     fn group(mut self, g: usize) -> Self {
         self.group = g;
@@ -115,7 +124,8 @@ impl PatternRecognizer {
     fn require_context(mut self, window: usize) -> Self {
         self.context_required = true;
         self.window = window;
-        self
+        let words: Vec<String> = self.context.iter().map(|w| regex::escape(w)).collect();
+        self.gate(&words.join("|"))
     }
     fn trim(mut self) -> Self {
         self.trim_trailing_punct = true;
@@ -124,6 +134,9 @@ impl PatternRecognizer {
 
     /// Every accepted match in `text`, as byte-offset candidates.
     pub(crate) fn find(&self, text: &str, index: usize, out: &mut Vec<Candidate>) {
+        if self.gate.as_ref().is_some_and(|g| !g.is_match(text)) {
+            return;
+        }
         if self.group == 0 {
             for m in self.regex.find_iter(text) {
                 self.accept(text, m.start(), m.end(), index, out);
@@ -295,6 +308,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}(\d{{9}})\b", kw("routing|aba|rtn|transit")),
         )
         .group(1)
+        .gate(&kw("routing|aba|rtn|transit"))
         .validate(checksum::aba_valid),
         PatternRecognizer::new("ssn_dashed", "SSN", 95, 0.85, r"\b\d{3}-\d{2}-\d{4}\b|\b\d{3} \d{2} \d{4}\b")
             .validate(checksum::ssn_valid)
@@ -307,12 +321,14 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}(\d{{9}})\b", kw("ssn|social security|soc\\.? sec\\.?|ss#")),
         )
         .group(1)
+        .gate(&kw("ssn|social security|soc\\.? sec\\.?|ss#"))
         .validate(checksum::ssn_valid),
         PatternRecognizer::new("sin_luhn", "SIN", 94, 0.65, r"\b\d{3}[- ]\d{3}[- ]\d{3}\b")
             .validate(checksum::sin_valid)
             .context(&["sin", "social insurance", "nas"]),
         PatternRecognizer::new("sin_context", "SIN", 94, 0.7, &format!(r"(?i)\b(?:{}){NUM_TAIL}(\d{{9}})\b", kw("sin|social insurance")))
             .group(1)
+        .gate(&kw("sin|social insurance"))
             .validate(checksum::sin_valid),
         PatternRecognizer::new("npi_luhn", "NPI", 93, 0.7, r"\b[12]\d{9}\b")
             .validate(checksum::npi_valid)
@@ -336,6 +352,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             .context(&["vin", "vehicle"]),
         PatternRecognizer::new("vin_context", "VIN", 91, 0.7, &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-HJ-NPR-Z0-9]{{17}})\b", kw("vin|vehicle identification")))
             .group(1)
+        .gate(&kw("vin|vehicle identification"))
             .validate(vin_with_context_valid),
         PatternRecognizer::new(
             "health_card_context",
@@ -344,7 +361,8 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             0.85,
             &format!(r"(?i)\b(?:{}){NUM_TAIL}(\d{{4}}[- ]?\d{{3}}[- ]?\d{{3}}(?:[- ]?[A-Z]{{2}})?|[A-Z]{{4}}[ ]?\d{{4}}[ ]?\d{{4}}|\d{{9,10}})\b", kw("health card|health insurance card|ohip|phn|ramq|carte soleil|hcn|provincial health(?: card)?|personal health")),
         )
-        .group(1),
+        .group(1)
+        .gate(&kw("health card|health insurance card|ohip|phn|ramq|carte soleil|hcn|provincial health(?: card)?|personal health")),
         PatternRecognizer::new(
             "mrn_context",
             "MRN",
@@ -352,7 +370,8 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             0.9,
             &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z]{{0,4}}[- ]?\d{{5,12}}(?:-\d{{1,4}})?)\b", kw("mrn|medical record|med rec|mr|chart|record|patient id|hospital id|unit number|pt id")),
         )
-        .group(1),
+        .group(1)
+        .gate(&kw("mrn|medical record|med rec|mr|chart|record|patient id|hospital id|unit number|pt id")),
         PatternRecognizer::new(
             "health_plan_context",
             "HEALTH_PLAN",
@@ -361,6 +380,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z0-9-]*\d[A-Z0-9-]*)\b", kw("member|subscriber|policy|health plan|insurance|insurance policy|beneficiary|group number|group no|group #|grp|medicaid|insured id")),
         )
         .group(1)
+        .gate(&kw("member|subscriber|policy|health plan|insurance|insurance policy|beneficiary|group number|group no|group #|grp|medicaid|insured id"))
         .validate(id_len_ok),
         PatternRecognizer::new(
             "account_context",
@@ -370,6 +390,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z]{{0,3}}[0-9][0-9-]{{4,19}})\b", kw("account|acct|billing account|bank account|a/c|invoice")),
         )
         .group(1)
+        .gate(&kw("account|acct|billing account|bank account|a/c|invoice"))
         .validate(id_len_ok),
         PatternRecognizer::new(
             "plate_context",
@@ -379,6 +400,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z0-9]{{1,4}}[ -]?[A-Z0-9]{{1,4}})\b", kw("license plate|licence plate|plate")),
         )
         .group(1)
+        .gate(&kw("license plate|licence plate|plate"))
         .validate(id_len_ok),
         PatternRecognizer::new(
             "license_context",
@@ -388,6 +410,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z0-9-]*\d[A-Z0-9-]*)\b", kw("driver'?s? license|driver'?s? licence|license|licence|certificate|cert\\.?|certification|registration|permit|passport")),
         )
         .group(1)
+        .gate(&kw("driver'?s? license|driver'?s? licence|license|licence|certificate|cert\\.?|certification|registration|permit|passport"))
         .validate(id_len_ok),
         PatternRecognizer::new(
             "device_context",
@@ -397,6 +420,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z0-9-]*\d[A-Z0-9-]*)\b", kw("serial|s/n|sn|device|device identifier|udi|imei|lot|model/serial|pacemaker|implant|pump|defibrillator|icd")),
         )
         .group(1)
+        .gate(&kw("serial|s/n|sn|device|device identifier|udi|imei|lot|model/serial|pacemaker|implant|pump|defibrillator|icd"))
         .validate(id_len_ok),
         PatternRecognizer::new("email", "EMAIL", 85, 0.95, r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
         PatternRecognizer::new("url", "URL", 84, 0.9, r#"(?i)\b(?:https?://|ftp://|www\.)[\p{L}0-9][^\s<>"'`\]\[]*"#).trim(),
