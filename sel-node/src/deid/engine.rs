@@ -268,6 +268,12 @@ mod tests {
     }
 
     #[test]
+    fn engine_is_shareable_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Engine>();
+    }
+
+    #[test]
     fn char_offsets_not_bytes() {
         let e = Engine::new();
         let text = "Zoë Müller: call 617-555-0134";
