@@ -311,6 +311,25 @@ fn run_eval(a: &EvalArgs) -> ExitCode {
     let throughput = a
         .bench
         .then(|| eval::bench(&engine, &docs, Duration::from_secs(3)));
+    if a.bench && !a.json {
+        // Where the time goes, summed over the corpus (wall clock).
+        let mut total: std::collections::BTreeMap<String, f64> = Default::default();
+        for d in &docs {
+            for (name, secs) in engine.profile(&d.text) {
+                *total.entry(name).or_default() += secs;
+            }
+        }
+        let sum: f64 = total.values().sum();
+        let mut rows: Vec<_> = total.into_iter().collect();
+        rows.sort_by(|x, y| y.1.total_cmp(&x.1));
+        println!("slowest recognizers (share of detection time):");
+        for (name, secs) in rows.iter().take(12) {
+            println!(
+                "  {:>5.1}%  {name}",
+                100.0 * secs / sum.max(f64::MIN_POSITIVE)
+            );
+        }
+    }
     if a.json {
         let v = serde_json::json!({
             "documents": report.documents,

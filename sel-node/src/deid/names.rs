@@ -543,14 +543,21 @@ fn cued_common_word(text: &str, c: &Classified, i: usize) -> bool {
     if !matches!(t.shape, Shape::Title | Shape::Upper) || TITLES.contains(&t.norm.as_str()) {
         return false;
     }
-    match cue_before(text, c, i, false) {
-        Some(TITLE) => true,
-        Some(_) => c.tokens.get(i + 1).is_some_and(|n| {
-            let gap = &text[t.end..n.start];
-            (gap == " " || gap == ", ") && (c.namey(i + 1) || n.shape == Shape::Initial)
-        }),
-        None => false,
+    // A title right before: cheap to test, and enough on its own.
+    if i > 0 {
+        let prev = &c.tokens[i - 1];
+        let gap = &text[prev.end..t.start];
+        if matches!(gap, " " | ". " | "." | ".\t" | "\t") && TITLES.contains(&prev.norm.as_str()) {
+            return true;
+        }
     }
+    // Otherwise a name word must follow, and only then is the (costlier)
+    // cue test worth running.
+    let followed = c.tokens.get(i + 1).is_some_and(|n| {
+        let gap = &text[t.end..n.start];
+        (gap == " " || gap == ", ") && (c.namey(i + 1) || n.shape == Shape::Initial)
+    });
+    followed && cue_before(text, c, i, false).is_some()
 }
 
 /// After an announced name, a capitalised common word that ends the phrase
