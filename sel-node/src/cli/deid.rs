@@ -322,7 +322,7 @@ fn run_eval(a: &EvalArgs) -> ExitCode {
         let sum: f64 = total.values().sum();
         let mut rows: Vec<_> = total.into_iter().collect();
         rows.sort_by(|x, y| y.1.total_cmp(&x.1));
-        println!("slowest recognizers (share of detection time):");
+        println!("slowest recognizers, each scanning the whole text (share of time):");
         for (name, secs) in rows.iter().take(12) {
             println!(
                 "  {:>5.1}%  {name}",

@@ -150,6 +150,55 @@ impl PatternRecognizer {
         }
     }
 
+    /// Like [`Self::find`] but only matches inside `line` (a byte range of
+    /// `text` that holds no line break); word boundaries and context words
+    /// still see the text around it.
+    pub(crate) fn find_in_line(
+        &self,
+        text: &str,
+        line: std::ops::Range<usize>,
+        index: usize,
+        out: &mut Vec<Candidate>,
+    ) {
+        let hay = &text[..line.end];
+        let mut at = line.start;
+        while at < line.end {
+            let (start, end, whole_end) = if self.group == 0 {
+                match self.regex.find_at(hay, at) {
+                    Some(m) => (m.start(), m.end(), m.end()),
+                    None => break,
+                }
+            } else {
+                match self.regex.captures_at(hay, at) {
+                    Some(caps) => {
+                        let whole = caps.get(0).map_or(at, |m| m.end());
+                        match caps.get(self.group) {
+                            Some(m) => (m.start(), m.end(), whole),
+                            None => (0, 0, whole),
+                        }
+                    }
+                    None => break,
+                }
+            };
+            if end > start {
+                self.accept(text, start, end, index, out);
+            }
+            // Patterns never match the empty string; step on regardless.
+            at = if whole_end > at {
+                whole_end
+            } else {
+                next_char(text, at)
+            };
+        }
+    }
+
+    /// Whether this pattern can only match within one line, so that it may
+    /// be run line by line (built-in patterns spell every line-crossing
+    /// white space as `\s`).
+    pub(crate) fn single_line(&self) -> bool {
+        self.gate.is_none() && !self.regex.as_str().contains(r"\s")
+    }
+
     fn accept(
         &self,
         text: &str,
@@ -211,6 +260,13 @@ impl PatternRecognizer {
             confidence,
         });
     }
+}
+
+fn next_char(text: &str, at: usize) -> usize {
+    text[at..]
+        .chars()
+        .next()
+        .map_or(at + 1, |c| at + c.len_utf8())
 }
 
 /// Whether one of `words` (lower case) occurs in the `window` bytes before
