@@ -307,6 +307,19 @@ mod tests {
     }
 
     #[test]
+    fn line_set_changes_speed_not_findings() {
+        let fast = Engine::new();
+        assert!(fast.line_set.is_some(), "the line set builds");
+        let mut plain = Engine::new();
+        plain.line_set = None;
+        for d in crate::deid::eval::generate(48, 9) {
+            assert_eq!(fast.detect(&d.text), plain.detect(&d.text), "document {}", d.id);
+        }
+        let t = "Tel 617-555-0134\nSSN 412-55-7891\r\nZoë 93 yo\n\nIBAN GB82WEST12345698765432";
+        assert_eq!(fast.detect(t), plain.detect(t));
+    }
+
+    #[test]
     fn engine_is_shareable_across_threads() {
         fn shareable<T: Send + Sync>() {}
         shareable::<Engine>();
