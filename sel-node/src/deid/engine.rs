@@ -313,7 +313,12 @@ mod tests {
         let mut plain = Engine::new();
         plain.line_set = None;
         for d in crate::deid::eval::generate(48, 9) {
-            assert_eq!(fast.detect(&d.text), plain.detect(&d.text), "document {}", d.id);
+            assert_eq!(
+                fast.detect(&d.text),
+                plain.detect(&d.text),
+                "document {}",
+                d.id
+            );
         }
         let t = "Tel 617-555-0134\nSSN 412-55-7891\r\nZoë 93 yo\n\nIBAN GB82WEST12345698765432";
         assert_eq!(fast.detect(t), plain.detect(t));
