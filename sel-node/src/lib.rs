@@ -22,6 +22,7 @@ pub mod api;
 pub mod ca;
 pub mod cli;
 pub mod clients;
+pub mod deid;
 pub mod encode;
 pub mod jobs;
 pub mod model;

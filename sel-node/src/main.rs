@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     match cli.command {
         cli::Command::Encode(args) => encode::run(&args),
         cli::Command::Registry(args) => registry::run(&args),
+        cli::Command::Deid(args) => cli::deid::run(&args),
         cli::Command::Ca(args) => cli::ca::run(&args),
         cli::Command::Serve(args) => match cli::serve::settings(&args) {
             Ok(settings) => serve(settings),

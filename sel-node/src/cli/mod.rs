@@ -1,5 +1,6 @@
 //! The command line: the top-level parser and one `Args` type per subcommand.
 pub mod ca;
+pub mod deid;
 pub mod encode;
 pub mod registry;
 pub mod serve;
@@ -26,4 +27,7 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// A local certificate authority for a demo or a small federation.
     Ca(ca::CaArgs),
+    /// De-identification: detect and redact identifiers in clinical text,
+    /// evaluate detection quality.
+    Deid(deid::DeidArgs),
 }

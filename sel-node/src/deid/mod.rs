@@ -1,0 +1,37 @@
+//! De-identification: finding identifiers (PHI) in clinical text and
+//! transforming them (mask, hash, redact, keep). No HTTP here: the CLI
+//! (`sel-node deid`) and a future service call [`Engine::detect`] and
+//! [`policy::apply`].
+//!
+//! Detection is a prioritised ladder of recognizers ([`patterns`] for
+//! structured identifiers, [`names`] for persons, plus user [`Category`]s).
+//! Every recognizer proposes candidates; overlaps are resolved
+//! deterministically by priority, then length, then start, so a checksummed
+//! identifier is never swallowed by a name or a date.
+//!
+//! **Offsets.** A [`Finding`]'s `start` and `end` count Unicode scalar values
+//! (Rust `char`s, what Python's `str` indexes), not UTF-8 bytes; `end` is
+//! exclusive. Internally recognizers work on byte offsets and the engine
+//! converts once at the end; [`char_to_byte`] converts back.
+pub mod category;
+pub mod checksum;
+pub mod engine;
+pub mod eval;
+mod names;
+mod patterns;
+pub mod policy;
+
+pub use category::{Category, CategoryError};
+pub use engine::{Engine, Finding, char_to_byte};
+pub use policy::{Action, Policy, PolicyError};
+
+/// A proposed span before overlap resolution (byte offsets).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Candidate {
+    pub start: usize,
+    pub end: usize,
+    pub priority: u8,
+    /// Index into the engine's recognizer table.
+    pub recognizer: usize,
+    pub confidence: f32,
+}
