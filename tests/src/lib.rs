@@ -234,3 +234,92 @@ pub fn read_simple_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
         .collect();
     (header, rows)
 }
+
+/// The LIDs a node keeps for the records of its database (the server's
+/// LIDs of linkage mode, obtained from `freshIDs`), opened: read from the
+/// node's sealed store under its node key, then each opened under the
+/// site's LID key. The node must not be running (its store is locked).
+///
+/// This is where a site's own LIDs live: its registry never receives them
+/// (they go from the node to the linkage service), so a check that the two
+/// sites hold the same LID for the same patient is made here.
+pub mod node_lids {
+    use std::collections::HashMap;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use linkage_service::keys::SiteKey;
+    use linkage_service::lid::{Lid, open_lid};
+    use sel_node::seal::NodeKey;
+    use sel_node::store::NodeStore;
+    use sel_node::store::redb::{DB_FILE, RedbStore};
+
+    /// Why the LIDs could not be read. Names files and record ids, never a
+    /// key or a LID.
+    #[derive(Debug)]
+    pub enum NodeLidsError {
+        NodeKey(String),
+        Store(String),
+        Missing { record: String },
+        Unopenable { record: String, reason: String },
+    }
+
+    impl std::fmt::Display for NodeLidsError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                NodeLidsError::NodeKey(e) => write!(f, "node key: {e}"),
+                NodeLidsError::Store(e) => write!(f, "node store: {e}"),
+                NodeLidsError::Missing { record } => {
+                    write!(f, "the node holds no LID for record {record}")
+                }
+                NodeLidsError::Unopenable { record, reason } => {
+                    write!(f, "the LID of record {record} does not open: {reason}")
+                }
+            }
+        }
+    }
+
+    /// The opened LID of every record in `ids`, as node `node_dir` keeps
+    /// them for the linkage service at `ls_url` (the URL exactly as given in
+    /// initRemote; a trailing `/` is tried too).
+    pub fn read(
+        node_dir: &Path,
+        node_key_file: &Path,
+        ls_url: &str,
+        site: &str,
+        lid_key: &SiteKey,
+        ids: &[String],
+    ) -> Result<HashMap<String, Lid>, NodeLidsError> {
+        let key = NodeKey::load(Some(node_key_file))
+            .map_err(|e| NodeLidsError::NodeKey(e.to_string()))?;
+        let store = RedbStore::open(&node_dir.join(DB_FILE), Arc::new(key))
+            .map_err(|e| NodeLidsError::Store(e.to_string()))?;
+        let trimmed = ls_url.trim_end_matches('/');
+        let mut best: Option<Vec<Option<String>>> = None;
+        for url in [trimmed.to_owned(), format!("{trimmed}/")] {
+            let sealed = store
+                .load_lids(&url, ids)
+                .map_err(|e| NodeLidsError::Store(e.to_string()))?;
+            let found = sealed.iter().filter(|l| l.is_some()).count();
+            if best
+                .as_ref()
+                .is_none_or(|b| found > b.iter().filter(|l| l.is_some()).count())
+            {
+                best = Some(sealed);
+            }
+        }
+        let sealed = best.unwrap_or_default();
+        ids.iter()
+            .zip(sealed)
+            .map(|(id, sealed)| {
+                let sealed = sealed.ok_or_else(|| NodeLidsError::Missing { record: id.clone() })?;
+                let lid =
+                    open_lid(lid_key, site, &sealed).map_err(|e| NodeLidsError::Unopenable {
+                        record: id.clone(),
+                        reason: e.to_string(),
+                    })?;
+                Ok((id.clone(), lid))
+            })
+            .collect()
+    }
+}

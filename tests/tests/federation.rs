@@ -34,7 +34,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use e2e_tests::{Processes, Scratch, binary, free_port, read_simple_csv, wait_for, workspace_root};
+use e2e_tests::{
+    Processes, Scratch, binary, free_port, node_lids, read_simple_csv, wait_for, workspace_root,
+};
 use linkage_service::keys::SiteKey;
 use linkage_service::lid::{Lid, open_lid};
 use protocol_spec::config::{LinkageConfig, Record};
@@ -43,8 +45,6 @@ use protocol_spec::messages::mainsel::AlgorithmConfig;
 use protocol_spec::value::record_from_wire;
 use reqwest::{Client, StatusCode};
 use sel_node::seal::NodeKey;
-use sel_node::store::NodeStore;
-use sel_node::store::redb::{DB_FILE, RedbStore};
 use serde_json::{Value, json};
 
 const SITE_A: &str = "SITE_A";
@@ -607,7 +607,16 @@ async fn two_sites_link_and_match_over_tls_and_agree_with_the_reference() {
     // B's LIDs live in node B's store, sealed under its node key: stop node
     // B and read them with the node's own store code.
     procs.kill("node-b");
-    let lids_b = node_lids(&b, &ls_url, &served_b);
+    let ids_b: Vec<String> = served_b.iter().map(|(id, _)| id.clone()).collect();
+    let lids_b = node_lids::read(
+        &b.node_dir,
+        &b.node_key_file,
+        &ls_url,
+        SITE_B,
+        &b.lid_key,
+        &ids_b,
+    )
+    .unwrap_or_else(|e| panic!("node B's LIDs: {e}"));
     let b_lid_set: HashSet<[u8; 16]> = lids_b.values().map(|l| *l.as_bytes()).collect();
     assert_eq!(
         b_lid_set.len(),
@@ -637,28 +646,4 @@ async fn two_sites_link_and_match_over_tls_and_agree_with_the_reference() {
 
     drop(procs);
     drop(scratch);
-}
-
-/// The LIDs node B keeps for its database records, opened: read from its
-/// store (it must not be running) under its node key, then each opened with
-/// B's LID key.
-fn node_lids(b: &Site, ls_url: &str, served_b: &[(String, Value)]) -> HashMap<String, Lid> {
-    let key = NodeKey::load(Some(&b.node_key_file)).expect("node key");
-    let store = RedbStore::open(&b.node_dir.join(DB_FILE), Arc::new(key)).expect("B's store");
-    let ids: Vec<String> = served_b.iter().map(|(id, _)| id.clone()).collect();
-    // The store keys LIDs by the linkage service URL as configured.
-    let sealed = [ls_url.to_owned(), format!("{ls_url}/")]
-        .iter()
-        .map(|url| store.load_lids(url, &ids).expect("load LIDs"))
-        .find(|l| l.iter().all(Option::is_some))
-        .unwrap_or_else(|| panic!("node B holds no LID for some of its records"));
-    ids.into_iter()
-        .zip(sealed)
-        .map(|(id, sealed)| {
-            let sealed = sealed.expect("checked above");
-            let lid = open_lid(&b.lid_key, SITE_B, &sealed)
-                .unwrap_or_else(|e| panic!("B's LID of {id} does not open under B's key: {e}"));
-            (id, lid)
-        })
-        .collect()
 }
