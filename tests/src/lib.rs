@@ -254,6 +254,9 @@ pub mod node_lids {
     use sel_node::store::NodeStore;
     use sel_node::store::redb::{DB_FILE, RedbStore};
 
+    /// The file `sel-node serve` keeps its store in, inside its data dir.
+    const NODE_STORE_FILE: &str = "node.redb";
+
     /// Why the LIDs could not be read. Names files and record ids, never a
     /// key or a LID.
     #[derive(Debug)]
@@ -292,7 +295,16 @@ pub mod node_lids {
     ) -> Result<HashMap<String, Lid>, NodeLidsError> {
         let key = NodeKey::load(Some(node_key_file))
             .map_err(|e| NodeLidsError::NodeKey(e.to_string()))?;
-        let store = RedbStore::open(&node_dir.join(DB_FILE), Arc::new(key))
+        // The node's store file: `sel_node::node::STORE_FILE` once the node
+        // has landed, else the store module's default name.
+        let path = [NODE_STORE_FILE, DB_FILE]
+            .iter()
+            .map(|f| node_dir.join(f))
+            .find(|p| p.exists())
+            .ok_or_else(|| {
+                NodeLidsError::Store(format!("no node store in {}", node_dir.display()))
+            })?;
+        let store = RedbStore::open(&path, Arc::new(key))
             .map_err(|e| NodeLidsError::Store(e.to_string()))?;
         let trimmed = ls_url.trim_end_matches('/');
         let mut best: Option<Vec<Option<String>>> = None;
