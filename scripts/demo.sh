@@ -4,6 +4,7 @@
 #   bash scripts/demo.sh            # a few thousand synthetic patients per site
 #   bash scripts/demo.sh --small    # a quick run (a few hundred)
 #   bash scripts/demo.sh --keep     # leave the federation running afterwards
+#   bash scripts/demo.sh --sizes 500,800,100   # patients at A, at B, at both
 #
 # It builds the release binaries, then starts on 127.0.0.1: a local CA and
 # certificates, the linkage service (both sites registered), two registries
@@ -32,8 +33,13 @@ while [ $# -gt 0 ]; do
     case $1 in
     --keep) KEEP=1 ;;
     --small) SIZE_A=200 SIZE_B=250 OVERLAP=60 ;;
+    --sizes)
+        [ $# -ge 2 ] || fed_die "--sizes needs A,B,OVERLAP"
+        IFS=, read -r SIZE_A SIZE_B OVERLAP <<<"$2"
+        shift
+        ;;
     -h | --help)
-        sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) fed_die "unknown argument $1 (try --help)" ;;
@@ -267,13 +273,21 @@ job_seconds() {
 }
 LINK_SECS=$(job_seconds "$LINK_JOB")
 MATCH_SECS=$(job_seconds "$MATCH_JOB")
-PEER_BYTES=$(fed_call 200 GET "https://127.0.0.1:$A_API/metrics" "$A_LOCAL" | python3 -c '
+MPC_FIGURES=$(fed_call 200 GET "https://127.0.0.1:$A_API/metrics" "$A_LOCAL" | python3 -c '
 import sys
-total = 0
+m = {}
 for line in sys.stdin:
-    if line.startswith(("sel_node_peer_bytes_sent_total", "sel_node_peer_bytes_received_total")):
-        total += float(line.split()[-1])
-print("%.1f MB" % (total / 1e6) if total else "?")')
+    if not line.startswith("#") and line.strip():
+        name, value = line.rsplit(None, 1)
+        m[name] = float(value)
+sent = m.get("sel_node_peer_bytes_sent_total", 0)
+received = m.get("sel_node_peer_bytes_received_total", 0)
+mpc = m.get("sel_node_mpc_duration_seconds_sum", 0)
+parts = []
+parts.append("2PC %.1fs" % mpc if mpc else "2PC time not reported")
+parts.append("%.1f MB sent, %.1f MB received" % (sent / 1e6, received / 1e6)
+             if sent or received else "peer bytes not reported")
+print(", ".join(parts))')
 
 # How A's LIDs compare with the truth: node B's LIDs live in its sealed
 # store, read with lid-check while node B is stopped.
@@ -288,9 +302,10 @@ cat <<EOF
 
   ┌─ summary ───────────────────────────────────────────────────────────
   │ site A: $SIZE_A patients   site B: $SIZE_B patients   known overlap: $OVERLAP
-  │ linkMN:  $LINKED records linked in ${LINK_SECS}s (2PC and linkage service)
+  │ linkMN:  $LINKED records linked in ${LINK_SECS}s (job start to finish)
   │ matchMN: $MATCHES matches, $TENTATIVE tentative (matches included) in ${MATCH_SECS}s
-  │ peer traffic of node A (both jobs): $PEER_BYTES; wall time from trigger: ${ELAPSED}s
+  │ node A, both jobs: $MPC_FIGURES
+  │ wall time from the triggers to the last callback: ${ELAPSED}s
   │ against the known overlap (A's LID = node B's LID of the partner):
   │   found $(echo "$CHECK" | fed_json - 'd["found"]') of $(echo "$CHECK" | fed_json - 'd["true_pairs"]'), missed $(echo "$CHECK" | fed_json - 'd["missed"]'), wrongly linked $(echo "$CHECK" | fed_json - 'd["wrongly_linked"]'), fresh LIDs $(echo "$CHECK" | fed_json - 'd["fresh"]')
   └─────────────────────────────────────────────────────────────────────

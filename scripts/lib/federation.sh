@@ -23,14 +23,14 @@ fed_free_port() {
 # fed_json FILE_OR_- EXPR: prints a value of a JSON document, EXPR a Python
 # expression over `d` (e.g. 'd["apiKey"]'); empty output for null/missing.
 fed_json() {
-    local src=$1 expr=$2
-    python3 - "$src" "$expr" <<'PY'
+    # The program is an argument, not a here-document: stdin may be the
+    # document.
+    python3 -c '
 import json, sys
 src, expr = sys.argv[1], sys.argv[2]
 text = sys.stdin.read() if src == "-" else open(src).read()
 try:
-    d = json.loads(text)
-    v = eval(expr, {"d": d})
+    v = eval(expr, {"d": json.loads(text)})
 except Exception:
     v = None
 if v is None:
@@ -41,7 +41,7 @@ elif isinstance(v, bool):
     print("true" if v else "false")
 else:
     print(v)
-PY
+' "$1" "$2"
 }
 
 # fed_start NAME LOGFILE CMD...: starts CMD in the background, output to
