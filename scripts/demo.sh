@@ -100,9 +100,7 @@ for name in ls node-a node-b registry-a registry-b; do
 done
 
 # --- ports, keys -----------------------------------------------------------
-LS_PORT=$(fed_free_port)
-A_API=$(fed_free_port) A_PEER=$(fed_free_port) A_REG=$(fed_free_port)
-B_API=$(fed_free_port) B_PEER=$(fed_free_port) B_REG=$(fed_free_port)
+read -r LS_PORT A_API A_PEER A_REG B_API B_PEER B_REG <<<"$(fed_free_ports 7 | tr '\n' ' ')"
 LS_URL="https://127.0.0.1:$LS_PORT"
 umask 077
 secret() { head -c 24 /dev/urandom | base64 | tr '+/' '-_'; }

@@ -14,10 +14,20 @@ fed_die() {
     exit 1
 }
 
-# A loopback port that was free a moment ago (the processes need their
-# ports on the command line, as each must know the others' URLs).
-fed_free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+# fed_free_ports N: N distinct loopback ports that were free a moment ago,
+# one per line (the processes need their ports on the command line, as each
+# must know the others' URLs; all N are held at once so none repeats).
+fed_free_ports() {
+    python3 -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+for s in socks:
+    print(s.getsockname()[1])
+' "$1"
 }
 
 # fed_json FILE_OR_- EXPR: prints a value of a JSON document, EXPR a Python

@@ -42,12 +42,18 @@ pub fn binary(name: &str, package: &str) -> PathBuf {
     path
 }
 
-/// A loopback port that was free a moment ago. The processes under test need
-/// their ports on the command line before they start (each must know the
-/// others' URLs), so the port is taken from the OS and released again.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local address").port()
+/// `n` distinct loopback ports that were free a moment ago. The processes
+/// under test need their ports on the command line before they start (each
+/// must know the others' URLs), so the ports are taken from the OS and
+/// released again; all `n` are held at once so none is handed out twice.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local address").port())
+        .collect()
 }
 
 /// A fresh scratch directory for one test run, removed by [`Scratch::drop`]

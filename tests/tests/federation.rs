@@ -23,7 +23,8 @@
 //!   of them share one.
 //!
 //! Then node A is killed and restarted: its configuration, remotes and jobs
-//! are still there.
+//! are still there. Last, no process's log holds a key, a sealed LID or an
+//! encoded field value.
 //!
 //! Every process is stopped when the test ends, also when it fails; a
 //! failing run prints the tail of each process's log and keeps its scratch
@@ -35,7 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use e2e_tests::{
-    Processes, Scratch, binary, free_port, node_lids, read_simple_csv, wait_for, workspace_root,
+    Processes, Scratch, binary, free_ports, node_lids, read_simple_csv, wait_for, workspace_root,
 };
 use linkage_service::keys::SiteKey;
 use linkage_service::lid::{Lid, open_lid};
@@ -282,7 +283,8 @@ async fn two_sites_link_and_match_over_tls_and_agree_with_the_reference() {
         let lid = SiteKey::from_base64(reg["lidKey"].as_str().expect("lidKey")).expect("lidKey");
         ls_keys.insert(id, (api, lid));
     }
-    let ls_port = free_port();
+    let ports = free_ports(7);
+    let ls_port = ports[0];
     let ls_url = format!("https://127.0.0.1:{ls_port}");
     let (ls_cert, ls_key) = cert("ls");
     let mut ls = Command::new(&ls_bin);
@@ -299,7 +301,7 @@ async fn two_sites_link_and_match_over_tls_and_agree_with_the_reference() {
     procs.spawn("linkage-service", ls, &dir.join("ls.log"));
 
     // Two sites: keys, registry contents, ports.
-    let make_site = |id: &'static str, letter: &str| {
+    let make_site = |id: &'static str, letter: &str, ports: &[u16]| {
         let (ls_api_key, lid_key) = ls_keys[id].clone();
         let node_dir = dir.join(format!("node-{letter}"));
         std::fs::create_dir_all(&node_dir).unwrap();
@@ -307,9 +309,9 @@ async fn two_sites_link_and_match_over_tls_and_agree_with_the_reference() {
         NodeKey::generate_file(&node_key_file).expect("node key file");
         Site {
             id,
-            api_port: free_port(),
-            peer_port: free_port(),
-            registry_port: free_port(),
+            api_port: ports[0],
+            peer_port: ports[1],
+            registry_port: ports[2],
             node_dir,
             node_key_file,
             registry_dir: dir.join(format!("registry-{letter}")),
@@ -319,8 +321,8 @@ async fn two_sites_link_and_match_over_tls_and_agree_with_the_reference() {
             lid_key,
         }
     };
-    let a = make_site(SITE_A, "a");
-    let b = make_site(SITE_B, "b");
+    let a = make_site(SITE_A, "a", &ports[1..4]);
+    let b = make_site(SITE_B, "b", &ports[4..7]);
 
     for (site, letter) in [(&a, "a"), (&b, "b")] {
         run(
@@ -643,6 +645,46 @@ async fn two_sites_link_and_match_over_tls_and_agree_with_the_reference() {
         .collect();
     let distinct: HashSet<_> = unmatched.iter().collect();
     assert_eq!(distinct.len(), unmatched.len(), "fresh LIDs are distinct");
+
+    // No process logged a key, a sealed LID or an encoded field value.
+    let mut secrets: Vec<(String, String)> = vec![
+        ("A's local key".into(), a.local_key.clone()),
+        ("B's local key".into(), b.local_key.clone()),
+        ("A's registry key".into(), a.registry_key.clone()),
+        ("B's registry key".into(), b.registry_key.clone()),
+        ("the pair key".into(), pair_key.clone()),
+        ("A's linkage-service key".into(), a.ls_api_key.clone()),
+        ("B's linkage-service key".into(), b.ls_api_key.clone()),
+    ];
+    for line in export.lines().skip(1) {
+        if let Some((id, sealed)) = line.split_once(',') {
+            secrets.push((format!("the LID of {id}"), sealed.to_owned()));
+        }
+    }
+    for (id, fields) in served_a.iter().chain(&served_b) {
+        for field in ["vorname", "nachname", "ort"] {
+            if let Some(value) = fields[field].as_str().filter(|v| v.len() > 16) {
+                secrets.push((format!("{field} of {id}"), value.to_owned()));
+            }
+        }
+    }
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("scratch dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    assert!(logs.len() >= 5, "every process has a log");
+    for log in &logs {
+        let text = std::fs::read_to_string(log).expect("read log");
+        for (what, secret) in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{} contains {what}",
+                log.display()
+            );
+        }
+    }
 
     drop(procs);
     drop(scratch);
