@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The two-site demo on loopback, in one command:
 #
-#   bash scripts/demo.sh            # a few thousand synthetic patients per site
+#   bash scripts/demo.sh            # 1,000 patients at A linked against 2,000 at B
 #   bash scripts/demo.sh --small    # a quick run (a few hundred)
 #   bash scripts/demo.sh --keep     # leave the federation running afterwards
 #   bash scripts/demo.sh --sizes 500,800,100   # patients at A, at B, at both
@@ -26,7 +26,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/lib/federation.sh"
 
 KEEP=0
-SIZE_A=3000 SIZE_B=3000 OVERLAP=1000
+SIZE_A=1000 SIZE_B=2000 OVERLAP=300
 SEED=${SEL_DEMO_SEED:-42}
 JOB_LIMIT=${SEL_DEMO_JOB_LIMIT:-3600}
 while [ $# -gt 0 ]; do
@@ -282,7 +282,7 @@ sent = m.get("sel_node_peer_bytes_sent_total", 0)
 received = m.get("sel_node_peer_bytes_received_total", 0)
 mpc = m.get("sel_node_mpc_duration_seconds_sum", 0)
 parts = []
-parts.append("2PC %.1fs" % mpc if mpc else "2PC time not reported")
+parts.append("2PC %.1fs (summed over the jobs)" % mpc if mpc else "2PC time not reported")
 parts.append("%.1f MB sent, %.1f MB received" % (sent / 1e6, received / 1e6)
              if sent or received else "peer bytes not reported")
 print(", ".join(parts))')
