@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The two-site demo on loopback, in one command:
 #
-#   bash scripts/demo.sh            # 1,000 patients at A linked against 2,000 at B
+#   bash scripts/demo.sh            # 100 patients at A linked against 1,500 at B
 #   bash scripts/demo.sh --small    # a quick run (a few hundred)
 #   bash scripts/demo.sh --keep     # leave the federation running afterwards
 #   bash scripts/demo.sh --sizes 500,800,100   # patients at A, at B, at both
@@ -26,7 +26,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/lib/federation.sh"
 
 KEEP=0
-SIZE_A=1000 SIZE_B=2000 OVERLAP=300
+SIZE_A=100 SIZE_B=1500 OVERLAP=50
 SEED=${SEL_DEMO_SEED:-42}
 JOB_LIMIT=${SEL_DEMO_JOB_LIMIT:-3600}
 while [ $# -gt 0 ]; do
