@@ -155,6 +155,29 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
     assert_eq!(job["status"], "DONE", "{job}");
     assert_eq!(job["progress_percent"], 100, "{job}");
 
+    // B recorded its side of both jobs (no patient data, no callback).
+    let served: Vec<_> = b
+        .manager()
+        .jobs()
+        .into_iter()
+        .filter(|j| j.side == sel_node::model::JobSide::Server)
+        .collect();
+    assert_eq!(served.len(), 2);
+    for j in &served {
+        assert_eq!(
+            j.status,
+            protocol_spec::messages::mainsel::JobStatus::Done,
+            "{j:?}"
+        );
+        assert_eq!(
+            (j.remote_id.as_str(), j.query_records),
+            ("A", pop.queries.len() as u64)
+        );
+        assert_eq!(j.database_records, Some(pop.database.len() as u64));
+        assert!(j.callback_url.is_none());
+    }
+    assert!(served.iter().any(|j| j.id == link_job) && served.iter().any(|j| j.id == match_job));
+
     // ---- restart A: configuration, remotes and jobs survive ----
     let jobs_before = rest_a.get("/jobs/list").await;
     a.shutdown().await;

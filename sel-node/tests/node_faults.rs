@@ -253,3 +253,64 @@ async fn a_job_queued_before_a_restart_runs_after_the_next_start() {
     );
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remote_checks_size_and_configuration_before_it_commits_anything() {
+    let root = TempDir::new("admit");
+    let pki = Pki::new(root.path());
+    let mut callbacks = start_callbacks().await;
+    let (dir_a, dir_b) = (root.path().join("a"), root.path().join("b"));
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let b = start(Settings {
+        max_query_records: 1,
+        ..node_settings(&dir_b, &pki)
+    })
+    .await
+    .unwrap();
+    let (a, rest_a) = node_a(
+        &pki,
+        node_settings(&dir_a, &pki),
+        &format!("https://127.0.0.1:{}", b.peer_addr().port()),
+    )
+    .await;
+    let rest_b = Rest::new(&pki, &b, "key-of-B");
+    // The data service is never asked: admission fails first.
+    let b_local = init_local("B", "key-of-B", "http://127.0.0.1:9/none");
+    assert_eq!(rest_b.put("/initLocal", &b_local).await, 204);
+    assert_eq!(
+        rest_b
+            .put("/initRemote/A", &init_remote(&a, None, true))
+            .await,
+        204
+    );
+    let two = json!({"callback": {"url": callbacks.url("two")},
+        "records": [{"fields": empty_record(&config())}, {"fields": empty_record(&config())}]});
+    let job = rest_a.submit("/matchRecords/B", &two).await;
+    let error = callbacks.next().await.body["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("too many records"), "{error}");
+    assert_eq!(a.manager().job(&job).unwrap().status, JobStatus::Fault);
+
+    // B changes its configuration: A's announcement no longer fits.
+    let mut changed = b_local.clone();
+    changed["algorithm"]["threshold_match"] = json!(0.95);
+    assert_eq!(rest_b.put("/initLocal", &changed).await, 200);
+    let job = rest_a
+        .submit("/matchRecord/B", &match_body(&callbacks, "one"))
+        .await;
+    let error = callbacks.next().await.body["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("configuration"), "{error}");
+    assert_eq!(a.manager().job(&job).unwrap().status, JobStatus::Fault);
+    assert!(
+        b.manager().jobs().is_empty(),
+        "a refused announcement leaves no job on the remote"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
