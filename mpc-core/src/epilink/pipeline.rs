@@ -28,8 +28,10 @@ use super::bitmul::reduce;
 use super::error::ProtocolError;
 use super::inputs::PartyChunk;
 use super::plan::Plan;
-use crate::circuit::word::values_to_lanes;
+use super::schedule::{Chunk, Schedule};
+use crate::circuit::word::{lanes_to_values, values_to_lanes};
 use crate::{Lanes, Party};
+use protocol_spec::config::Record;
 use protocol_spec::config::SIM_FRAC_BITS;
 
 pub use super::circuit::ChunkShape;
@@ -358,6 +360,141 @@ pub struct ChunkRole {
     pub has_earlier: bool,
     /// The chunk closes its query block (decisions are output).
     pub last: bool,
+}
+
+/// Per pair, per lane: one party's intersection-count shares of a chunk
+/// (`None` for binary pairs).
+pub type CountShares = Vec<Option<Vec<u32>>>;
+
+/// One query's decisions from the last chunk of its block: the values
+/// (plaintext engine) or this party's XOR shares of them (two-party).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// Match bit.
+    pub is_match: bool,
+    /// Tentative-match bit.
+    pub tentative: bool,
+    /// Index of the best record.
+    pub index: u64,
+}
+
+crate::redacted_debug!(Decision);
+
+/// What differs between the plaintext and the two-party run around the
+/// shared pipeline: how a chunk's intersection counts come about (clear
+/// values split at random, or vector products with the peer), which
+/// records this engine knows, and what happens after a chunk.
+pub trait Driver: Send {
+    /// The engine the pipeline runs on.
+    type E: Engine;
+
+    /// Everything before the pipeline of `chunk` (cancellation checks,
+    /// per-block setup): the chunk's count shares of the client and the
+    /// server, for the parties this engine knows.
+    fn prepare(
+        &mut self,
+        plan: &Plan,
+        chunk: &Chunk,
+    ) -> impl Future<Output = Result<(Option<CountShares>, Option<CountShares>), ProtocolError>> + Send;
+
+    /// The engine and the records it knows: (all queries, all database
+    /// records).
+    fn parts(&mut self) -> (&mut Self::E, Option<&[Record]>, Option<&[Record]>);
+
+    /// After the last chunk of a query block.
+    fn block_done(&mut self) {}
+
+    /// After every chunk: `done` of `total` chunks are finished.
+    fn chunk_done(&mut self, _done: u64, _total: u64) {}
+}
+
+/// The one chunk loop of both engines: per chunk the driver's preparation
+/// and [`process_chunk`], the running best carried between the chunks of a
+/// block; the decisions of every query, in query order (grown block by
+/// block, never sized up front).
+pub async fn drive<D: Driver>(
+    d: &mut D,
+    plan: &Plan,
+    schedule: &Schedule,
+) -> Result<Vec<Decision>, ProtocolError> {
+    let mut decisions = Vec::new();
+    let mut running: Option<Cand> = None;
+    let total = schedule.chunk_count();
+    let mut done = 0u64;
+    for chunk in schedule.chunks() {
+        let (client_counts, server_counts) = d.prepare(plan, &chunk).await?;
+        let shape = ChunkShape {
+            queries: chunk.queries,
+            records: chunk.records,
+            first_record: chunk.first_record,
+            index_width: schedule.index_width(),
+        };
+        let role = ChunkRole {
+            has_earlier: !chunk.first_of_block,
+            last: chunk.last_of_block,
+        };
+        let (engine, queries, database) = d.parts();
+        let qs = records_of(queries, chunk.first_query, chunk.queries)?;
+        let rs = records_of(database, chunk.first_record, chunk.records)?;
+        let client = party(qs, &client_counts)?;
+        let server = party(rs, &server_counts)?;
+        let result =
+            process_chunk(engine, plan, &shape, role, client, server, running.take()).await?;
+        match result {
+            ChunkResult::Running(best) => running = Some(best),
+            ChunkResult::Final {
+                is_match,
+                tentative,
+                index,
+            } => {
+                if decisions.len() != chunk.first_query {
+                    return Err(ProtocolError::Internal("query blocks out of order".into()));
+                }
+                let index = lanes_to_values(&index)?;
+                decisions.extend((0..chunk.queries).map(|q| Decision {
+                    is_match: is_match.get(q).unwrap_or(false),
+                    tentative: tentative.get(q).unwrap_or(false),
+                    index: index.get(q).copied().unwrap_or(0) as u64,
+                }));
+                d.block_done();
+            }
+        }
+        done += 1;
+        d.chunk_done(done, total);
+    }
+    if schedule.records == 0 {
+        // No chunks at all: every query's result is (0, 0, 0), as in the
+        // reference (the two-party run settles this before driving).
+        decisions.resize(schedule.queries, Decision::default());
+    }
+    Ok(decisions)
+}
+
+/// `len` records from `first`, if this engine knows the party's records.
+fn records_of(
+    all: Option<&[Record]>,
+    first: usize,
+    len: usize,
+) -> Result<Option<&[Record]>, ProtocolError> {
+    all.map(|r| {
+        r.get(first..first + len)
+            .ok_or_else(|| ProtocolError::Internal("chunk outside the records".into()))
+    })
+    .transpose()
+}
+
+/// A party's chunk, if this engine knows both its records and its counts.
+fn party<'a>(
+    records: Option<&'a [Record]>,
+    counts: &'a Option<CountShares>,
+) -> Result<Option<PartyChunk<'a>>, ProtocolError> {
+    match (records, counts) {
+        (Some(records), Some(counts)) => Ok(Some(PartyChunk { records, counts })),
+        (None, None) => Ok(None),
+        _ => Err(ProtocolError::Internal(
+            "records and counts of a party disagree".into(),
+        )),
+    }
 }
 
 /// The whole computation of one chunk (see the module docs).

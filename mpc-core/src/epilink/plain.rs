@@ -18,7 +18,7 @@ use super::bitmul::reduce;
 use super::circuit::{ChunkShape, ScoreInputs, decide, select, similarities, spread};
 use super::error::ProtocolError;
 use super::inputs::{InputSink, Owner, PartyChunk, chunk_inputs};
-use super::pipeline::{Cand, ChunkResult, ChunkRole, Engine, SimilarityShares, process_chunk};
+use super::pipeline::{CountShares, Driver, Engine, SimilarityShares, drive};
 use super::plan::{Carries, Plan};
 use super::schedule::{Chunk, Schedule};
 use crate::circuit::Word;
@@ -102,66 +102,49 @@ pub fn link_records_plain(
     check_records(config, queries, database)?;
     let plan = Plan::new(config, opts.carries).map_err(ProtocolError::from)?;
     let schedule = Schedule::new(queries.len(), database.len(), opts.lanes_per_chunk);
-    let mut engine = PlainEngine {
-        rng: ChaCha8Rng::seed_from_u64(opts.seed),
+    let mut driver = PlainDriver {
+        engine: PlainEngine {
+            rng: ChaCha8Rng::seed_from_u64(opts.seed),
+        },
+        queries,
+        database,
     };
-    let mut results = vec![
-        LinkResult {
-            is_match: false,
-            tentative: false,
-            best_index: 0
-        };
-        queries.len()
-    ];
-    let mut running: Option<Cand> = None;
-    for chunk in schedule.chunks() {
-        let shape = ChunkShape {
-            queries: chunk.queries,
-            records: chunk.records,
-            first_record: chunk.first_record,
-            index_width: schedule.index_width(),
-        };
-        let qs = &queries[chunk.first_query..chunk.first_query + chunk.queries];
-        let rs = &database[chunk.first_record..chunk.first_record + chunk.records];
-        let (client_counts, server_counts) = split_counts(&plan, &chunk, qs, rs, &mut engine.rng);
-        let role = ChunkRole {
-            has_earlier: !chunk.first_of_block,
-            last: chunk.last_of_block,
-        };
-        let fut = process_chunk(
-            &mut engine,
-            &plan,
-            &shape,
-            role,
-            Some(PartyChunk {
-                records: qs,
-                counts: &client_counts,
-            }),
-            Some(PartyChunk {
-                records: rs,
-                counts: &server_counts,
-            }),
-            running.take(),
-        );
-        match block_on(fut)? {
-            ChunkResult::Running(best) => running = Some(best),
-            ChunkResult::Final {
-                is_match,
-                tentative,
-                index,
-            } => {
-                let idx = lanes_to_values(&index).map_err(ProtocolError::from)?;
-                for q in 0..chunk.queries {
-                    results[chunk.first_query + q] = LinkResult {
-                        is_match: is_match.get(q).unwrap_or(false),
-                        tentative: tentative.get(q).unwrap_or(false),
-                        best_index: idx.get(q).copied().unwrap_or(0) as usize,
-                    };
-                }
-            }
-        }
+    let decisions = block_on(drive(&mut driver, &plan, &schedule))?;
+    Ok(decisions
+        .into_iter()
+        .map(|d| LinkResult {
+            is_match: d.is_match,
+            tentative: d.tentative,
+            best_index: d.index as usize,
+        })
+        .collect())
+}
+
+/// The plaintext side of the chunk driver: both parties' records, counts
+/// computed in the clear and split at random.
+struct PlainDriver<'a> {
+    engine: PlainEngine,
+    queries: &'a [Record],
+    database: &'a [Record],
+}
+
+impl Driver for PlainDriver<'_> {
+    type E = PlainEngine;
+
+    async fn prepare(
+        &mut self,
+        plan: &Plan,
+        chunk: &Chunk,
+    ) -> Result<(Option<CountShares>, Option<CountShares>), ProtocolError> {
+        let qs = &self.queries[chunk.first_query..chunk.first_query + chunk.queries];
+        let rs = &self.database[chunk.first_record..chunk.first_record + chunk.records];
+        let (c, s) = split_counts(plan, chunk, qs, rs, &mut self.engine.rng);
+        Ok((Some(c), Some(s)))
     }
-    Ok(results)
+
+    fn parts(&mut self) -> (&mut PlainEngine, Option<&[Record]>, Option<&[Record]>) {
+        (&mut self.engine, Some(self.queries), Some(self.database))
+    }
 }
 
 /// Polls a future that never waits (the plaintext engine does no I/O) to
@@ -332,9 +315,6 @@ pub fn match_records_plain(
         tentative: results.iter().filter(|r| r.tentative).count() as u64,
     })
 }
-
-/// Per pair, one party's count share per lane (`None` for binary pairs).
-type CountShares = Vec<Option<Vec<u32>>>;
 
 /// Random additive shares of every Dice pair's intersection count, lane
 /// `q·records + r`.

@@ -32,16 +32,15 @@ use bytes::Bytes;
 use protocol_spec::config::{Comparator, LinkageConfig, Record};
 use protocol_spec::epilink::{LinkResult, MatchCounts};
 
-use super::circuit::ChunkShape;
 use super::control::JobChannel;
 pub use super::error::ProtocolError;
 use super::gadgets::sum_lanes;
 use super::handshake::{
     Agreement, HANDSHAKE_LEN, HandshakeError, Hello, Mode, context_digest, fingerprint, fresh_nonce,
 };
-use super::inputs::{InputSink, NetInputs, Owner, PartyChunk};
+use super::inputs::{InputSink, NetInputs, Owner};
 use super::peer_ot::PeerOt;
-use super::pipeline::{Cand, ChunkResult, ChunkRole, process_chunk};
+use super::pipeline::{CountShares, Driver, drive};
 use super::plain::check_records;
 use super::plan::{Carries, Plan};
 use super::schedule::{Chunk, DEFAULT_LANES_PER_CHUNK, MAX_LANES_PER_CHUNK, MAX_RECORDS, Schedule};
@@ -392,17 +391,22 @@ async fn execute_inner<C: Channel>(
                 .streams(me, &agreement.ot_tweak)
         }
     };
-    let total_chunks = schedule.chunk_count();
     let mut run = Run {
         engine: TwoParty { ch, me, ots },
-        plan,
+        plan: &plan,
         params,
         mine: records,
-        schedule,
-        done_chunks: 0,
-        total_chunks,
+        vp: None,
     };
-    let shares = run.link().await?;
+    let shares: Vec<ResultShare> = drive(&mut run, &plan, &schedule)
+        .await?
+        .into_iter()
+        .map(|d| ResultShare {
+            is_match: d.is_match,
+            tentative: d.tentative,
+            best_index: d.index,
+        })
+        .collect();
     let outcome = match (mode, me) {
         (Mode::Linkage, _) => Outcome::Shares(shares),
         (Mode::Matching, _) => {
@@ -421,16 +425,67 @@ async fn execute_inner<C: Channel>(
     })
 }
 
-/// State of one run.
+/// State of one run: the two-party side of the chunk driver.
 struct Run<'a, C: Channel> {
     engine: TwoParty<JobChannel<C>>,
-    plan: Plan,
+    plan: &'a Plan,
     params: &'a RunParams<'a>,
     /// This party's records (queries or database).
     mine: &'a [Record],
-    schedule: Schedule,
-    done_chunks: u64,
-    total_chunks: u64,
+    /// The vector-product pads of the current query block.
+    vp: Option<VectorProducts>,
+}
+
+impl<C: Channel> Driver for Run<'_, C> {
+    type E = TwoParty<JobChannel<C>>;
+
+    /// Cancellation check, the block's vector-product setup on its first
+    /// chunk, then this party's count shares by vector products.
+    async fn prepare(
+        &mut self,
+        _plan: &Plan,
+        chunk: &Chunk,
+    ) -> Result<(Option<CountShares>, Option<CountShares>), ProtocolError> {
+        self.control().await?;
+        if chunk.first_of_block {
+            self.vp = Some(self.setup_block(chunk.first_query, chunk.queries).await?);
+        }
+        let mut vp = self
+            .vp
+            .take()
+            .ok_or_else(|| ProtocolError::Internal("no vector products".into()))?;
+        let counts = self.counts(&mut vp, chunk).await;
+        self.vp = Some(vp);
+        let counts = counts?;
+        Ok(match self.engine.me {
+            Party::Client => (Some(counts), None),
+            Party::Server => (None, Some(counts)),
+        })
+    }
+
+    fn parts(&mut self) -> (&mut Self::E, Option<&[Record]>, Option<&[Record]>) {
+        let me = self.engine.me;
+        let mine = Some(self.mine);
+        match me {
+            Party::Client => (&mut self.engine, mine, None),
+            Party::Server => (&mut self.engine, None, mine),
+        }
+    }
+
+    fn block_done(&mut self) {
+        self.vp = None;
+    }
+
+    fn chunk_done(&mut self, done: u64, total: u64) {
+        if let Some(p) = &self.params.progress {
+            let f = if total == 0 {
+                1.0
+            } else {
+                done as f64 / total as f64
+            };
+            p(f.min(1.0));
+        }
+    }
 }
 
 /// Per query of the block, per field: the vector-product pad streams
@@ -438,17 +493,6 @@ struct Run<'a, C: Channel> {
 type VectorProducts = Vec<Vec<Option<FieldPads>>>;
 
 impl<C: Channel> Run<'_, C> {
-    fn report_progress(&self) {
-        if let Some(p) = &self.params.progress {
-            let f = if self.total_chunks == 0 {
-                1.0
-            } else {
-                self.done_chunks as f64 / self.total_chunks as f64
-            };
-            p(f.min(1.0));
-        }
-    }
-
     /// At a chunk boundary: the legacy flag of [`Options::cancel`] cancels
     /// the job like its token would; either way the peer is told (the job
     /// channel's cancel message) and both stop.
@@ -566,81 +610,6 @@ impl<C: Channel> Run<'_, C> {
             }
         }
         Ok(counts)
-    }
-
-    /// Every chunk: the shares of every query's result.
-    async fn link(&mut self) -> Result<Vec<ResultShare>, ProtocolError> {
-        // Grown block by block: never sized by the peer's count up front.
-        let mut results = Vec::new();
-        let index_width = self.schedule.index_width();
-        let mut running: Option<Cand> = None;
-        let mut vp: Option<VectorProducts> = None;
-        for chunk in self.schedule.chunks() {
-            self.control().await?;
-            if chunk.first_of_block {
-                vp = Some(self.setup_block(chunk.first_query, chunk.queries).await?);
-            }
-            let vpm = vp
-                .as_mut()
-                .ok_or_else(|| ProtocolError::Internal("no vector products".into()))?;
-            let counts = self.counts(vpm, &chunk).await?;
-            let shape = ChunkShape {
-                queries: chunk.queries,
-                records: chunk.records,
-                first_record: chunk.first_record,
-                index_width,
-            };
-            let role = ChunkRole {
-                has_earlier: !chunk.first_of_block,
-                last: chunk.last_of_block,
-            };
-            let data = match self.engine.me {
-                Party::Client => PartyChunk {
-                    records: &self.mine[chunk.first_query..chunk.first_query + chunk.queries],
-                    counts: &counts,
-                },
-                Party::Server => PartyChunk {
-                    records: &self.mine[chunk.first_record..chunk.first_record + chunk.records],
-                    counts: &counts,
-                },
-            };
-            let (client, server) = match self.engine.me {
-                Party::Client => (Some(data), None),
-                Party::Server => (None, Some(data)),
-            };
-            let result = process_chunk(
-                &mut self.engine,
-                &self.plan,
-                &shape,
-                role,
-                client,
-                server,
-                running.take(),
-            )
-            .await?;
-            match result {
-                ChunkResult::Running(best) => running = Some(best),
-                ChunkResult::Final {
-                    is_match,
-                    tentative,
-                    index,
-                } => {
-                    let index = crate::circuit::word::lanes_to_values(&index)?;
-                    if results.len() != chunk.first_query {
-                        return Err(ProtocolError::Internal("query blocks out of order".into()));
-                    }
-                    results.extend((0..chunk.queries).map(|q| ResultShare {
-                        is_match: is_match.get(q).unwrap_or(false),
-                        tentative: tentative.get(q).unwrap_or(false),
-                        best_index: index.get(q).copied().unwrap_or(0) as u64,
-                    }));
-                    vp = None;
-                }
-            }
-            self.done_chunks += 1;
-            self.report_progress();
-        }
-        Ok(results)
     }
 
     /// Matching mode: counts the match and tentative shares in a circuit

@@ -72,7 +72,10 @@ pub struct ImportArgs {
 }
 
 /// `sel-node registry serve --data-dir DIR --listen ADDR --site-id ID ...`
-#[derive(Debug, Args)]
+///
+/// `Debug` is written by hand: the keys may come from the environment and
+/// must never be printed.
+#[derive(Args)]
 pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
@@ -152,4 +155,25 @@ pub struct ExportArgs {
     /// Output file (default stdout). Created readable by its owner only.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |k: &Option<String>| k.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ServeArgs")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("site_id", &self.site_id)
+            .field("api_key_file", &self.api_key_file)
+            .field("api_key", &redacted(&self.api_key))
+            .field("node_url", &self.node_url)
+            .field("node_key_file", &self.node_key_file)
+            .field("node_key", &redacted(&self.node_key))
+            .field("public_url", &self.public_url)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("ca_bundle", &self.ca_bundle)
+            .field("insecure_http", &self.insecure_http)
+            .finish()
+    }
 }

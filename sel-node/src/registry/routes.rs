@@ -54,6 +54,18 @@ fn no_content(result: Result<(), ApiError>) -> Response {
     }
 }
 
+/// Runs a handler that reads or writes the store off the async workers
+/// (redb blocks).
+async fn blocking(handler: impl FnOnce() -> Response + Send + 'static) -> Response {
+    match tokio::task::spawn_blocking(handler).await {
+        Ok(response) => response,
+        Err(_) => error_response(&ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "registry task failed",
+        )),
+    }
+}
+
 /// All routes, with rejections turned into `{"error": ...}` answers.
 pub fn routes(
     registry: Arc<Registry>,
@@ -75,12 +87,14 @@ pub fn routes(
         .and(raw_query)
         .and(auth)
         .and(with_registry.clone())
-        .map(
+        .then(
             |requester: String, query: Option<String>, auth: Option<String>, r: Arc<Registry>| {
-                let result = r
-                    .authorize(auth.as_deref(), Caller::UserOrNode)
-                    .and_then(|()| r.records_page(&requester, query.as_deref()));
-                respond(result, StatusCode::OK)
+                blocking(move || {
+                    let result = r
+                        .authorize(auth.as_deref(), Caller::UserOrNode)
+                        .and_then(|()| r.records_page(&requester, query.as_deref()));
+                    respond(result, StatusCode::OK)
+                })
             },
         );
 
@@ -95,19 +109,21 @@ pub fn routes(
             .and(warp::body::content_length_limit(MAX_CALLBACK_BYTES))
             .and(warp::body::bytes())
             .and(with_registry.clone())
-            .map(
+            .then(
                 move |remote: String,
                       batch: String,
                       auth: Option<String>,
                       body: bytes::Bytes,
                       r: Arc<Registry>| {
-                    let result =
-                        r.authorize(auth.as_deref(), Caller::Node)
-                            .and_then(|()| match mode {
-                                Mode::Link => r.link_callback(&remote, &batch, &body),
-                                Mode::Match => r.match_callback(&remote, &batch, &body),
-                            });
-                    no_content(result)
+                    blocking(move || {
+                        let result =
+                            r.authorize(auth.as_deref(), Caller::Node)
+                                .and_then(|()| match mode {
+                                    Mode::Link => r.link_callback(&remote, &batch, &body),
+                                    Mode::Match => r.match_callback(&remote, &batch, &body),
+                                });
+                        no_content(result)
+                    })
                 },
             )
     };

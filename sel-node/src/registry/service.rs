@@ -9,6 +9,7 @@ use protocol_spec::messages::mainsel::{
     Timestamp, WireRecord, check_remote_id, check_site_id,
 };
 use serde::Serialize;
+use std::sync::Arc;
 use warp::http::StatusCode;
 
 use super::auth::key_matches;
@@ -124,7 +125,7 @@ pub struct StatusReply {
 /// The registry: its configuration, store and node client.
 pub struct Registry {
     config: RegistryConfig,
-    store: RegistryStore,
+    store: Arc<RegistryStore>,
     node: NodeClient,
 }
 
@@ -133,7 +134,7 @@ impl Registry {
         let node = NodeClient::new(http, &config.node_url, config.node_key.clone());
         Registry {
             config,
-            store,
+            store: Arc::new(store),
             node,
         }
     }
@@ -144,6 +145,20 @@ impl Registry {
 
     pub fn store(&self) -> &RegistryStore {
         &self.store
+    }
+
+    /// Runs `f` on the store off the async workers: redb calls block, and a
+    /// large page or batch must not stall other requests.
+    async fn with_store<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&RegistryStore) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "registry task failed"))?
+            .map_err(ApiError::from)
     }
 
     /// Checks the `Authorization` header for `caller`.
@@ -208,7 +223,7 @@ impl Registry {
     /// arrives before the node's 202 still finds it.
     pub async fn trigger(&self, mode: Mode, remote: &str) -> Result<TriggerReply, ApiError> {
         check_remote_id(remote).map_err(|e| ApiError::bad_request(format!("remote id: {e}")))?;
-        let all = self.store.all_patients()?;
+        let all = self.with_store(|s| s.all_patients()).await?;
         if all.patients.is_empty() {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -222,8 +237,12 @@ impl Registry {
             .map(|(id, fields)| (id, WireRecord { fields, id: None }))
             .unzip();
         let count = ids.len() as u64;
-        self.store
-            .put_batch(remote, &batch_id, &Batch::new(mode, ids))?;
+        {
+            let (remote, batch_id) = (remote.to_owned(), batch_id.clone());
+            let batch = Batch::new(mode, ids);
+            self.with_store(move |s| s.put_batch(&remote, &batch_id, &batch))
+                .await?;
+        }
         let body = RecordsRequest {
             callback: Callback {
                 url: format!(
@@ -269,7 +288,11 @@ impl Registry {
     /// its job.
     pub async fn status(&self, mode: Mode, remote: &str) -> Result<StatusReply, ApiError> {
         check_remote_id(remote).map_err(|e| ApiError::bad_request(format!("remote id: {e}")))?;
-        let Some((batch_id, batch)) = self.store.latest_batch(remote, mode)? else {
+        let owned = remote.to_owned();
+        let latest = self
+            .with_store(move |s| s.latest_batch(&owned, mode))
+            .await?;
+        let Some((batch_id, batch)) = latest else {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 format!("no {} batch towards {remote} yet", mode.as_str()),

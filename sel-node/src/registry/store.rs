@@ -188,7 +188,7 @@ impl RegistryStore {
     }
 
     /// Stores `patients` in one transaction (an id already stored is
-    /// replaced) and moves `toDate` to now. Returns how many of them replaced
+    /// replaced) and moves `toDate` forward. Returns how many of them replaced
     /// a stored patient.
     pub fn put_patients(&self, patients: &[(String, FieldMap)]) -> Result<u64, StoreError> {
         let txn = self.db.begin_write().map_err(dberr)?;
@@ -208,8 +208,18 @@ impl RegistryStore {
                     replaced += 1;
                 }
             }
-            let mut meta = txn.open_table(META).map_err(dberr)?;
-            meta.insert(UPDATED_AT, now_unix()).map_err(dberr)?;
+            // `toDate` strictly increases with every import that stores
+            // something, so a node's cache sees even two imports within one
+            // second, or a replacement that keeps `total`.
+            if !patients.is_empty() {
+                let mut meta = txn.open_table(META).map_err(dberr)?;
+                let previous = meta
+                    .get(UPDATED_AT)
+                    .map_err(dberr)?
+                    .map_or(0, |v| v.value());
+                meta.insert(UPDATED_AT, now_unix().max(previous + 1))
+                    .map_err(dberr)?;
+            }
         }
         txn.commit().map_err(dberr)?;
         Ok(replaced)
@@ -463,8 +473,10 @@ mod tests {
             .put_patients(&[("b".into(), fields(2)), ("a".into(), fields(1))])
             .unwrap();
         assert_eq!(replaced, 0);
+        let first = store.patient_page(0, 1).unwrap().updated_at;
         assert_eq!(store.put_patients(&[("b".into(), fields(3))]).unwrap(), 1);
         let page = store.patient_page(1, 5).unwrap();
+        assert!(page.updated_at > first, "a replacement moves toDate");
         assert_eq!(page.total, 2);
         assert_eq!(page.patients, vec![("b".to_string(), fields(3))]);
         let _ = std::fs::remove_dir_all(dir);
