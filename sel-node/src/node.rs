@@ -69,14 +69,12 @@ impl RunningNode {
         // being answered) still hold the manager, and with it the store; the
         // store must be closed when this returns, so that the next start
         // (or an operator tool) can open it.
-        let weak = Arc::downgrade(&manager);
+        let released = manager.released();
         drop(manager);
-        let manager = weak;
-        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
-        while manager.strong_count() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        if manager.strong_count() > 0 {
+        if tokio::time::timeout(RELEASE_WAIT, released.cancelled())
+            .await
+            .is_err()
+        {
             tracing::warn!("tasks still hold the job manager; the store closes when they end");
         }
         tracing::info!("node stopped");

@@ -130,6 +130,28 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
         "the population must have matches for this test to mean something"
     );
 
+    // A second linkage of the same records: B reuses the LIDs it holds, so
+    // every matched record gets the same LID again, and only those.
+    rest_a
+        .submit(
+            "/linkRecords/B",
+            &json!({"callback": {"url": callbacks.url("again")}, "records": wire(&config, &pop.queries)}),
+        )
+        .await;
+    let again = callbacks.next().await.body["result"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for (i, r) in reference.iter().enumerate() {
+        let first = ls_a.open(result[i]["linkageId"].as_str().unwrap());
+        let second = ls_a.open(again[i]["linkageId"].as_str().unwrap());
+        assert_eq!(
+            first.as_bytes() == second.as_bytes(),
+            r.is_match,
+            "query {i}: the same LID exactly when it matched"
+        );
+    }
+
     // ---- matching: counts equal to the reference ----
     let match_job = rest_a
         .submit(
@@ -162,7 +184,7 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
         .into_iter()
         .filter(|j| j.side == sel_node::model::JobSide::Server)
         .collect();
-    assert_eq!(served.len(), 2);
+    assert_eq!(served.len(), 3);
     for j in &served {
         assert_eq!(
             j.status,
