@@ -4,7 +4,6 @@
 //! without bound, and every receive must end in a message or an error.
 #![no_main]
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
@@ -12,14 +11,14 @@ use mpc_core::channel::{Channel, ChannelLimits, Mux, StreamChannel};
 use tokio::io::AsyncWriteExt;
 use tokio::runtime::Runtime;
 
-fn runtime() -> &'static Runtime {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-    })
+/// A fresh runtime per input: dropping it drops every task the channel
+/// spawned, so each run starts clean and the leak checker sees only real
+/// leaks (a runtime kept across runs holds the last run's aborted tasks).
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 /// Small bounds so back-pressure and the stall path are reached quickly.
@@ -42,14 +41,11 @@ fuzz_target!(|data: &[u8]| {
         };
         if mode & 1 == 0 {
             let mut ch = StreamChannel::with_limits(theirs, LIMITS);
-            let drain = async {
-                while ch.recv().await.is_ok() {}
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                tokio::join!(feed, drain)
-            })
-            .await
-            .expect("a stream channel hung on peer bytes");
+            let drain = async { while ch.recv().await.is_ok() {} };
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), async { tokio::join!(feed, drain) })
+                    .await
+                    .expect("a stream channel hung on peer bytes");
         } else {
             let mux = Mux::with_limits(theirs, LIMITS);
             let mut sessions: Vec<_> = (0..4u64).filter_map(|id| mux.open(id).ok()).collect();
@@ -58,11 +54,10 @@ fuzz_target!(|data: &[u8]| {
                     while s.recv().await.is_ok() {}
                 }
             };
-            let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                tokio::join!(feed, drain)
-            })
-            .await
-            .expect("a mux hung on peer bytes");
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), async { tokio::join!(feed, drain) })
+                    .await
+                    .expect("a mux hung on peer bytes");
             // Sessions the peer addressed but we had not opened.
             for id in 4..8u64 {
                 if let Ok(mut s) = mux.open(id) {

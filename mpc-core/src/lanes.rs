@@ -290,6 +290,15 @@ impl Lanes {
     }
 }
 
+/// Wipes the bits (the length stays): for owners of secret lanes (OT
+/// material, triples) to call on drop. Lanes themselves are not wiped on
+/// every drop, which would cost a memory pass per gate layer.
+impl zeroize::Zeroize for Lanes {
+    fn zeroize(&mut self) {
+        self.words.zeroize();
+    }
+}
+
 /// Redacted: lanes hold shares, wire values and record bits, none of which
 /// may reach a log. Only the length is shown.
 impl fmt::Debug for Lanes {

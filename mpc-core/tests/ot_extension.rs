@@ -395,3 +395,53 @@ async fn derandomisation_splits_messages_beyond_one_chunk() {
     let expected = 3 + 2 * n.div_ceil(mpc_core::ot::BATCH_OTS) + 2 * 2;
     assert_eq!(b.stats().messages_sent as usize, expected);
 }
+
+/// One setup, many instances (the per-connection OT of the job API): each
+/// instance is a correct correlated-OT stream with the setup's Δ, instances
+/// of different tweaks share no output and no hash tweak, and equal tweaks
+/// on both sides pair up.
+#[test]
+fn instances_of_one_setup_are_correct_and_independent() {
+    use mpc_core::ot::{ReceiverSeeds, SenderSeeds};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for cfg in CONFIGS {
+            let (mut a, mut b) = memory_pair();
+            let (s, r) = tokio::join!(
+                SenderSeeds::setup(&mut a, cfg, b"conn"),
+                ReceiverSeeds::setup(&mut b, cfg, b"conn")
+            );
+            let (s, r) = (s.unwrap(), r.unwrap());
+            let mut batches = Vec::new();
+            for tweak in [[1u8; 32], [2u8; 32]] {
+                let (mut si, mut ri) = (s.instance(&tweak), r.instance(&tweak));
+                let (sb, rb) = tokio::join!(si.extend(&mut a, 1000), ri.extend(&mut b, 1000));
+                let (sb, rb) = (sb.unwrap(), rb.unwrap());
+                assert_correlated(&sb, &rb);
+                batches.push((si.delta(), sb, rb));
+            }
+            let (d1, s1, r1) = &batches[0];
+            let (d2, s2, r2) = &batches[1];
+            assert_eq!(d1, d2, "{cfg}: instances share Δ");
+            assert_ne!(s1.m0, s2.m0, "{cfg}: fresh pads per instance");
+            assert_ne!(r1.choices, r2.choices);
+            assert_ne!(s1.first_index >> 64, s2.first_index >> 64);
+            // Different tweaks on the two sides do not pair up.
+            let (mut si, mut ri) = (s.instance(&[3u8; 32]), r.instance(&[4u8; 32]));
+            let (sb, rb) = tokio::join!(si.extend(&mut a, 256), ri.extend(&mut b, 256));
+            let (sb, rb) = (sb.unwrap(), rb.unwrap());
+            let mismatched = (0..256).any(|j| {
+                let want = if get_bit(&rb.choices, j) {
+                    sb.m1(j)
+                } else {
+                    sb.m0[j]
+                };
+                rb.mb[j] != want
+            });
+            assert!(mismatched, "{cfg}: other tweak, other stream");
+        }
+    });
+}

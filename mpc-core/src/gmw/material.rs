@@ -62,6 +62,24 @@ pub struct Material {
 
 crate::redacted_debug!(ReceivedBitRots, SentBitRots, TripleShares, Material);
 
+/// Triples and OT bits are one-time secrets: wiped when the material goes.
+impl Drop for Material {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        for l in [
+            &mut self.triples.a,
+            &mut self.triples.b,
+            &mut self.triples.c,
+            &mut self.ot_recv.choices,
+            &mut self.ot_recv.messages,
+            &mut self.ot_send.m0,
+            &mut self.ot_send.m1,
+        ] {
+            l.zeroize();
+        }
+    }
+}
+
 fn take(l: &Lanes, start: usize, len: usize) -> Result<Lanes, GmwError> {
     l.slice(start, len).ok_or(GmwError::MaterialShort {
         needed: start + len,
