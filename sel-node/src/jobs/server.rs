@@ -367,7 +367,12 @@ impl IncomingJobs for JobManager {
                 return;
             };
             if pending.remote.id != remote_id {
+                // Not this remote's job: leave it to the one that announced it.
                 tracing::warn!("a run from another remote than the one that announced it");
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(announce.job_id.clone(), pending);
                 return;
             }
             // Cancelled by the peer channel, by this node's cancel, or by shutdown.
