@@ -69,14 +69,12 @@ impl RunningNode {
         // being answered) still hold the manager, and with it the store; the
         // store must be closed when this returns, so that the next start
         // (or an operator tool) can open it.
-        let weak = Arc::downgrade(&manager);
+        let released = manager.released();
         drop(manager);
-        let manager = weak;
-        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
-        while manager.strong_count() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        if manager.strong_count() > 0 {
+        if tokio::time::timeout(RELEASE_WAIT, released.cancelled())
+            .await
+            .is_err()
+        {
             tracing::warn!("tasks still hold the job manager; the store closes when they end");
         }
         tracing::info!("node stopped");
@@ -154,32 +152,53 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningNode> {
 
 /// Runs a node until ctrl-c or SIGTERM, then stops it gracefully.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // Listen for the signals before anything is served, so that a stop
+    // that arrives early is still a graceful one.
+    let stop = StopSignal::install().context("installing the signal handlers")?;
     let node = start(settings).await?;
-    stop_signal().await;
+    stop.wait().await;
     tracing::info!("stopping");
     node.shutdown().await;
     Ok(())
 }
 
-async fn stop_signal() {
+/// SIGTERM or SIGINT (ctrl-c), registered up front.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn install() -> std::io::Result<StopSignal> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignal {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(StopSignal {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => {}
+                _ = self.int.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

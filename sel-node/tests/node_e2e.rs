@@ -130,6 +130,28 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
         "the population must have matches for this test to mean something"
     );
 
+    // A second linkage of the same records: B reuses the LIDs it holds, so
+    // every matched record gets the same LID again, and only those.
+    rest_a
+        .submit(
+            "/linkRecords/B",
+            &json!({"callback": {"url": callbacks.url("again")}, "records": wire(&config, &pop.queries)}),
+        )
+        .await;
+    let again = callbacks.next().await.body["result"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for (i, r) in reference.iter().enumerate() {
+        let first = ls_a.open(result[i]["linkageId"].as_str().unwrap());
+        let second = ls_a.open(again[i]["linkageId"].as_str().unwrap());
+        assert_eq!(
+            first.as_bytes() == second.as_bytes(),
+            r.is_match,
+            "query {i}: the same LID exactly when it matched"
+        );
+    }
+
     // ---- matching: counts equal to the reference ----
     let match_job = rest_a
         .submit(
@@ -154,6 +176,29 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
     .unwrap();
     assert_eq!(job["status"], "DONE", "{job}");
     assert_eq!(job["progress_percent"], 100, "{job}");
+
+    // B recorded its side of both jobs (no patient data, no callback).
+    let served: Vec<_> = b
+        .manager()
+        .jobs()
+        .into_iter()
+        .filter(|j| j.side == sel_node::model::JobSide::Server)
+        .collect();
+    assert_eq!(served.len(), 3);
+    for j in &served {
+        assert_eq!(
+            j.status,
+            protocol_spec::messages::mainsel::JobStatus::Done,
+            "{j:?}"
+        );
+        assert_eq!(
+            (j.remote_id.as_str(), j.query_records),
+            ("A", pop.queries.len() as u64)
+        );
+        assert_eq!(j.database_records, Some(pop.database.len() as u64));
+        assert!(j.callback_url.is_none());
+    }
+    assert!(served.iter().any(|j| j.id == link_job) && served.iter().any(|j| j.id == match_job));
 
     // ---- restart A: configuration, remotes and jobs survive ----
     let jobs_before = rest_a.get("/jobs/list").await;

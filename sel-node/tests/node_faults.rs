@@ -253,3 +253,164 @@ async fn a_job_queued_before_a_restart_runs_after_the_next_start() {
     );
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remote_checks_size_and_configuration_before_it_commits_anything() {
+    let root = TempDir::new("admit");
+    let pki = Pki::new(root.path());
+    let mut callbacks = start_callbacks().await;
+    let (dir_a, dir_b) = (root.path().join("a"), root.path().join("b"));
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let b = start(Settings {
+        max_query_records: 1,
+        ..node_settings(&dir_b, &pki)
+    })
+    .await
+    .unwrap();
+    let (a, rest_a) = node_a(
+        &pki,
+        node_settings(&dir_a, &pki),
+        &format!("https://127.0.0.1:{}", b.peer_addr().port()),
+    )
+    .await;
+    let rest_b = Rest::new(&pki, &b, "key-of-B");
+    // The data service is never asked: admission fails first.
+    let b_local = init_local("B", "key-of-B", "http://127.0.0.1:9/none");
+    assert_eq!(rest_b.put("/initLocal", &b_local).await, 204);
+    assert_eq!(
+        rest_b
+            .put("/initRemote/A", &init_remote(&a, None, true))
+            .await,
+        204
+    );
+    let two = json!({"callback": {"url": callbacks.url("two")},
+        "records": [{"fields": empty_record(&config())}, {"fields": empty_record(&config())}]});
+    let job = rest_a.submit("/matchRecords/B", &two).await;
+    let error = callbacks.next().await.body["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("too many records"), "{error}");
+    assert_eq!(a.manager().job(&job).unwrap().status, JobStatus::Fault);
+
+    // B changes its configuration: A's announcement no longer fits.
+    let mut changed = b_local.clone();
+    changed["algorithm"]["threshold_match"] = json!(0.95);
+    assert_eq!(rest_b.put("/initLocal", &changed).await, 200);
+    let job = rest_a
+        .submit("/matchRecord/B", &match_body(&callbacks, "one"))
+        .await;
+    let error = callbacks.next().await.body["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("configuration"), "{error}");
+    assert_eq!(a.manager().job(&job).unwrap().status, JobStatus::Fault);
+    assert!(
+        b.manager().jobs().is_empty(),
+        "a refused announcement leaves no job on the remote"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_linkage_service_holds_the_job_after_the_2pc_then_faults_it() {
+    let root = TempDir::new("ls-down");
+    let pki = Pki::new(root.path());
+    let ls = node_support::start_ls(&pki, &["A", "B"]).await;
+    let mut callbacks = start_callbacks().await;
+    let config = config();
+    let pop = mpc_core::epilink::synth::Population::generate(
+        &config,
+        &mpc_core::epilink::synth::SynthOptions {
+            database: 8,
+            queries: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let data_b =
+        node_support::start_data_service(node_support::with_ids(&config, &pop.database), 5).await;
+    let (dir_a, dir_b) = (root.path().join("a"), root.path().join("b"));
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let b = start(node_settings(&dir_b, &pki)).await.unwrap();
+    let a = start(Settings {
+        hold_deadline: Duration::from_secs(1),
+        ..node_settings(&dir_a, &pki)
+    })
+    .await
+    .unwrap();
+    let (rest_a, rest_b) = (
+        Rest::new(&pki, &a, "key-of-A"),
+        Rest::new(&pki, &b, "key-of-B"),
+    );
+    assert_eq!(
+        rest_a
+            .put(
+                "/initLocal",
+                &init_local("A", "key-of-A", "http://127.0.0.1:9/none")
+            )
+            .await,
+        204
+    );
+    assert_eq!(
+        rest_b
+            .put("/initLocal", &init_local("B", "key-of-B", &data_b.url))
+            .await,
+        204
+    );
+    // B reaches the linkage service (it gets LIDs for its records); A's
+    // address of the service is dead.
+    let dead = dead_endpoint().await;
+    assert_eq!(
+        rest_a
+            .put(
+                "/initRemote/B",
+                &init_remote(&b, Some((&dead, "any-key")), true)
+            )
+            .await,
+        204
+    );
+    let b_key = &ls.sites["B"].api_key;
+    assert_eq!(
+        rest_b
+            .put(
+                "/initRemote/A",
+                &init_remote(&a, Some((&ls.url, b_key)), true)
+            )
+            .await,
+        204
+    );
+    let records: Vec<Value> = pop
+        .queries
+        .iter()
+        .map(|r| json!({"fields": protocol_spec::value::record_to_wire(&config, r).unwrap()}))
+        .collect();
+    let job = rest_a
+        .submit(
+            "/linkRecords/B",
+            &json!({"callback": {"url": callbacks.url("ls")}, "records": records}),
+        )
+        .await;
+    let got = callbacks.next().await;
+    let error = got.body["error"].as_str().expect("an error callback");
+    assert!(error.contains("linkage service unavailable"), "{error}");
+    assert!(error.contains("in HOLD"), "{error}");
+    let record = a.manager().job(&job).unwrap();
+    assert_eq!(record.status, JobStatus::Fault);
+    assert_eq!(
+        record.database_records,
+        Some(8),
+        "the 2PC ran before the HOLD"
+    );
+    let statuses: Vec<JobStatus> = record.history.iter().map(|h| h.status).collect();
+    assert!(
+        statuses.ends_with(&[JobStatus::Running, JobStatus::Hold, JobStatus::Fault]),
+        "{statuses:?}"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}

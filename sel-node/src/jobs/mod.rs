@@ -181,6 +181,11 @@ pub struct JobManager {
     /// Fired on shutdown: workers stop taking work.
     shutdown: CancellationToken,
     metrics: Metrics,
+    /// Fires [`JobManager::released`] when the manager is dropped. Fields
+    /// drop in declaration order, so this one, last, fires after the state
+    /// and the services (and with them the store) are gone.
+    _released: tokio_util::sync::DropGuard,
+    released: CancellationToken,
 }
 
 /// The context of the keyed hash of an `Idempotency-Key`.
@@ -218,6 +223,7 @@ impl JobManager {
                 },
             );
         }
+        let released = CancellationToken::new();
         Ok(Arc::new_cyclic(|me| JobManager {
             me: me.clone(),
             workers: Workers::new(settings.workers, settings.workers_per_remote),
@@ -232,6 +238,8 @@ impl JobManager {
             submit_lock: Mutex::default(),
             shutdown: CancellationToken::new(),
             metrics: Metrics::default(),
+            _released: released.clone().drop_guard(),
+            released,
         }))
     }
 
@@ -266,6 +274,13 @@ impl JobManager {
     /// jobs stay QUEUED and run after the next start).
     pub fn shutdown(&self) {
         self.shutdown.cancel();
+    }
+
+    /// Fired once the manager and everything it holds (the store among
+    /// them) have been dropped: a stop waits for it before the store may be
+    /// opened again.
+    pub fn released(&self) -> CancellationToken {
+        self.released.clone()
     }
 
     pub fn local(&self) -> Option<LocalSite> {

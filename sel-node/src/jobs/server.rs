@@ -31,32 +31,6 @@ use crate::model::{
     PEER_PROTOCOL_VERSION, Refusal, RemoteSite, now_millis,
 };
 
-/// Fetches the database for `requester` on a blocking thread.
-///
-/// `DataService::database`'s future is not `Send` (it holds a std mutex
-/// guard over an await), so it cannot run inside `IncomingJobs::accept`
-/// (a `Send` future); it runs on its own thread against the runtime's handle
-/// until that is fixed in `clients/dataservice.rs`.
-async fn fetch_database(
-    data: Arc<crate::clients::dataservice::DataService>,
-    local: &LocalState,
-    requester: &str,
-) -> Result<Arc<Database>, String> {
-    let handle = tokio::runtime::Handle::current();
-    let init = local.init.clone();
-    let config = local.config.clone();
-    let requester = requester.to_owned();
-    tokio::task::spawn_blocking(move || {
-        handle.block_on(async {
-            let progress = |_: u64, _: Option<u64>| {};
-            data.database(&init, &requester, &config, &progress).await
-        })
-    })
-    .await
-    .map_err(|e| format!("fetching the database: {e}"))?
-    .map_err(|e| e.to_string())
-}
-
 /// How long an accepted job may wait for its `run` before it is dropped.
 const RUN_WITHIN: Duration = Duration::from_secs(60);
 
@@ -138,9 +112,12 @@ impl JobManager {
             .get()
             .ok_or_else(|| Refusal::Unavailable("the remote node is starting".into()))?;
         let started = Instant::now();
-        let database = fetch_database(services.data.clone(), local, &remote.id)
+        let progress = |_: u64, _: Option<u64>| {};
+        let database = services
+            .data
+            .database(&local.init, &remote.id, &local.config, &progress)
             .await
-            .map_err(Refusal::Unavailable)?;
+            .map_err(|e| Refusal::Unavailable(e.to_string()))?;
         self.metrics.fetch_done(started.elapsed());
         let n = database.records.len() as u64;
         if n > self.settings.max_database_records {
@@ -394,7 +371,12 @@ impl IncomingJobs for JobManager {
                 return;
             };
             if pending.remote.id != remote_id {
+                // Not this remote's job: leave it to the one that announced it.
                 tracing::warn!("a run from another remote than the one that announced it");
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(announce.job_id.clone(), pending);
                 return;
             }
             // Cancelled by the peer channel, by this node's cancel, or by shutdown.
