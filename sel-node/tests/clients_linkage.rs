@@ -183,11 +183,13 @@ async fn post_result_pairs_the_two_posts_and_the_client_gets_the_servers_lid() {
         rand::random::<bool>(),
         rand::random::<u32>(),
     );
+    // Both nodes derive the job tag inside the 2PC; any equal 32 bytes do here.
+    let tag = "ab".repeat(32);
     let server_post = request(json!({
-        "role": "server", "jobId": "job-1", "ids": server_lids,
+        "role": "server", "jobTag": tag, "queryRecords": 1, "databaseRecords": 2, "ids": server_lids,
         "result": [{"match": u8::from(m), "tentativeMatch": u8::from(t), "bestIndex": idx}]}));
     let client_post = request(json!({
-        "role": "client", "jobId": "job-1",
+        "role": "client", "jobTag": tag, "queryRecords": 1, "databaseRecords": 2,
         "result": [{"match": u8::from(!m), "tentativeMatch": u8::from(!t),
                     "bestIndex": u64::from(idx) ^ 1}]}));
     let (b_conn, a_conn) = (ls.connection(&ls.b.api_key), ls.connection(&ls.a.api_key));
@@ -209,7 +211,8 @@ async fn post_result_pairs_the_two_posts_and_the_client_gets_the_servers_lid() {
 #[tokio::test]
 async fn post_result_to_an_unknown_remote_is_rejected_with_the_services_message() {
     let ls = Ls::start().await;
-    let post = request(json!({"role": "client",
+    let post = request(json!({"role": "client", "jobTag": "cd".repeat(32),
+        "queryRecords": 1, "databaseRecords": 1,
         "result": [{"match": 0, "tentativeMatch": 0, "bestIndex": 0}]}));
     let err = ls
         .client
