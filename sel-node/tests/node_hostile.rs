@@ -408,27 +408,41 @@ async fn a_record_that_breaks_the_configuration_faults_the_job_naming_page_index
     let ds = HostileDs::start(good.clone(), 4).await;
     let mut p = pair("dsrecord", &ds.url, |s| s).await;
 
-    // Record 5 is on page 2, index 1. A bitmask of 100 bytes in a field of
-    // 500 bits, and an integer field holding a string.
+    // Record 5 is on page 2, index 1. Each case: the field, the value, what
+    // the reason must say, and what it must not (besides the value itself).
     let long = base64::engine::general_purpose::STANDARD.encode([0x5a_u8; 100]);
-    let cases = [
+    let cases: [(&str, Value, &str, &[&str]); 4] = [
+        // A bitmask of 100 bytes in a field of 500 bits.
         (
             "firstname",
             json!(long),
             "bitmask longer than its bitlength",
+            &[],
         ),
+        // An integer field holding text.
         (
             "birthyear",
             json!("SECRET1984"),
             "not a non-negative decimal integer",
+            &[],
         ),
+        // Not base64: the reason gives the position, not the character
+        // (`*` is 42).
+        (
+            "lastname",
+            json!("SECRET*value"),
+            "invalid base64: invalid character at offset 6",
+            &["42", "'*'"],
+        ),
+        // A bitmask field holding a number.
         (
             "city",
             json!(987_654_321),
-            "expected a base64 string for a bitmask field, found",
+            "expected a base64 string for a bitmask field, found an integer",
+            &[],
         ),
     ];
-    for (i, (field, value, what)) in cases.iter().enumerate() {
+    for (i, (field, value, what, not)) in cases.iter().enumerate() {
         let mut bad = good.clone();
         bad[5]["fields"][field] = value.clone();
         *ds.records.lock().unwrap() = bad;
@@ -446,11 +460,40 @@ async fn a_record_that_breaks_the_configuration_faults_the_job_naming_page_index
                 !text.contains(value_text) && !text.contains("SECRET"),
                 "the value leaked: {text}"
             );
+            for fragment in *not {
+                assert!(
+                    !text.contains(fragment),
+                    "a piece of the value leaked: {text}"
+                );
+            }
         }
     }
 
     *ds.records.lock().unwrap() = good;
     p.still_serving("after-bad-record", &pop).await;
+    p.shutdown().await;
+}
+
+/// A field holding a JSON array (or object, or boolean) is not a field value
+/// at all: today the whole page fails to parse and the reason names the
+/// page and a JSON column, but not the record index and field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "gap: a field value of the wrong JSON kind (array/object/bool) makes the page \
+            'malformed: JSON of the wrong shape at line L column C' instead of naming record \
+            index and field (FieldValue has no variant for it, so serde fails the whole page)"]
+async fn a_field_of_the_wrong_json_kind_is_named_by_record_and_field() {
+    let pop = population();
+    let mut records = wire_database(&pop);
+    records[5]["fields"]["zipcode"] = json!(["SECRET"]);
+    let ds = HostileDs::start(records, 4).await;
+    let mut p = pair("dsarray", &ds.url, |s| s).await;
+    let (record, body) = p.match_job("array", &pop).await;
+    let reason = assert_refused_by_data_service(&p, &record, &body);
+    assert!(
+        reason.contains("data service page 2, record 1: field \"zipcode\""),
+        "{reason}"
+    );
+    assert!(!reason.contains("SECRET"), "{reason}");
     p.shutdown().await;
 }
 
