@@ -858,7 +858,17 @@ async fn a_peer_accepting_with_an_absurd_database_count_faults_the_asking_job() 
     assert_eq!(record.status, JobStatus::Fault);
     let error = record.error.clone().unwrap();
     assert_eq!(body["error"].as_str(), Some(error.as_str()));
-    assert!(error.contains("1099511627776"), "{error}");
+    assert_eq!(
+        error,
+        format!(
+            "the remote announced 1099511627776 database records (this node accepts at most {})",
+            Settings::default().max_database_records
+        )
+    );
+    assert_eq!(
+        record.database_records, None,
+        "the absurd count is not recorded"
+    );
     assert_healthy(&h.rest_a).await;
 
     *h.hostile.jobs.announce_database.lock().unwrap() = None;
