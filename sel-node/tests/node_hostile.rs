@@ -474,26 +474,37 @@ async fn a_record_that_breaks_the_configuration_faults_the_job_naming_page_index
     p.shutdown().await;
 }
 
-/// A field holding a JSON array (or object, or boolean) is not a field value
-/// at all: today the whole page fails to parse and the reason names the
-/// page and a JSON column, but not the record index and field.
+/// A field holding a JSON array, object or boolean is not a field value at
+/// all (the page does not parse); the reason still names record and field.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "gap: a field value of the wrong JSON kind (array/object/bool) makes the page \
-            'malformed: JSON of the wrong shape at line L column C' instead of naming record \
-            index and field (FieldValue has no variant for it, so serde fails the whole page)"]
 async fn a_field_of_the_wrong_json_kind_is_named_by_record_and_field() {
     let pop = population();
     let mut records = wire_database(&pop);
+    let good = records.clone();
     records[5]["fields"]["zipcode"] = json!(["SECRET"]);
-    let ds = HostileDs::start(records, 4).await;
+    let ds = HostileDs::start(records.clone(), 4).await;
     let mut p = pair("dsarray", &ds.url, |s| s).await;
     let (record, body) = p.match_job("array", &pop).await;
     let reason = assert_refused_by_data_service(&p, &record, &body);
+    assert_eq!(
+        reason,
+        "the remote cannot take part: data service page 2, record 1: \
+         field \"zipcode\": an array is not a field value"
+    );
+    assert!(!body.to_string().contains("SECRET"), "{body}");
+
+    records[5]["fields"]["zipcode"] = json!({"SECRET": true});
+    *ds.records.lock().unwrap() = records;
+    let (record, body) = p.match_job("object", &pop).await;
+    let reason = assert_refused_by_data_service(&p, &record, &body);
     assert!(
-        reason.contains("data service page 2, record 1: field \"zipcode\""),
+        reason.ends_with("field \"zipcode\": an object is not a field value"),
         "{reason}"
     );
-    assert!(!reason.contains("SECRET"), "{reason}");
+    assert!(!body.to_string().contains("SECRET"), "{body}");
+
+    *ds.records.lock().unwrap() = good;
+    p.still_serving("after-wrong-kind", &pop).await;
     p.shutdown().await;
 }
 
