@@ -279,8 +279,8 @@ async fn pair(tag: &str, ds_url: &str, settings_a: impl FnOnce(Settings) -> Sett
 }
 
 impl Pair {
-    /// Submits a matchRecord job from A to B; its final record at A, the
-    /// callback body, and B's record of the same job (if B recorded it).
+    /// Submits a matchRecord job from A to B; its final record at A and the
+    /// callback body.
     async fn match_job(&mut self, tag: &str, pop: &Population) -> (JobRecord, Value) {
         let job = self
             .rest_a
