@@ -43,8 +43,10 @@ pub enum ValueError {
         field_type: &'static str,
         found: ValueKind,
     },
+    /// A value-free description: the base64 crate's own messages name the
+    /// offending character, which is a piece of the value.
     #[error("invalid base64: {0}")]
-    InvalidBase64(base64::DecodeError),
+    InvalidBase64(String),
     #[error(
         "bitmask longer than its bitlength: bit {highest_set_bit} is set, \
          but the field has {bitlength} bits"
@@ -182,11 +184,24 @@ fn unexpected(spec: &FieldSpec, expected: &'static str, found: &FieldValue) -> V
     }
 }
 
+/// What is wrong with a base64 text, by position only (never the character).
+fn describe_base64(e: &base64::DecodeError) -> String {
+    use base64::DecodeError as D;
+    match e {
+        D::InvalidByte(offset, _) => format!("invalid character at offset {offset}"),
+        D::InvalidLength(len) => format!("invalid length ({len} symbols)"),
+        D::InvalidLastSymbol { offset, .. } => {
+            format!("invalid last character at offset {offset}")
+        }
+        D::InvalidPadding => "invalid padding".to_string(),
+    }
+}
+
 /// Decodes a base64 bitmask of `bitlength` bits (see the module rules).
 pub fn decode_bitmask(bitlength: u32, encoded: &str) -> Result<FieldBits, ValueError> {
     let bytes = STANDARD_PAD_INDIFFERENT
         .decode(encoded.trim())
-        .map_err(ValueError::InvalidBase64)?;
+        .map_err(|e| ValueError::InvalidBase64(describe_base64(&e)))?;
     FieldBits::from_le_bytes(bitlength, &bytes).ok_or_else(|| ValueError::BitmaskTooLong {
         bitlength,
         highest_set_bit: highest_set_bit(&bytes).unwrap_or(0),

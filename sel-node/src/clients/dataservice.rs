@@ -486,9 +486,37 @@ fn to_date_text(to_date: Option<&Timestamp>) -> Option<String> {
 }
 
 fn parse_page(body: &[u8], page: u64) -> Result<RecordsPage, FetchError> {
-    serde_json::from_slice(body).map_err(|e| FetchError::Malformed {
-        page,
-        detail: describe_json(&e),
+    serde_json::from_slice(body).map_err(|e| {
+        // A field holding an array, object or boolean fails the page as a
+        // whole; where that is the cause, name the record and field instead.
+        wrong_kind_field(body, page).unwrap_or_else(|| FetchError::Malformed {
+            page,
+            detail: describe_json(&e),
+        })
+    })
+}
+
+/// The first record field of a page that holds a JSON array, object or
+/// boolean (no field value at all), as a `BadRecord` naming its index and
+/// field (not the value). Only on the error path: it parses the page again.
+fn wrong_kind_field(body: &[u8], page: u64) -> Option<FetchError> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let records = value.get("records")?.as_array()?;
+    records.iter().enumerate().find_map(|(index, record)| {
+        let fields = record.get("fields")?.as_object()?;
+        fields.iter().find_map(|(name, v)| {
+            let kind = match v {
+                serde_json::Value::Array(_) => "an array",
+                serde_json::Value::Object(_) => "an object",
+                serde_json::Value::Bool(_) => "a boolean",
+                _ => return None,
+            };
+            Some(FetchError::BadRecord {
+                page,
+                index: index as u64,
+                detail: format!("field {name:?}: {kind} is not a field value"),
+            })
+        })
     })
 }
 

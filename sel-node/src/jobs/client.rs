@@ -321,6 +321,15 @@ impl JobManager {
             other => Stop::Fault(other.to_string()),
         })?;
         let n = link.database_records;
+        // The remote's count is its word only: refuse one this node would
+        // never run before it is recorded or sizes anything (the engine's
+        // handshake checks it again against the remote's actual input).
+        if n > self.settings.max_database_records {
+            return Err(Stop::Fault(format!(
+                "the remote announced {n} database records (this node accepts at most {})",
+                self.settings.max_database_records
+            )));
+        }
         self.state.update(&job.id, |j| {
             j.database_records = Some(n);
             true
