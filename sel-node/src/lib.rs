@@ -16,6 +16,8 @@
 //! * [`jobs`]: the job table, queue, workers and the two sides of a job;
 //! * [`node`]: the wiring of all of them, what `sel-node serve` runs;
 //! * [`api`]: the REST API of SPEC §3 (warp);
+//! * [`https`]: the accept loop (rustls, hyper) that serves a warp filter,
+//!   shared by the REST API and the registry;
 //! * [`registry`]: a small Mainzelliste-like registry for sites without one;
 //! * [`cli`], [`encode`]: the command line and the CSV encoder.
 pub mod api;
@@ -24,6 +26,7 @@ pub mod cli;
 pub mod clients;
 pub mod deid;
 pub mod encode;
+pub mod https;
 pub mod jobs;
 pub mod model;
 pub mod node;

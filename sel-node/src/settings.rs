@@ -241,10 +241,11 @@ impl Settings {
             cache_max_age, hold_deadline, callback_first_delay, idempotency_ttl);
     }
 
-    /// What no default can make right: counts that must be positive, a
-    /// certificate without its key, both listeners on one port.
-    pub fn validate(&self) -> Result<(), SettingsError> {
-        let positive = [
+    /// The count settings by name: each must be at least 1 ([`Self::validate`])
+    /// and each is written out by [`Self::to_toml`]. One list, so that a new
+    /// count is both checked and written.
+    fn counts(&self) -> [(&'static str, u64); 9] {
+        [
             ("max_body_bytes", self.max_body_bytes),
             ("max_queued_jobs", self.max_queued_jobs as u64),
             (
@@ -257,7 +258,13 @@ impl Settings {
             ("max_query_records", self.max_query_records),
             ("max_database_records", self.max_database_records),
             ("callback_attempts", u64::from(self.callback_attempts)),
-        ];
+        ]
+    }
+
+    /// What no default can make right: counts that must be positive, a
+    /// certificate without its key, both listeners on one port.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let positive = self.counts();
         if let Some((setting, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(SettingsError::Invalid {
                 setting,
@@ -334,20 +341,7 @@ impl Settings {
                 t.insert(name.into(), path(p));
             }
         }
-        for (name, n) in [
-            ("max_body_bytes", self.max_body_bytes),
-            ("max_queued_jobs", self.max_queued_jobs as u64),
-            (
-                "max_queued_jobs_per_remote",
-                self.max_queued_jobs_per_remote as u64,
-            ),
-            ("workers", self.workers as u64),
-            ("workers_per_remote", self.workers_per_remote as u64),
-            ("max_incoming_jobs", self.max_incoming_jobs as u64),
-            ("max_query_records", self.max_query_records),
-            ("max_database_records", self.max_database_records),
-            ("callback_attempts", u64::from(self.callback_attempts)),
-        ] {
+        for (name, n) in self.counts() {
             t.insert(name.into(), int(n));
         }
         for (name, d) in [
