@@ -115,7 +115,14 @@ pub fn run(args: &DeidArgs) -> ExitCode {
         DeidCommand::Detect(a) => match engine(a) {
             Ok(e) => process(a, |id, text, out| {
                 let spans = e.detect(text);
-                serde_json::to_writer(&mut *out, &serde_json::json!({ "id": id, "spans": spans }))?;
+                // Serialised as a struct (not through `json!`), so an f32
+                // confidence prints as 0.85, not as its widened f64.
+                #[derive(serde::Serialize)]
+                struct Line<'a, I: serde::Serialize> {
+                    id: I,
+                    spans: &'a [crate::deid::Finding],
+                }
+                serde_json::to_writer(&mut *out, &Line { id, spans: &spans })?;
                 Ok(())
             }),
             Err(code) => code,
