@@ -31,6 +31,9 @@ pub mod block;
 pub mod channel;
 pub mod circuit;
 pub mod epilink;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gmw;
 pub mod lanes;
 pub mod ot;

@@ -26,6 +26,9 @@ pub mod cli;
 pub mod clients;
 pub mod deid;
 pub mod encode;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use peer::fuzzing;
 pub mod https;
 pub mod jobs;
 pub mod model;

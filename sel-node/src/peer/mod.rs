@@ -13,6 +13,9 @@ mod accept;
 mod conn;
 mod dial;
 mod diff;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod hub;
 mod stream;
 mod wire;
