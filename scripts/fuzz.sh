@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs one cargo-fuzz target for a given time:  scripts/fuzz.sh TARGET SECONDS
 # Targets: channel_frames handshake_hello linkage_request mainsel_bodies
+# engine_messages peer_control
 # (see fuzz/fuzz_targets/). Installs cargo-fuzz if it is missing. Only stable
 # Rust is installed, so nightly features are enabled with RUSTC_BOOTSTRAP=1.
 # Never part of CI. Crashes land in fuzz/artifacts/TARGET/; each one found
