@@ -50,7 +50,6 @@ fn messages(mut data: &[u8]) -> Vec<Bytes> {
 const LANES: usize = 8;
 const WIDTH: usize = 8;
 
-
 fn inputs_for(me: Party) -> (mpc_core::gmw::Netlist, Inputs) {
     let mut b = NetlistBuilder::new();
     let x = b.input_word(Party::Client, WIDTH, LANES).expect("input");
@@ -140,7 +139,10 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(l) = Lanes::from_bytes(body, n) {
             let mut back = Vec::new();
             l.write_bytes(&mut back);
-            assert_eq!(back, body, "accepted lanes must re-encode to the same bytes");
+            assert_eq!(
+                back, body,
+                "accepted lanes must re-encode to the same bytes"
+            );
         }
         let _ = decode_bits(body, n);
         let _ = decode_blocks(body, n);
