@@ -258,13 +258,7 @@ impl JobManager {
 #[async_trait::async_trait]
 impl IncomingJobs for JobManager {
     async fn accept(&self, remote_id: &str, announce: &Announce) -> Result<Accepted, Refusal> {
-        let span = tracing::info_span!(
-            "job",
-            job_id = %announce.job_id,
-            remote = %remote_id,
-            mode = ?announce.mode,
-            side = "server"
-        );
+        let span = server_span(remote_id, announce);
         async {
             let (local, remote) = self.admit(remote_id, announce).inspect_err(|r| {
                 tracing::info!(refusal = %r, "announced job refused");
@@ -353,13 +347,7 @@ impl IncomingJobs for JobManager {
         ot: Arc<PeerOt>,
         cancel: CancellationToken,
     ) {
-        let span = tracing::info_span!(
-            "job",
-            job_id = %announce.job_id,
-            remote = %remote_id,
-            mode = ?announce.mode,
-            side = "server"
-        );
+        let span = server_span(remote_id, &announce);
         async {
             let pending = self
                 .pending
@@ -409,4 +397,16 @@ impl IncomingJobs for JobManager {
         .instrument(span)
         .await
     }
+}
+
+/// The tracing span of a server-side job: the same fields for its
+/// admission and its run, so both appear as one job in the logs.
+fn server_span(remote_id: &str, announce: &Announce) -> tracing::Span {
+    tracing::info_span!(
+        "job",
+        job_id = %announce.job_id,
+        remote = %remote_id,
+        mode = ?announce.mode,
+        side = "server"
+    )
 }
