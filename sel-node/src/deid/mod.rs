@@ -17,12 +17,14 @@ pub mod category;
 pub mod checksum;
 pub mod engine;
 pub mod eval;
+pub mod handle;
 mod names;
 mod patterns;
 pub mod policy;
 
 pub use category::{Category, CategoryError};
 pub use engine::{Engine, Finding, char_to_byte};
+pub use handle::EngineHandle;
 pub use policy::{Action, Policy, PolicyError};
 
 /// A proposed span before overlap resolution (byte offsets).
