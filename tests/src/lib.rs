@@ -2,6 +2,8 @@
 //! workspace binaries, picking free loopback ports, and running real
 //! processes under a guard that stops every one of them when the test ends,
 //! also when it fails, and then shows their logs.
+pub mod federation;
+
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
