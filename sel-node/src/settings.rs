@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::cli::serve::ServeArgs;
+use crate::deid::service::settings::{DeidFileSettings, DeidSettings};
 
 /// Why the settings cannot be used. Names the file or setting.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,8 @@ pub struct Settings {
     pub callback_first_delay: Duration,
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_ttl: Duration,
+    /// The de-identification service (`[deid]`; off unless `listen` is set).
+    pub deid: DeidSettings,
 }
 
 impl Default for Settings {
@@ -97,6 +100,7 @@ impl Default for Settings {
             callback_attempts: 6,
             callback_first_delay: Duration::from_millis(500),
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            deid: DeidSettings::default(),
         }
     }
 }
@@ -184,6 +188,7 @@ struct FileSettings {
     callback_attempts: Option<u32>,
     callback_first_delay: Option<FileDuration>,
     idempotency_ttl: Option<FileDuration>,
+    deid: Option<DeidFileSettings>,
 }
 
 impl FileSettings {
@@ -219,7 +224,10 @@ impl Settings {
         Ok(settings)
     }
 
-    fn overlay_file(&mut self, file: FileSettings) {
+    fn overlay_file(&mut self, mut file: FileSettings) {
+        if let Some(deid) = file.deid.take() {
+            self.deid.overlay_file(deid);
+        }
         overlay!(self, file, std::convert::identity;
             api_listen, peer_listen, max_body_bytes, max_queued_jobs,
             max_queued_jobs_per_remote, workers, workers_per_remote, max_incoming_jobs,
@@ -298,6 +306,17 @@ impl Settings {
                 reason: format!("the REST API already listens on {}", self.api_listen),
             });
         }
+        self.deid
+            .validate()
+            .map_err(|(setting, reason)| SettingsError::Invalid { setting, reason })?;
+        if let Some(deid) = self.deid.listen.filter(|a| a.port() != 0) {
+            if deid == self.api_listen || deid == self.peer_listen {
+                return Err(SettingsError::Invalid {
+                    setting: "deid.listen",
+                    reason: format!("another listener of the node already uses {deid}"),
+                });
+            }
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(SettingsError::Invalid {
                 setting: "data_dir",
@@ -351,6 +370,9 @@ impl Settings {
             ("idempotency_ttl", self.idempotency_ttl),
         ] {
             t.insert(name.into(), secs(d));
+        }
+        if let Ok(toml::Value::Table(deid)) = toml::Value::try_from(&self.deid) {
+            t.insert("deid".into(), Value::Table(deid));
         }
         format!(
             "# insecure_http = {} (command line only)\n{}",
