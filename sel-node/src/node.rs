@@ -13,10 +13,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::api::{self, ApiLimits, RunningApi};
-use crate::https::RunningServer;
 use crate::clients::callback::{CallbackClient, RetryPolicy};
 use crate::clients::dataservice::DataService;
 use crate::clients::linkage::LinkageClient;
+use crate::https::RunningServer;
 use crate::jobs::{JobManager, Services};
 use crate::peer::{PeerConfig, PeerHub};
 use crate::seal::NodeKey;
@@ -109,11 +109,19 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningNode> {
     );
 
     let server_tls = server_tls(&settings)?;
+    // The de-id service first: its most likely failure (no master key in
+    // the environment) then stops the start before anything else runs.
+    let deid = crate::deid::service::start(
+        &settings,
+        &key,
+        (!settings.insecure_http).then(|| server_tls.clone()),
+    )
+    .await
+    .context("starting the de-id service")?;
     let client_tls =
         tls::client_config(settings.ca_bundle.as_deref()).context("TLS client configuration")?;
     let http = tls::http_client(client_tls.clone()).context("HTTP client")?;
 
-    let key_for_deid = key.clone();
     let manager = JobManager::new(settings.clone(), store.clone(), key)
         .context("loading the node's state")?;
     let side = manager.peer_side();
@@ -157,13 +165,6 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningNode> {
     )
     .await
     .context("starting the REST API")?;
-    let deid = crate::deid::service::start(
-        &settings,
-        &key_for_deid,
-        (!settings.insecure_http).then(|| server_tls.clone()),
-    )
-    .await
-    .context("starting the de-id service")?;
     let node = RunningNode {
         api,
         deid,

@@ -309,13 +309,13 @@ impl Settings {
         self.deid
             .validate()
             .map_err(|(setting, reason)| SettingsError::Invalid { setting, reason })?;
-        if let Some(deid) = self.deid.listen.filter(|a| a.port() != 0) {
-            if deid == self.api_listen || deid == self.peer_listen {
-                return Err(SettingsError::Invalid {
-                    setting: "deid.listen",
-                    reason: format!("another listener of the node already uses {deid}"),
-                });
-            }
+        if let Some(deid) = self.deid.listen.filter(|a| a.port() != 0)
+            && (deid == self.api_listen || deid == self.peer_listen)
+        {
+            return Err(SettingsError::Invalid {
+                setting: "deid.listen",
+                reason: format!("another listener of the node already uses {deid}"),
+            });
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(SettingsError::Invalid {
@@ -556,5 +556,51 @@ mod tests {
         assert_eq!(back.to_toml(), s.to_toml());
         assert_eq!(back.callback_first_delay, Duration::from_millis(250));
         assert_eq!(back.workers, 3);
+    }
+
+    #[test]
+    fn the_deid_section_is_read_checked_and_printed() {
+        let path = config_file(
+            "deid",
+            r#"
+                api_listen = "127.0.0.1:9100"
+                [deid]
+                listen = "127.0.0.1:9103"
+                rate_limit_per_minute = 30
+                [deid.policy]
+                ZIP = "keep"
+            "#,
+        );
+        let s = Settings::load(&args(&["--config", path.to_str().unwrap()])).unwrap();
+        assert_eq!(s.deid.listen, Some("127.0.0.1:9103".parse().unwrap()));
+        assert_eq!(s.deid.rate_limit_per_minute, 30);
+        assert_eq!(
+            s.deid.policy["SSN"],
+            crate::deid::service::PolicyAction::Hash
+        );
+        let back = config_file("deid-back", &s.to_toml());
+        let reloaded = Settings::load(&args(&["--config", back.to_str().unwrap()])).unwrap();
+        assert_eq!(reloaded.deid, s.deid);
+        assert!(
+            Settings::load(&ServeArgs::default())
+                .unwrap()
+                .deid
+                .listen
+                .is_none()
+        );
+
+        let clash = config_file(
+            "deid-clash",
+            "api_listen = \"127.0.0.1:9100\"\n[deid]\nlisten = \"127.0.0.1:9100\"\n",
+        );
+        match Settings::load(&args(&["--config", clash.to_str().unwrap()])) {
+            Err(SettingsError::Invalid { setting, .. }) => assert_eq!(setting, "deid.listen"),
+            other => panic!("expected deid.listen to be invalid, got {other:?}"),
+        }
+        let typo = config_file("deid-typo", "[deid]\nlisen = \"127.0.0.1:1\"\n");
+        assert!(matches!(
+            Settings::load(&args(&["--config", typo.to_str().unwrap()])),
+            Err(SettingsError::File { .. })
+        ));
     }
 }

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use reqwest::{Client, Response, StatusCode};
+use rustls::pki_types::pem::PemObject;
 use sel_node::deid::service::store::{KeyRecord, STORE_FILE, service_store_key};
 use sel_node::deid::service::{
     DeidSecrets, DeidService, MAX_TEXT_CHARS, MasterKey, MemoryServiceStore, RedbServiceStore,
@@ -16,13 +17,13 @@ use sel_node::deid::service::{
 };
 use sel_node::https::RunningServer;
 use sel_node::seal::NodeKey;
-use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 const MASTER: &str = "test-master-key-0123456789";
 /// A note with one SSN, one phone number, one date and one person.
-const NOTE: &str = "Patient: Eleanor Whitfield, SSN 412-55-7891, seen 04/02/2026, phone (617) 555-0134.";
+const NOTE: &str =
+    "Patient: Eleanor Whitfield, SSN 412-55-7891, seen 04/02/2026, phone (617) 555-0134.";
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -95,7 +96,11 @@ impl Service {
     }
 
     async fn memory() -> Service {
-        Self::start(ServiceConfig::default(), Arc::new(MemoryServiceStore::new())).await
+        Self::start(
+            ServiceConfig::default(),
+            Arc::new(MemoryServiceStore::new()),
+        )
+        .await
     }
 
     fn url(&self, path: &str) -> String {
@@ -172,7 +177,8 @@ async fn health_needs_no_key_and_unknown_paths_and_methods_are_json_errors() {
     let r = s.get("/health", None).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
-        r.headers()["cache-control"], "no-store",
+        r.headers()["cache-control"],
+        "no-store",
         "answers may hold PHI"
     );
     let body: Value = r.json().await.unwrap();
@@ -181,7 +187,10 @@ async fn health_needs_no_key_and_unknown_paths_and_methods_are_json_errors() {
     let (status, _) = detail(s.get("/no/such/path", Some(MASTER)).await).await;
     assert_eq!(status, 404);
     let (status, d) = detail(s.delete("/health", None).await).await;
-    assert_eq!((status, d.as_str()), (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"));
+    assert_eq!(
+        (status, d.as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+    );
     let (status, _) = detail(s.get("/pii/deidentify", Some(MASTER)).await).await;
     assert_eq!(status, 405);
     s.stop().await;
@@ -245,7 +254,12 @@ async fn named_keys_are_shown_once_listed_without_secrets_and_revocable() {
     assert!(api_key.starts_with("dei_"));
     assert_eq!(created["label"], "data-pipeline");
     assert!(created["expires_at"].is_string());
-    assert!(created["warning"].as_str().unwrap().contains("not be shown again"));
+    assert!(
+        created["warning"]
+            .as_str()
+            .unwrap()
+            .contains("not be shown again")
+    );
 
     // The named key works, in either header, and knows who it is.
     let r = s
@@ -270,7 +284,12 @@ async fn named_keys_are_shown_once_listed_without_secrets_and_revocable() {
     assert_eq!(status, 403);
 
     // The list has metadata only.
-    let list = s.get("/admin/keys", Some(MASTER)).await.text().await.unwrap();
+    let list = s
+        .get("/admin/keys", Some(MASTER))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(list.contains(&key_id) && list.contains("data-pipeline"));
     assert!(!list.contains(&api_key), "the key is shown only once");
     let digest = Sha256::digest(api_key.as_bytes());
@@ -287,12 +306,17 @@ async fn named_keys_are_shown_once_listed_without_secrets_and_revocable() {
 
     // Revocation: unknown id 404, then the key stops working at once.
     let (status, _) = detail(
-        s.delete("/admin/keys/00000000-0000-4000-8000-000000000000", Some(MASTER))
-            .await,
+        s.delete(
+            "/admin/keys/00000000-0000-4000-8000-000000000000",
+            Some(MASTER),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 404);
-    let r = s.delete(&format!("/admin/keys/{key_id}"), Some(MASTER)).await;
+    let r = s
+        .delete(&format!("/admin/keys/{key_id}"), Some(MASTER))
+        .await;
     assert_eq!(r.status(), 200);
     let revoked: Value = r.json().await.unwrap();
     assert_eq!(revoked["status"], "revoked");
@@ -306,7 +330,12 @@ async fn named_keys_are_shown_once_listed_without_secrets_and_revocable() {
         Arc::new(RedbServiceStore::open(&path, service_store_key(&node_key)).unwrap());
     let s = Service::start(ServiceConfig::default(), store).await;
     assert_eq!(s.get("/phi-categories", Some(&api_key)).await.status(), 401);
-    let list: Value = s.get("/admin/keys", Some(MASTER)).await.json().await.unwrap();
+    let list: Value = s
+        .get("/admin/keys", Some(MASTER))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["keys"][0]["status"], "revoked");
     s.stop().await;
 }
@@ -336,7 +365,11 @@ async fn key_requests_are_validated() {
             .await;
         assert_eq!(r.status(), 201, "{days}");
     }
-    let (status, _) = detail(s.post("/admin/keys", Some(MASTER), &json!({ "label": "" })).await).await;
+    let (status, _) = detail(
+        s.post("/admin/keys", Some(MASTER), &json!({ "label": "" }))
+            .await,
+    )
+    .await;
     assert_eq!(status, 422);
     let (status, _) = detail(s.post("/admin/keys", Some(MASTER), &json!({})).await).await;
     assert_eq!(status, 422);
@@ -375,7 +408,12 @@ async fn expired_keys_are_refused() {
     let (status, d) = detail(s.get("/phi-categories", Some(expired)).await).await;
     assert_eq!(status, 401);
     assert!(d.contains("expired"), "{d}");
-    let list: Value = s.get("/admin/keys", Some(MASTER)).await.json().await.unwrap();
+    let list: Value = s
+        .get("/admin/keys", Some(MASTER))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["keys"][0]["status"], "expired");
     s.stop().await;
 }
@@ -393,13 +431,22 @@ async fn each_key_has_its_own_rate_limit() {
     assert_eq!(s.get("/phi-categories", Some(&named)).await.status(), 200);
     let r = s.get("/phi-categories", Some(&named)).await;
     assert_eq!(r.status(), 429);
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     assert!(detail(r).await.1.contains("rate limit"));
     // The master key's bucket is its own (one token left).
     assert_eq!(s.get("/phi-categories", Some(MASTER)).await.status(), 200);
     // Refused keys are refused before the limiter counts anything.
-    assert_eq!(s.get("/phi-categories", Some("bad-key-0123456789")).await.status(), 401);
+    assert_eq!(
+        s.get("/phi-categories", Some("bad-key-0123456789"))
+            .await
+            .status(),
+        401
+    );
     s.stop().await;
 }
 
@@ -419,8 +466,12 @@ async fn bodies_over_the_cap_are_413_and_texts_over_the_limit_422() {
     assert_eq!(status, 413);
     // An unknown key is told 401, not about the cap.
     let (status, _) = detail(
-        s.post("/pii/deidentify", Some("bad-key-0123456789"), &json!({ "text": big }))
-            .await,
+        s.post(
+            "/pii/deidentify",
+            Some("bad-key-0123456789"),
+            &json!({ "text": big }),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 401);
@@ -473,7 +524,11 @@ async fn deidentify_applies_the_default_policy_and_each_override() {
     assert_eq!(ssn["action"], "hash");
     let start = ssn["start"].as_u64().unwrap() as usize;
     let end = ssn["end"].as_u64().unwrap() as usize;
-    assert_eq!(&NOTE[start..end], "412-55-7891", "offsets are characters (ASCII here)");
+    assert_eq!(
+        &NOTE[start..end],
+        "412-55-7891",
+        "offsets are characters (ASCII here)"
+    );
     assert!(body["time_ms"].is_number());
 
     for (action, expected) in [
@@ -492,9 +547,16 @@ async fn deidentify_applies_the_default_policy_and_each_override() {
     }
     // Lower-case labels and a default action for the rest.
     let (_, body) = s
-        .deidentify(&json!({ "text": NOTE, "policy": { "person": "keep" }, "default_action": "keep" }))
+        .deidentify(
+            &json!({ "text": NOTE, "policy": { "person": "keep" }, "default_action": "keep" }),
+        )
         .await;
-    assert!(body["result_text"].as_str().unwrap().contains("Eleanor Whitfield"));
+    assert!(
+        body["result_text"]
+            .as_str()
+            .unwrap()
+            .contains("Eleanor Whitfield")
+    );
 
     // Validation: unknown action 422, bad label 422, malformed JSON 400.
     let (status, body) = s
@@ -566,16 +628,30 @@ async fn categories_are_validated_persisted_and_effective_at_once() {
     let s = Service::start(ServiceConfig::default(), open()).await;
     let note = json!({ "text": "Moved to WARD-1234 today." });
 
-    let list: Value = s.get("/phi-categories", Some(MASTER)).await.json().await.unwrap();
+    let list: Value = s
+        .get("/phi-categories", Some(MASTER))
+        .await
+        .json()
+        .await
+        .unwrap();
     let names: Vec<&str> = list["categories"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert!(names.contains(&"ssn") && names.contains(&"person"), "{names:?}");
+    assert!(
+        names.contains(&"ssn") && names.contains(&"person"),
+        "{names:?}"
+    );
     let (_, before) = s.deidentify(&note).await;
-    assert!(before["entities"].as_array().unwrap().iter().all(|e| e["label"] != "WARD_CODE"));
+    assert!(
+        before["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["label"] != "WARD_CODE")
+    );
 
     let ward = json!({
         "name": "ward_code",
@@ -593,7 +669,10 @@ async fn categories_are_validated_persisted_and_effective_at_once() {
         .expect("the full list holds the new category");
     assert_eq!(added["builtin"], false);
     assert_eq!(added["description"], "Internal ward code");
-    assert!(list["categories"].as_array().unwrap().len() > 10, "the full list");
+    assert!(
+        list["categories"].as_array().unwrap().len() > 10,
+        "the full list"
+    );
     // Effective at once, for the very next request, and for the engine
     // the other parts share.
     let (_, after) = s.deidentify(&note).await;
@@ -619,20 +698,44 @@ async fn categories_are_validated_persisted_and_effective_at_once() {
         let (got, d) = detail(s.post("/phi-categories", Some(MASTER), &body).await).await;
         assert_eq!(got, status, "{body}: {d}");
     }
-    assert_eq!(detail(s.delete("/phi-categories/no_such", Some(MASTER)).await).await.0, 404);
-    assert_eq!(detail(s.delete("/phi-categories/ssn", Some(MASTER)).await).await.0, 409);
-    assert_eq!(detail(s.delete("/phi-categories/no_such", None).await).await.0, 401);
+    assert_eq!(
+        detail(s.delete("/phi-categories/no_such", Some(MASTER)).await)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        detail(s.delete("/phi-categories/ssn", Some(MASTER)).await)
+            .await
+            .0,
+        409
+    );
+    assert_eq!(
+        detail(s.delete("/phi-categories/no_such", None).await)
+            .await
+            .0,
+        401
+    );
 
     // Persisted: a new service on the same file detects it at once.
     s.stop().await;
     let s = Service::start(ServiceConfig::default(), open()).await;
     let (_, restarted) = s.deidentify(&note).await;
-    assert_eq!(restarted["result_text"], "Moved to [REDACTED:WARD_CODE] today.");
+    assert_eq!(
+        restarted["result_text"],
+        "Moved to [REDACTED:WARD_CODE] today."
+    );
 
     let r = s.delete("/phi-categories/ward_code", Some(MASTER)).await;
     assert_eq!(r.status(), 200);
     let list: Value = r.json().await.unwrap();
-    assert!(list["categories"].as_array().unwrap().iter().all(|c| c["name"] != "ward_code"));
+    assert!(
+        list["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["name"] != "ward_code")
+    );
     let (_, removed) = s.deidentify(&note).await;
     assert_eq!(removed["result_text"], "Moved to WARD-1234 today.");
     s.stop().await;
@@ -648,8 +751,16 @@ async fn the_page_is_served_with_only_same_origin_resources() {
     for path in ["/", "/ui"] {
         let r = s.get(path, None).await;
         assert_eq!(r.status(), 200, "{path}");
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-        let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
         let html = r.text().await.unwrap();
         for id in [
             r#"id="key""#,
@@ -663,7 +774,9 @@ async fn the_page_is_served_with_only_same_origin_resources() {
         assert!(html.contains("<tbody>"));
         // Nothing is loaded from elsewhere: no src/href attributes at all,
         // no absolute URL, and the one request goes to this origin.
-        for forbidden in ["src=", "href=", "http://", "https://", "//cdn", "@import", "url("] {
+        for forbidden in [
+            "src=", "href=", "http://", "https://", "//cdn", "@import", "url(",
+        ] {
             assert!(!html.contains(forbidden), "{forbidden}");
         }
         assert!(html.contains(r#"fetch("/pii/deidentify""#));
@@ -677,9 +790,17 @@ async fn the_page_is_served_with_only_same_origin_resources() {
             html[start..end].to_string()
         };
         use base64::Engine as _;
-        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s.as_bytes()));
-        assert!(csp.contains(&format!("script-src 'sha256-{}'", b64(&inline("<script>", "</script>")))));
-        assert!(csp.contains(&format!("style-src 'sha256-{}'", b64(&inline("<style>", "</style>")))));
+        let b64 = |s: &str| {
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s.as_bytes()))
+        };
+        assert!(csp.contains(&format!(
+            "script-src 'sha256-{}'",
+            b64(&inline("<script>", "</script>"))
+        )));
+        assert!(csp.contains(&format!(
+            "style-src 'sha256-{}'",
+            b64(&inline("<style>", "</style>"))
+        )));
     }
     assert_eq!(s.post("/ui", None, &json!({})).await.status(), 405);
     s.stop().await;
@@ -740,10 +861,20 @@ async fn the_binary_serves_the_service_alone_over_tls() {
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let http = Client::builder().tls_backend_preconfigured(tls).build().unwrap();
+    let http = Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .unwrap();
     let port = addr.rsplit(':').next().unwrap();
     let base = format!("https://localhost:{port}");
-    assert_eq!(http.get(format!("{base}/health")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let r = http
         .post(format!("{base}/pii/deidentify"))
         .header("X-API-Key", MASTER)
@@ -753,9 +884,20 @@ async fn the_binary_serves_the_service_alone_over_tls() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
-    assert!(!body["result_text"].as_str().unwrap().contains("412-55-7891"));
+    assert!(
+        !body["result_text"]
+            .as_str()
+            .unwrap()
+            .contains("412-55-7891")
+    );
     // Plain HTTP is not served on the TLS port.
-    assert!(client().get(format!("http://{addr}/health")).send().await.is_err());
+    assert!(
+        client()
+            .get(format!("http://{addr}/health"))
+            .send()
+            .await
+            .is_err()
+    );
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -763,4 +905,114 @@ async fn the_binary_serves_the_service_alone_over_tls() {
     assert!(status.success());
     assert!(child.wait().unwrap().success(), "a SIGTERM stop is clean");
     assert!(dir.path().join(STORE_FILE).exists());
+}
+
+/// Writes a node.toml with a `[deid]` section listening on port 0.
+fn deid_config(dir: &Path) -> PathBuf {
+    NodeKey::generate_file(&dir.join("node.key")).unwrap();
+    let config = dir.join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nnode_key_file = {:?}\n[deid]\nlisten = \"127.0.0.1:0\"\nmaster_key_env = \"DEID_TEST_MASTER\"\n",
+            dir.display().to_string(),
+            dir.join("node.key").display().to_string(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// `sel-node serve` starts the de-id service on its own listener when
+/// `[deid] listen` is set.
+#[tokio::test]
+async fn the_node_starts_the_service_beside_its_api() {
+    let dir = TempDir::new("node");
+    let config = deid_config(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sel-node"))
+        .args(["serve", "--insecure-http", "--api-listen", "127.0.0.1:0"])
+        .args(["--peer-listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .env("DEID_TEST_MASTER", MASTER)
+        .env_remove("SEL_NODE_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let (mut deid, mut api) = (None, None);
+    while api.is_none() {
+        let line = lines.next().expect("the node logs its addresses").unwrap();
+        let field = |name: &str| {
+            line.find(name).map(|at| {
+                line[at + name.len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+        };
+        if line.contains("de-id service started") {
+            deid = field("deid=");
+        }
+        if line.contains("node started") {
+            api = field("api=");
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let (deid, api) = (
+        deid.expect("the service started before the node"),
+        api.unwrap(),
+    );
+    assert_ne!(deid, api);
+    let http = client();
+    let r = http
+        .get(format!("http://{deid}/admin/keys/me"))
+        .header("API-Key", MASTER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The SEL API does not serve the de-id paths, nor the reverse.
+    assert_eq!(
+        http.get(format!("http://{api}/phi-categories"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn the_service_does_not_start_without_its_master_key_or_listener() {
+    let dir = TempDir::new("nokey");
+    let config = deid_config(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_sel-node"))
+        .args(["deid", "serve", "--config"])
+        .arg(&config)
+        .env_remove("DEID_TEST_MASTER")
+        .env_remove("SEL_NODE_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("DEID_TEST_MASTER"), "{err}");
+
+    let bare = dir.path().join("bare.toml");
+    std::fs::write(&bare, "").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sel-node"))
+        .args(["deid", "serve", "--config"])
+        .arg(&bare)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listen"));
 }

@@ -39,7 +39,7 @@ pub enum DeidCommand {
     Eval(EvalArgs),
     /// Run the de-identification service alone (HTTPS on `[deid] listen`,
     /// with the node's settings, key and TLS material; see `serve --help`).
-    Serve(crate::cli::serve::ServeArgs),
+    Serve(Box<crate::cli::serve::ServeArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -116,10 +116,9 @@ pub struct EvalArgs {
 pub fn run(args: &DeidArgs) -> ExitCode {
     match &args.command {
         DeidCommand::Serve(a) => match crate::cli::serve::settings(a) {
-            Ok(settings) => crate::cli::serve::run_logged(
-                "deid serve",
-                crate::deid::service::run(settings),
-            ),
+            Ok(settings) => {
+                crate::cli::serve::run_logged("deid serve", crate::deid::service::run(settings))
+            }
             Err(code) => code,
         },
         DeidCommand::Detect(a) => match engine(a) {

@@ -175,5 +175,12 @@ pub fn routes(service: Arc<DeidService>) -> BoxedFilter<(Response,)> {
         .and(warp::delete())
         .and(auth::master(service))
         .then(move |key_id| respond(revoke(s.clone(), key_id)));
-    create.or(list).unify().or(me).unify().or(revoke).unify().boxed()
+    create
+        .or(list)
+        .unify()
+        .or(me)
+        .unify()
+        .or(revoke)
+        .unify()
+        .boxed()
 }

@@ -27,7 +27,9 @@ fn presented_key(headers: &HeaderMap) -> Result<&str, ServiceError> {
             continue;
         };
         if values.next().is_some() {
-            return Err(ServiceError::unauthorized("API key header given more than once"));
+            return Err(ServiceError::unauthorized(
+                "API key header given more than once",
+            ));
         }
         return match value.to_str() {
             Ok(v) if !v.trim().is_empty() => Ok(v.trim()),
@@ -144,7 +146,10 @@ mod tests {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("10"));
         assert!(check_body(&h, 10).is_ok());
         h.remove(header::CONTENT_LENGTH);
-        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
         assert_eq!(
             check_body(&h, 10).unwrap_err().status,
             StatusCode::LENGTH_REQUIRED

@@ -89,9 +89,11 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
         use serde_json::error::Category;
         match e.classify() {
             Category::Data => ServiceError::unprocessable(format!("{what}: {}", data_error(&e))),
-            Category::Syntax | Category::Eof | Category::Io => {
-                ServiceError::bad_request(format!("{what}: malformed JSON at line {} column {}", e.line(), e.column()))
-            }
+            Category::Syntax | Category::Eof | Category::Io => ServiceError::bad_request(format!(
+                "{what}: malformed JSON at line {} column {}",
+                e.line(),
+                e.column()
+            )),
         }
     })
 }
@@ -147,7 +149,10 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
         (StatusCode::LENGTH_REQUIRED, "Content-Length required")
     } else if rejection.find::<reject::UnsupportedMediaType>().is_some() {
         (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type")
-    } else if rejection.find::<warp::filters::body::BodyDeserializeError>().is_some() {
+    } else if rejection
+        .find::<warp::filters::body::BodyDeserializeError>()
+        .is_some()
+    {
         (StatusCode::BAD_REQUEST, "malformed request body")
     } else if rejection.find::<reject::InvalidQuery>().is_some() {
         (StatusCode::BAD_REQUEST, "malformed query string")

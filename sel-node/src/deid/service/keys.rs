@@ -217,7 +217,10 @@ impl KeyRing {
         now: u64,
     ) -> Result<NewKey, StoreError> {
         let secret: Zeroizing<[u8; 32]> = Zeroizing::new(rand::random());
-        let api_key = Zeroizing::new(format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(&secret[..])));
+        let api_key = Zeroizing::new(format!(
+            "{KEY_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(&secret[..])
+        ));
         let record = KeyRecord {
             key_id: uuid_v4(),
             label: label.to_string(),
@@ -278,7 +281,10 @@ mod tests {
     fn keys_are_checked_for_expiry_and_revocation() {
         let ring = ring();
         assert_eq!(ring.check("master-key-0123456789", 10), Ok(Caller::Master));
-        assert_eq!(ring.check("master-key-012345678", 10), Err(KeyRefusal::Unknown));
+        assert_eq!(
+            ring.check("master-key-012345678", 10),
+            Err(KeyRefusal::Unknown)
+        );
         let new = ring.create("pipeline", Some(1), 100).unwrap();
         assert!(new.api_key.starts_with(KEY_PREFIX));
         let caller = ring.check(&new.api_key, 101).unwrap();

@@ -54,7 +54,9 @@ impl RateLimiter {
             entry.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - entry.tokens) / self.per_second))
+            Err(Duration::from_secs_f64(
+                (1.0 - entry.tokens) / self.per_second,
+            ))
         }
     }
 }

@@ -14,10 +14,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use warp::{Filter, Reply};
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, header};
 use warp::reply::Response;
+use warp::{Filter, Reply};
 
 use super::error::recover;
 use super::keys::MasterKey;
@@ -122,9 +122,8 @@ pub async fn start(
     let store_key = service_store_key(node_key);
     let config = ServiceConfig::from_settings(deid);
     let service = tokio::task::spawn_blocking(move || -> anyhow::Result<Arc<DeidService>> {
-        let store: SharedStore = Arc::new(
-            RedbServiceStore::open(&path, store_key).context("opening the de-id store")?,
-        );
+        let store: SharedStore =
+            Arc::new(RedbServiceStore::open(&path, store_key).context("opening the de-id store")?);
         DeidService::new(config, store, master, secrets).context("starting the de-id service")
     })
     .await

@@ -128,8 +128,9 @@ impl RedbServiceStore {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::Io(format!("{}: {e}", parent.display())))?;
         }
-        let db = Database::create(path)
-            .map_err(|e| StoreError::Io(format!("{}: {}", path.display(), ::redb::Error::from(e))))?;
+        let db = Database::create(path).map_err(|e| {
+            StoreError::Io(format!("{}: {}", path.display(), ::redb::Error::from(e)))
+        })?;
         let store = RedbServiceStore {
             db,
             key,
@@ -158,8 +159,7 @@ impl RedbServiceStore {
                 }
                 None => {
                     let sealed = self.key.seal(&ctx, b"sel-node deid store");
-                    meta.insert(META_KEY_CHECK, sealed.as_slice())
-                        .map_err(io)?;
+                    meta.insert(META_KEY_CHECK, sealed.as_slice()).map_err(io)?;
                 }
             }
         }
@@ -218,12 +218,7 @@ impl ServiceStore for RedbServiceStore {
     }
 
     fn put_category(&self, category: &StoredCategory) -> Result<(), StoreError> {
-        self.put(
-            CATEGORIES,
-            &category.category.name,
-            category,
-            "a category",
-        )
+        self.put(CATEGORIES, &category.category.name, category, "a category")
     }
 
     fn remove_category(&self, name: &str) -> Result<bool, StoreError> {
@@ -315,7 +310,10 @@ mod tests {
         store.put_key(&revoked).unwrap();
         let keys = store.keys().unwrap();
         assert_eq!(keys.len(), 2);
-        assert_eq!(keys.iter().find(|k| k.key_id == "a").unwrap().revoked_at, Some(5));
+        assert_eq!(
+            keys.iter().find(|k| k.key_id == "a").unwrap().revoked_at,
+            Some(5)
+        );
         store.put_category(&category("ward")).unwrap();
         assert_eq!(store.categories().unwrap(), vec![category("ward")]);
         assert!(store.remove_category("ward").unwrap());
