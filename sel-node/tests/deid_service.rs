@@ -845,11 +845,7 @@ async fn the_binary_serves_the_service_alone_over_tls() {
             break line[at..].split_whitespace().next().unwrap().to_owned();
         }
     };
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            assert!(!line.contains("412-55-7891"), "texts are never logged");
-        }
-    });
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
     let cert = std::fs::read(dir.path().join("tls/cert.pem")).unwrap();
     let cert = rustls::pki_types::CertificateDer::from_pem_slice(&cert).unwrap();
     let mut roots = rustls::RootCertStore::empty();
@@ -905,6 +901,12 @@ async fn the_binary_serves_the_service_alone_over_tls() {
     assert!(status.success());
     assert!(child.wait().unwrap().success(), "a SIGTERM stop is clean");
     assert!(dir.path().join(STORE_FILE).exists());
+    // The log has the requests (method, path, status) and no text, value or key.
+    let log = rest.join().unwrap().join("\n");
+    assert!(log.contains("/pii/deidentify"), "{log}");
+    for secret in ["412-55-7891", "Whitfield", MASTER] {
+        assert!(!log.contains(secret), "{secret} was logged");
+    }
 }
 
 /// Writes a node.toml with a `[deid]` section listening on port 0.
@@ -1015,4 +1017,47 @@ fn the_service_does_not_start_without_its_master_key_or_listener() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("listen"));
+}
+
+/// A body without `Content-Length` (chunked) could not be bounded before it
+/// is read: 411.
+#[tokio::test]
+async fn chunked_bodies_are_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Service::memory().await;
+    let mut stream = tokio::net::TcpStream::connect(s.server.local_addr())
+        .await
+        .unwrap();
+    let request = format!(
+        "POST /pii/deidentify HTTP/1.1\r\nHost: x\r\nAPI-Key: {MASTER}\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{{\"te\r\n0\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 411"), "{answer}");
+    assert!(
+        answer.contains(r#"{"detail":"Content-Length required"}"#),
+        "{answer}"
+    );
+    s.stop().await;
+}
+
+/// Two additions of one name at once: one is added, the other is told 409.
+#[tokio::test]
+async fn concurrent_additions_of_one_category_conflict() {
+    let s = Service::memory().await;
+    let body = json!({ "name": "study_id", "regex": r"\bSTU-\d{6}\b" });
+    let (a, b) = tokio::join!(
+        s.post("/phi-categories", Some(MASTER), &body),
+        s.post("/phi-categories", Some(MASTER), &body)
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409]);
+    let (_, out) = s
+        .deidentify(&json!({ "text": "Enrolled as STU-123456." }))
+        .await;
+    assert_eq!(out["result_text"], "Enrolled as [REDACTED:STUDY_ID].");
+    s.stop().await;
 }
