@@ -850,13 +850,14 @@ async fn the_binary_serves_the_service_alone_over_tls() {
     let cert = rustls::pki_types::CertificateDer::from_pem_slice(&cert).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).unwrap();
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec()];
     let http = Client::builder()
         .tls_backend_preconfigured(tls)
         .build()
@@ -879,6 +880,8 @@ async fn the_binary_serves_the_service_alone_over_tls() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // HTTP/2 (ALPN): bodies declare their length there too, as required.
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
     let body: Value = r.json().await.unwrap();
     assert!(
         !body["result_text"]

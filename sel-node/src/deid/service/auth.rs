@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use warp::Filter;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderMap, StatusCode, header};
+use warp::http::{HeaderMap, Method, StatusCode, header};
 
 use super::DeidService;
 use super::error::ServiceError;
@@ -41,10 +41,12 @@ fn presented_key(headers: &HeaderMap) -> Result<&str, ServiceError> {
     ))
 }
 
-/// Refuses a body over the cap from its declared length, and a body whose
-/// length is not declared (chunked): hyper then holds a request to its
-/// `Content-Length`, so every later body read is bounded.
-fn check_body(headers: &HeaderMap, cap: u64) -> Result<(), ServiceError> {
+/// Refuses a body over the cap from its declared length, and a request
+/// that may carry a body (POST, PUT, PATCH) without declaring its length:
+/// chunked HTTP/1.1 and HTTP/2 bodies have none, and could otherwise grow
+/// without bound while a handler reads them. With a declared length, hyper
+/// holds the body to it, so every later body read is bounded.
+fn check_body(method: &Method, headers: &HeaderMap, cap: u64) -> Result<(), ServiceError> {
     match headers.get(header::CONTENT_LENGTH) {
         Some(value) => {
             let length = value
@@ -57,10 +59,14 @@ fn check_body(headers: &HeaderMap, cap: u64) -> Result<(), ServiceError> {
             }
             Ok(())
         }
-        None if headers.contains_key(header::TRANSFER_ENCODING) => Err(ServiceError::new(
-            StatusCode::LENGTH_REQUIRED,
-            "Content-Length required",
-        )),
+        None if headers.contains_key(header::TRANSFER_ENCODING)
+            || [Method::POST, Method::PUT, Method::PATCH].contains(method) =>
+        {
+            Err(ServiceError::new(
+                StatusCode::LENGTH_REQUIRED,
+                "Content-Length required",
+            ))
+        }
         None => Ok(()),
     }
 }
@@ -69,7 +75,7 @@ impl DeidService {
     /// Who is calling, checked: key (401), rate (429 + Retry-After), body
     /// size (413). The order means an unknown caller learns nothing about
     /// the limits, and a client over its rate is told so before it uploads.
-    pub fn authorize(&self, headers: &HeaderMap) -> Result<Caller, ServiceError> {
+    pub fn authorize(&self, method: &Method, headers: &HeaderMap) -> Result<Caller, ServiceError> {
         let key = presented_key(headers)?;
         let caller = self
             .keys
@@ -80,17 +86,22 @@ impl DeidService {
             e.retry_after = Some(retry_after_secs(wait));
             return Err(e);
         }
-        check_body(headers, self.config.max_body_bytes)?;
+        check_body(method, headers, self.config.max_body_bytes)?;
         Ok(caller)
     }
 }
 
 /// The caller of a keyed route (for routes that need to know who).
 pub fn caller(service: Arc<DeidService>) -> BoxedFilter<(Caller,)> {
-    warp::header::headers_cloned()
-        .and_then(move |headers: HeaderMap| {
+    warp::method()
+        .and(warp::header::headers_cloned())
+        .and_then(move |method: Method, headers: HeaderMap| {
             let service = Arc::clone(&service);
-            async move { service.authorize(&headers).map_err(warp::reject::custom) }
+            async move {
+                service
+                    .authorize(&method, &headers)
+                    .map_err(warp::reject::custom)
+            }
         })
         .boxed()
 }
@@ -136,22 +147,32 @@ mod tests {
 
     #[test]
     fn bodies_are_capped_by_their_declared_length() {
+        let (get, post) = (Method::GET, Method::POST);
         let mut h = HeaderMap::new();
-        assert!(check_body(&h, 10).is_ok());
+        assert!(check_body(&get, &h, 10).is_ok());
+        assert_eq!(
+            check_body(&post, &h, 10).unwrap_err().status,
+            StatusCode::LENGTH_REQUIRED
+        );
         h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("11"));
         assert_eq!(
-            check_body(&h, 10).unwrap_err().status,
+            check_body(&post, &h, 10).unwrap_err().status,
             StatusCode::PAYLOAD_TOO_LARGE
         );
         h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("10"));
-        assert!(check_body(&h, 10).is_ok());
+        assert!(check_body(&post, &h, 10).is_ok());
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("ten"));
+        assert_eq!(
+            check_body(&post, &h, 10).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
         h.remove(header::CONTENT_LENGTH);
         h.insert(
             header::TRANSFER_ENCODING,
             HeaderValue::from_static("chunked"),
         );
         assert_eq!(
-            check_body(&h, 10).unwrap_err().status,
+            check_body(&get, &h, 10).unwrap_err().status,
             StatusCode::LENGTH_REQUIRED
         );
     }
