@@ -16,6 +16,7 @@ use crate::api::{self, ApiLimits, RunningApi};
 use crate::clients::callback::{CallbackClient, RetryPolicy};
 use crate::clients::dataservice::DataService;
 use crate::clients::linkage::LinkageClient;
+use crate::https::RunningServer;
 use crate::jobs::{JobManager, Services};
 use crate::peer::{PeerConfig, PeerHub};
 use crate::seal::NodeKey;
@@ -36,6 +37,8 @@ const RELEASE_WAIT: Duration = Duration::from_secs(10);
 /// A running node.
 pub struct RunningNode {
     api: RunningApi,
+    /// The de-id service's listener, when `[deid] listen` is set.
+    deid: Option<RunningServer>,
     peer: Arc<PeerHub>,
     manager: Arc<JobManager>,
 }
@@ -44,6 +47,11 @@ impl RunningNode {
     /// The REST API's address (the real port when configured with port 0).
     pub fn api_addr(&self) -> SocketAddr {
         self.api.local_addr()
+    }
+
+    /// The de-id service's address, when it runs.
+    pub fn deid_addr(&self) -> Option<SocketAddr> {
+        self.deid.as_ref().map(RunningServer::local_addr)
     }
 
     /// The peer channel's address.
@@ -60,7 +68,15 @@ impl RunningNode {
     /// channel. Jobs still QUEUED stay queued in the store and run after the
     /// next start; computing jobs end in FAULT.
     pub async fn shutdown(self) {
-        let RunningNode { api, peer, manager } = self;
+        let RunningNode {
+            api,
+            deid,
+            peer,
+            manager,
+        } = self;
+        if let Some(deid) = deid {
+            deid.shutdown().await;
+        }
         api.shutdown().await;
         manager.shutdown();
         peer.shutdown().await;
@@ -92,12 +108,16 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningNode> {
             .context("opening the store")?,
     );
 
-    let (cert, cert_key) = match (&settings.tls_cert, &settings.tls_key) {
-        (Some(c), Some(k)) => (c.clone(), k.clone()),
-        (None, None) => self_signed(&settings.data_dir)?,
-        _ => bail!("tls_cert and tls_key must be given together"),
-    };
-    let server_tls = tls::server_config(&cert, &cert_key).context("TLS server configuration")?;
+    let server_tls = server_tls(&settings)?;
+    // The de-id service first: its most likely failure (no master key in
+    // the environment) then stops the start before anything else runs.
+    let deid = crate::deid::service::start(
+        &settings,
+        &key,
+        (!settings.insecure_http).then(|| server_tls.clone()),
+    )
+    .await
+    .context("starting the de-id service")?;
     let client_tls =
         tls::client_config(settings.ca_bundle.as_deref()).context("TLS client configuration")?;
     let http = tls::http_client(client_tls.clone()).context("HTTP client")?;
@@ -137,7 +157,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningNode> {
     });
     let api = api::serve(
         settings.api_listen,
-        (!settings.insecure_http).then_some(server_tls),
+        (!settings.insecure_http).then(|| server_tls.clone()),
         manager.clone(),
         ApiLimits {
             max_body_bytes: settings.max_body_bytes,
@@ -145,7 +165,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningNode> {
     )
     .await
     .context("starting the REST API")?;
-    let node = RunningNode { api, peer, manager };
+    let node = RunningNode {
+        api,
+        deid,
+        peer,
+        manager,
+    };
     tracing::info!(api = %node.api_addr(), peer = %node.peer_addr(), "node started");
     Ok(node)
 }
@@ -162,8 +187,19 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The TLS server configuration of both listeners (and the de-id
+/// service's): the configured certificate, or a self-signed one made once.
+pub(crate) fn server_tls(settings: &Settings) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let (cert, cert_key) = match (&settings.tls_cert, &settings.tls_key) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        (None, None) => self_signed(&settings.data_dir)?,
+        _ => bail!("tls_cert and tls_key must be given together"),
+    };
+    tls::server_config(&cert, &cert_key).context("TLS server configuration")
+}
+
 /// SIGTERM or SIGINT (ctrl-c), registered up front.
-struct StopSignal {
+pub(crate) struct StopSignal {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -171,7 +207,7 @@ struct StopSignal {
 }
 
 impl StopSignal {
-    fn install() -> std::io::Result<StopSignal> {
+    pub(crate) fn install() -> std::io::Result<StopSignal> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -186,7 +222,7 @@ impl StopSignal {
         }
     }
 
-    async fn wait(mut self) {
+    pub(crate) async fn wait(mut self) {
         #[cfg(unix)]
         {
             tokio::select! {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::cli::serve::ServeArgs;
+use crate::deid::service::settings::{DeidFileSettings, DeidSettings};
 
 /// Why the settings cannot be used. Names the file or setting.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,8 @@ pub struct Settings {
     pub callback_first_delay: Duration,
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_ttl: Duration,
+    /// The de-identification service (`[deid]`; off unless `listen` is set).
+    pub deid: DeidSettings,
 }
 
 impl Default for Settings {
@@ -97,6 +100,7 @@ impl Default for Settings {
             callback_attempts: 6,
             callback_first_delay: Duration::from_millis(500),
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            deid: DeidSettings::default(),
         }
     }
 }
@@ -184,6 +188,7 @@ struct FileSettings {
     callback_attempts: Option<u32>,
     callback_first_delay: Option<FileDuration>,
     idempotency_ttl: Option<FileDuration>,
+    deid: Option<DeidFileSettings>,
 }
 
 impl FileSettings {
@@ -219,7 +224,10 @@ impl Settings {
         Ok(settings)
     }
 
-    fn overlay_file(&mut self, file: FileSettings) {
+    fn overlay_file(&mut self, mut file: FileSettings) {
+        if let Some(deid) = file.deid.take() {
+            self.deid.overlay_file(deid);
+        }
         overlay!(self, file, std::convert::identity;
             api_listen, peer_listen, max_body_bytes, max_queued_jobs,
             max_queued_jobs_per_remote, workers, workers_per_remote, max_incoming_jobs,
@@ -298,6 +306,17 @@ impl Settings {
                 reason: format!("the REST API already listens on {}", self.api_listen),
             });
         }
+        self.deid
+            .validate()
+            .map_err(|(setting, reason)| SettingsError::Invalid { setting, reason })?;
+        if let Some(deid) = self.deid.listen.filter(|a| a.port() != 0)
+            && (deid == self.api_listen || deid == self.peer_listen)
+        {
+            return Err(SettingsError::Invalid {
+                setting: "deid.listen",
+                reason: format!("another listener of the node already uses {deid}"),
+            });
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(SettingsError::Invalid {
                 setting: "data_dir",
@@ -351,6 +370,9 @@ impl Settings {
             ("idempotency_ttl", self.idempotency_ttl),
         ] {
             t.insert(name.into(), secs(d));
+        }
+        if let Ok(toml::Value::Table(deid)) = toml::Value::try_from(&self.deid) {
+            t.insert("deid".into(), Value::Table(deid));
         }
         format!(
             "# insecure_http = {} (command line only)\n{}",
@@ -534,5 +556,51 @@ mod tests {
         assert_eq!(back.to_toml(), s.to_toml());
         assert_eq!(back.callback_first_delay, Duration::from_millis(250));
         assert_eq!(back.workers, 3);
+    }
+
+    #[test]
+    fn the_deid_section_is_read_checked_and_printed() {
+        let path = config_file(
+            "deid",
+            r#"
+                api_listen = "127.0.0.1:9100"
+                [deid]
+                listen = "127.0.0.1:9103"
+                rate_limit_per_minute = 30
+                [deid.policy]
+                ZIP = "keep"
+            "#,
+        );
+        let s = Settings::load(&args(&["--config", path.to_str().unwrap()])).unwrap();
+        assert_eq!(s.deid.listen, Some("127.0.0.1:9103".parse().unwrap()));
+        assert_eq!(s.deid.rate_limit_per_minute, 30);
+        assert_eq!(
+            s.deid.policy["SSN"],
+            crate::deid::service::PolicyAction::Hash
+        );
+        let back = config_file("deid-back", &s.to_toml());
+        let reloaded = Settings::load(&args(&["--config", back.to_str().unwrap()])).unwrap();
+        assert_eq!(reloaded.deid, s.deid);
+        assert!(
+            Settings::load(&ServeArgs::default())
+                .unwrap()
+                .deid
+                .listen
+                .is_none()
+        );
+
+        let clash = config_file(
+            "deid-clash",
+            "api_listen = \"127.0.0.1:9100\"\n[deid]\nlisten = \"127.0.0.1:9100\"\n",
+        );
+        match Settings::load(&args(&["--config", clash.to_str().unwrap()])) {
+            Err(SettingsError::Invalid { setting, .. }) => assert_eq!(setting, "deid.listen"),
+            other => panic!("expected deid.listen to be invalid, got {other:?}"),
+        }
+        let typo = config_file("deid-typo", "[deid]\nlisen = \"127.0.0.1:1\"\n");
+        assert!(matches!(
+            Settings::load(&args(&["--config", typo.to_str().unwrap()])),
+            Err(SettingsError::File { .. })
+        ));
     }
 }

@@ -37,6 +37,9 @@ pub enum DeidCommand {
     /// Generate a labelled synthetic corpus and print precision and recall
     /// per label (lenient: overlap; strict: exact span).
     Eval(EvalArgs),
+    /// Run the de-identification service alone (HTTPS on `[deid] listen`,
+    /// with the node's settings, key and TLS material; see `serve --help`).
+    Serve(Box<crate::cli::serve::ServeArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +115,12 @@ pub struct EvalArgs {
 
 pub fn run(args: &DeidArgs) -> ExitCode {
     match &args.command {
+        DeidCommand::Serve(a) => match crate::cli::serve::settings(a) {
+            Ok(settings) => {
+                crate::cli::serve::run_logged("deid serve", crate::deid::service::run(settings))
+            }
+            Err(code) => code,
+        },
         DeidCommand::Detect(a) => match engine(a) {
             Ok(e) => process(a, |id, text, out| {
                 let spans = e.detect(text);

@@ -127,3 +127,35 @@ pub fn settings(args: &ServeArgs) -> Result<Settings, ExitCode> {
         }
     }
 }
+
+/// Runs `task` on a multi-threaded runtime with logs on stderr (`RUST_LOG`,
+/// default `info`): the frame of `sel-node serve` and `sel-node deid serve`.
+pub fn run_logged(
+    what: &str,
+    task: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{what}: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_FATAL);
+        }
+    };
+    match runtime.block_on(task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{what}: {e:#}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Building the whole service filter and running it on its own listener.
+//!
+//! [`routes`] joins this part's routes with the other parts' (`parts`),
+//! renders every rejection as `{"detail"}` ([`super::error::recover`]),
+//! marks every answer `Cache-Control: no-store` (answers hold PHI) and logs
+//! method, path (never the query string) and status only.
+//!
+//! **Mounting the other parts** (the PHI processing API, async jobs): build
+//! their service in [`start`] where marked, and push
+//! `routes(their_service, service_auth.clone())` onto `parts`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderValue, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::error::recover;
+use super::keys::MasterKey;
+use super::secrets::DeidSecrets;
+use super::store::{RedbServiceStore, STORE_FILE, SharedStore, service_store_key};
+use super::{DeidService, ServiceConfig, admin, auth, categories, deidentify, page};
+use crate::https::{self, ConnectionLimits, RunningServer};
+use crate::seal::NodeKey;
+use crate::settings::Settings;
+
+/// `GET /health` (no key), as the reference.
+fn health() -> BoxedFilter<(Response,)> {
+    warp::path!("health")
+        .and(warp::get())
+        .map(|| {
+            warp::reply::json(&serde_json::json!({
+                "status": "healthy",
+                "version": env!("CARGO_PKG_VERSION"),
+            }))
+            .into_response()
+        })
+        .boxed()
+}
+
+/// The whole service: this part's routes, then `parts` (each built with
+/// [`auth`] of this `service`), with the recover handler and logging.
+pub fn routes(
+    service: Arc<DeidService>,
+    parts: Vec<BoxedFilter<(Response,)>>,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
+    let mut all = health()
+        .or(page::routes())
+        .unify()
+        .or(admin::routes(service.clone()))
+        .unify()
+        .or(categories::routes(service.clone()))
+        .unify()
+        .or(deidentify::routes(service))
+        .unify()
+        .boxed();
+    for part in parts {
+        all = all.or(part).unify().boxed();
+    }
+    all.recover(recover)
+        .unify()
+        .map(|mut response: Response| {
+            response
+                .headers_mut()
+                .entry(header::CACHE_CONTROL)
+                .or_insert(HeaderValue::from_static("no-store"));
+            response
+        })
+        .with(warp::log::custom(|info| {
+            tracing::info!(
+                target: "sel_node::deid::access",
+                method = %info.method(),
+                path = %info.path(),
+                status = info.status().as_u16(),
+                "deid request"
+            );
+        }))
+        .map(Reply::into_response)
+}
+
+/// Serves `filter` on `addr`: HTTPS with `tls`, plain HTTP with `None`
+/// (only with `--insecure-http`).
+pub async fn serve(
+    addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    filter: impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
+) -> anyhow::Result<RunningServer> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the de-id service to {addr}"))?;
+    let plain = tls.is_none();
+    let running = https::serve(listener, tls, filter, ConnectionLimits::default())
+        .with_context(|| format!("serving the de-id service on {addr}"))?;
+    if plain {
+        tracing::warn!(local_addr = %running.local_addr(), "de-id service over plain HTTP (--insecure-http): keys and texts travel in clear");
+    }
+    Ok(running)
+}
+
+/// Builds the service from `settings` (store in the data directory, master
+/// key from the environment, secrets from the secret file or the node key)
+/// and starts its listener; `Ok(None)` when `[deid] listen` is not set.
+pub async fn start(
+    settings: &Settings,
+    node_key: &NodeKey,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> anyhow::Result<Option<RunningServer>> {
+    let deid = &settings.deid;
+    let Some(addr) = deid.listen else {
+        return Ok(None);
+    };
+    let master = MasterKey::from_env(&deid.master_key_env).map_err(anyhow::Error::msg)?;
+    let secrets = match &deid.secret_file {
+        Some(path) => DeidSecrets::from_file(path).map_err(anyhow::Error::msg)?,
+        None => DeidSecrets::from_node_key(node_key),
+    };
+    let path = settings.data_dir.join(STORE_FILE);
+    let store_key = service_store_key(node_key);
+    let config = ServiceConfig::from_settings(deid);
+    let service = tokio::task::spawn_blocking(move || -> anyhow::Result<Arc<DeidService>> {
+        let store: SharedStore =
+            Arc::new(RedbServiceStore::open(&path, store_key).context("opening the de-id store")?);
+        DeidService::new(config, store, master, secrets).context("starting the de-id service")
+    })
+    .await
+    .context("starting the de-id service")??;
+    #[allow(unused_mut)]
+    let mut parts: Vec<BoxedFilter<(Response,)>> = Vec::new();
+    let _service_auth = auth::auth(service.clone());
+    // Mount the other parts here, e.g.:
+    //   let tokens = ...;  // the token service, with service.engine() and
+    //                      // service.secrets().token_secret()
+    //   service.set_tokenizer(tokens.clone());
+    //   parts.push(crate::deid::phi_api::routes(tokens, _service_auth.clone()));
+    //   parts.push(crate::deid::jobs::routes(jobs, _service_auth.clone()));
+    let running = serve(addr, tls, routes(service, parts)).await?;
+    tracing::info!(deid = %running.local_addr(), "de-id service started");
+    Ok(Some(running))
+}
+
+/// `sel-node deid serve`: the service alone, with the node's settings and
+/// TLS material, until ctrl-c or SIGTERM.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    if settings.deid.listen.is_none() {
+        anyhow::bail!("[deid] listen is not set in the configuration: nothing to serve");
+    }
+    let stop = crate::node::StopSignal::install().context("installing the signal handlers")?;
+    let key = NodeKey::load(settings.node_key_file.as_deref()).context("loading the node key")?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let tls = crate::node::server_tls(&settings)?;
+    let running = start(&settings, &key, (!settings.insecure_http).then_some(tls))
+        .await?
+        .context("[deid] listen is not set")?;
+    stop.wait().await;
+    tracing::info!("stopping the de-id service");
+    running.shutdown().await;
+    Ok(())
+}
