@@ -20,7 +20,9 @@ pub mod eval;
 pub mod handle;
 mod names;
 mod patterns;
+pub mod phi_api;
 pub mod policy;
+pub mod tokens;
 
 pub use category::{Category, CategoryError};
 pub use engine::{Engine, Finding, char_to_byte};
