@@ -271,8 +271,11 @@ fn handle(
 ) -> Result<(Response, usize), Failure> {
     match endpoint {
         Endpoint::Extract => {
-            // The query is read only to refuse a malformed one.
-            params(query)?;
+            // Extract stores nothing, so it reads no token parameter; the
+            // query is checked only to refuse a malformed one.
+            if query.is_none() {
+                return Err(Failure::new(StatusCode::BAD_REQUEST, "malformed query string"));
+            }
             let b: TextBody = body(bytes)?;
             check_text(&b.text)?;
             let findings = api.engine.current().detect(&b.text);

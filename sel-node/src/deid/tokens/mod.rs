@@ -358,7 +358,10 @@ impl TokenService {
         items: &[(String, String)],
     ) -> Result<Vec<String>, TokenError> {
         let scoped = self.scoped(target)?;
-        let sealed_key = scoped.is_none().then(|| self.sealed_key(target));
+        let sealed_key = match scoped {
+            Some(_) => None,
+            None => Some(self.sealed_key(target)),
+        };
         let mut by_value: HashMap<(&str, String), String> = HashMap::new();
         let mut mappings = Vec::new();
         let mut out = Vec::with_capacity(items.len());
@@ -399,7 +402,8 @@ impl TokenService {
                     let sealed = k.seal(&Self::sealed_context(&upper), value.as_bytes());
                     format::assemble(category, &format::base62_encode(&sealed))
                 }
-                (None, None) => unreachable!("a target is stored or sealed"),
+                // `sealed_key` is set exactly when `scoped` is not.
+                (None, None) => return Err(TokenError::Unseal),
             };
             by_value.insert(key, token.clone());
             out.push(token);
