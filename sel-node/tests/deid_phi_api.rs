@@ -29,6 +29,8 @@ const VALUES: &[&str] = &[
     "617-555-0123",
     "john.smith@example.org",
     "zoe.mueller@example.org",
+    "Zoë Müller",
+    "02/03/2021",
 ];
 
 struct TempDir(PathBuf);
@@ -78,7 +80,9 @@ async fn render_rejection(r: warp::Rejection) -> Result<warp::reply::Response, w
     use warp::Reply;
     if r.find::<Unauthorized>().is_some() {
         let body = warp::reply::json(&json!({"detail": "missing or invalid API key"}));
-        return Ok(warp::reply::with_status(body, warp::http::StatusCode::UNAUTHORIZED).into_response());
+        return Ok(
+            warp::reply::with_status(body, warp::http::StatusCode::UNAUTHORIZED).into_response(),
+        );
     }
     Err(r)
 }
@@ -136,7 +140,13 @@ impl Server {
         self.task.take().unwrap().await.unwrap();
     }
 
-    async fn post_raw(&self, path: &str, query: &str, body: &str, key: Option<&str>) -> (u16, Value) {
+    async fn post_raw(
+        &self,
+        path: &str,
+        query: &str,
+        body: &str,
+        key: Option<&str>,
+    ) -> (u16, Value) {
         let mut req = self
             .http
             .post(format!("{}{path}{query}", self.url))
@@ -153,12 +163,22 @@ impl Server {
     }
 
     async fn post(&self, path: &str, query: &str, body: Value) -> (u16, Value) {
-        self.post_raw(path, query, &body.to_string(), Some(API_KEY)).await
+        self.post_raw(path, query, &body.to_string(), Some(API_KEY))
+            .await
     }
 
-    async fn anonymize(&self, query: &str, text: &str, record_id: Option<&str>) -> (String, String) {
+    async fn anonymize(
+        &self,
+        query: &str,
+        text: &str,
+        record_id: Option<&str>,
+    ) -> (String, String) {
         let (status, body) = self
-            .post("/anonymize/phi", query, json!({"text": text, "record_id": record_id}))
+            .post(
+                "/anonymize/phi",
+                query,
+                json!({"text": text, "record_id": record_id}),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["success"], true);
@@ -195,11 +215,16 @@ fn check_anonymized(anonymized: &str) -> Vec<String> {
         assert!(!anonymized.contains(v), "{v} survived: {anonymized}");
     }
     let tokens = tokens_in(anonymized);
-    assert!(tokens.len() >= VALUES.len() + 1, "{anonymized}");
+    // Nine findings: the name twice, SSN, two dates, phone, two emails and
+    // the second name.
+    assert!(tokens.len() >= 9, "{anonymized}");
     for t in &tokens {
         assert!(t.starts_with("PHI__"), "{t}");
     }
-    let names: Vec<&String> = tokens.iter().filter(|t| t.starts_with("PHI__NAME__")).collect();
+    let names: Vec<&String> = tokens
+        .iter()
+        .filter(|t| t.starts_with("PHI__NAME__"))
+        .collect();
     // "John Smith" twice: the same token both times.
     assert!(
         names.windows(2).any(|w| w[0] == w[1]),
@@ -223,10 +248,16 @@ fn anonymize_then_deanonymize_round_trips_on_every_backend() {
         let s = Server::start(dir.path(), true).await;
         for (query, record) in [
             ("", None),
-            ("?storage_type=KMS&kms_key_id=arn:aws:kms:x&aws_region=us-east-1", None),
+            (
+                "?storage_type=KMS&kms_key_id=arn:aws:kms:x&aws_region=us-east-1",
+                None,
+            ),
             ("?storage_type=DynamoDBTokenBased&secret_key=s3cret", None),
             ("?storage_type=DynamoDBTokenBased", None),
-            ("?storage_type=DynamoDBGroupedByRecord&secret_key=s3cret", Some("patient-12345")),
+            (
+                "?storage_type=DynamoDBGroupedByRecord&secret_key=s3cret",
+                Some("patient-12345"),
+            ),
             ("?storage_type=File&output_dir=/etc", None),
         ] {
             let (record_id, anonymized) = s.anonymize(query, NOTE, record).await;
@@ -248,9 +279,15 @@ fn anonymize_then_deanonymize_round_trips_on_every_backend() {
         }
         // Stored tokens are deterministic: the same note anonymises alike.
         let q = "?storage_type=DynamoDBTokenBased";
-        assert_eq!(s.anonymize(q, NOTE, None).await.1, s.anonymize(q, NOTE, None).await.1);
+        assert_eq!(
+            s.anonymize(q, NOTE, None).await.1,
+            s.anonymize(q, NOTE, None).await.1
+        );
         // Sealed tokens are not (fresh nonce per request).
-        assert_ne!(s.anonymize("", NOTE, None).await.1, s.anonymize("", NOTE, None).await.1);
+        assert_ne!(
+            s.anonymize("", NOTE, None).await.1,
+            s.anonymize("", NOTE, None).await.1
+        );
         s.stop().await;
     });
 }
@@ -262,7 +299,11 @@ fn non_ascii_names_round_trip() {
         let s = Server::start(dir.path(), false).await;
         let q = "?storage_type=DynamoDBTokenBased";
         let (status, body) = s
-            .post("/tokenize/tokenize", q, json!({"phi_type": "name", "value": "Zoë Ångström-Øre"}))
+            .post(
+                "/tokenize/tokenize",
+                q,
+                json!({"phi_type": "name", "value": "Zoë Ångström-Øre"}),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         let token = body["token"].as_str().unwrap().to_string();
@@ -272,12 +313,18 @@ fn non_ascii_names_round_trip() {
             "Seen by Zoë Ångström-Øre today, Zoë Ångström-Øre again."
         );
         let (status, body) = s
-            .post("/lookup/value2token", q, json!({"value": "Zoë  Ångström-Øre "}))
+            .post(
+                "/lookup/value2token",
+                q,
+                json!({"value": "Zoë  Ångström-Øre "}),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["token"], token.as_str());
         for query in ["", q] {
-            let (_, anonymized) = s.anonymize(query, "Patient: Zoë Müller, DOB 03/04/1950.", None).await;
+            let (_, anonymized) = s
+                .anonymize(query, "Patient: Zoë Müller, DOB 03/04/1950.", None)
+                .await;
             assert!(!anonymized.contains("Müller"), "{anonymized}");
             assert_eq!(
                 s.deanonymize(query, &anonymized, None).await,
@@ -295,7 +342,11 @@ fn every_endpoint_answers_with_the_reference_shapes() {
         let s = Server::start(dir.path(), false).await;
         let text = "Patient John Smith, SSN 123-45-6789, DOB 01/15/1980.";
         let (status, body) = s
-            .post("/extract/phi", "?model=x&aws_region=eu-central-1", json!({"text": text}))
+            .post(
+                "/extract/phi",
+                "?model=x&aws_region=eu-central-1",
+                json!({"text": text}),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         assert!(!body["record_id"].as_str().unwrap().is_empty());
@@ -304,16 +355,26 @@ fn every_endpoint_answers_with_the_reference_shapes() {
         assert_eq!(body["extracted_phi"]["date"], json!(["01/15/1980"]));
         // Extract stores nothing: no token for the value afterwards.
         let q = "?storage_type=DynamoDBTokenBased&aws_region=us-east-1&secret_key=YOUR_SECRET";
-        let (status, _) = s.post("/lookup/value2token", q, json!({"value": "John Smith"})).await;
+        let (status, _) = s
+            .post("/lookup/value2token", q, json!({"value": "John Smith"}))
+            .await;
         assert_eq!(status, 404);
 
         let (status, body) = s
-            .post("/extract/phi", "", json!({"text": text, "record_id": "r-7"}))
+            .post(
+                "/extract/phi",
+                "",
+                json!({"text": text, "record_id": "r-7"}),
+            )
             .await;
         assert_eq!((status, body["record_id"].as_str()), (200, Some("r-7")));
 
         let (status, body) = s
-            .post("/tokenize/tokenize", q, json!({"phi_type": "name", "value": "John Smith"}))
+            .post(
+                "/tokenize/tokenize",
+                q,
+                json!({"phi_type": "name", "value": "John Smith"}),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         let token = body["token"].as_str().unwrap().to_string();
@@ -321,12 +382,26 @@ fn every_endpoint_answers_with_the_reference_shapes() {
             body,
             json!({"phi_type": "name", "value": "John Smith", "token": token, "record_id": null})
         );
-        assert!(regex::Regex::new(r"^PHI__NAME__[0-9A-Za-z]{12}$").unwrap().is_match(&token));
+        assert!(
+            regex::Regex::new(r"^PHI__NAME__[0-9A-Za-z]{12}$")
+                .unwrap()
+                .is_match(&token)
+        );
 
-        let (status, body) = s.post("/lookup/value2token", q, json!({"value": "John Smith"})).await;
-        assert_eq!((status, body), (200, json!({"value": "John Smith", "token": token})));
-        let (status, body) = s.post("/lookup/token2value", q, json!({"token": token})).await;
-        assert_eq!((status, body), (200, json!({"token": token, "value": "John Smith"})));
+        let (status, body) = s
+            .post("/lookup/value2token", q, json!({"value": "John Smith"}))
+            .await;
+        assert_eq!(
+            (status, body),
+            (200, json!({"value": "John Smith", "token": token}))
+        );
+        let (status, body) = s
+            .post("/lookup/token2value", q, json!({"token": token}))
+            .await;
+        assert_eq!(
+            (status, body),
+            (200, json!({"token": token, "value": "John Smith"}))
+        );
 
         // anonymize uses the same token for the same value and secret.
         let (_, anonymized) = s.anonymize(q, text, None).await;
@@ -344,14 +419,44 @@ fn every_status_code_with_a_detail_that_holds_no_value() {
         let long = "a".repeat(MAX_TEXT_CHARS + 1);
         let exact = "a".repeat(MAX_TEXT_CHARS);
         let cases: Vec<(&str, String, String, u16)> = vec![
-            ("/extract/phi", String::new(), r#"{"text": "John"#.into(), 400),
+            (
+                "/extract/phi",
+                String::new(),
+                r#"{"text": "John"#.into(),
+                400,
+            ),
             ("/anonymize/phi", tb.into(), "not json".into(), 400),
             ("/deanonymize/phi", tb.into(), String::new(), 400),
-            ("/extract/phi", String::new(), json!({"txt": "x"}).to_string(), 422),
-            ("/extract/phi", String::new(), json!({"text": 123456789}).to_string(), 422),
-            ("/extract/phi", String::new(), json!({"text": long}).to_string(), 422),
-            ("/anonymize/phi", tb.into(), json!({"text": long}).to_string(), 422),
-            ("/extract/phi", String::new(), json!({"text": exact}).to_string(), 200),
+            (
+                "/extract/phi",
+                String::new(),
+                json!({"txt": "x"}).to_string(),
+                422,
+            ),
+            (
+                "/extract/phi",
+                String::new(),
+                json!({"text": 123456789}).to_string(),
+                422,
+            ),
+            (
+                "/extract/phi",
+                String::new(),
+                json!({"text": long}).to_string(),
+                422,
+            ),
+            (
+                "/anonymize/phi",
+                tb.into(),
+                json!({"text": long}).to_string(),
+                422,
+            ),
+            (
+                "/extract/phi",
+                String::new(),
+                json!({"text": exact}).to_string(),
+                200,
+            ),
             (
                 "/anonymize/phi",
                 "?storage_type=DynamoDBGroupedByRecord".into(),
@@ -388,31 +493,66 @@ fn every_status_code_with_a_detail_that_holds_no_value() {
                 json!({"phi_type": "Ann Lee", "value": "Ann Lee"}).to_string(),
                 422,
             ),
-            ("/tokenize/tokenize", tb.into(), json!({"phi_type": "name", "value": "  "}).to_string(), 422),
-            ("/lookup/token2value", tb.into(), json!({"token": "Ann Lee"}).to_string(), 422),
+            (
+                "/tokenize/tokenize",
+                tb.into(),
+                json!({"phi_type": "name", "value": "  "}).to_string(),
+                422,
+            ),
+            (
+                "/lookup/token2value",
+                tb.into(),
+                json!({"token": "Ann Lee"}).to_string(),
+                422,
+            ),
             (
                 "/lookup/token2value",
                 tb.into(),
                 json!({"token": "PHI__NAME__000000000000"}).to_string(),
                 404,
             ),
-            ("/lookup/value2token", tb.into(), json!({"value": "Ann Lee"}).to_string(), 404),
-            ("/lookup/value2token", "?storage_type=KMS".into(), json!({"value": "Ann Lee"}).to_string(), 501),
-            ("/lookup/value2token", String::new(), json!({"value": "Ann Lee"}).to_string(), 501),
+            (
+                "/lookup/value2token",
+                tb.into(),
+                json!({"value": "Ann Lee"}).to_string(),
+                404,
+            ),
+            (
+                "/lookup/value2token",
+                "?storage_type=KMS".into(),
+                json!({"value": "Ann Lee"}).to_string(),
+                501,
+            ),
+            (
+                "/lookup/value2token",
+                String::new(),
+                json!({"value": "Ann Lee"}).to_string(),
+                501,
+            ),
             (
                 "/tokenize/tokenize",
                 "?storage_type=KMS".into(),
                 json!({"phi_type": "name", "value": "Ann Lee"}).to_string(),
                 501,
             ),
-            ("/anonymize/phi", "?storage_type=File".into(), json!({"text": "Ann Lee"}).to_string(), 501),
+            (
+                "/anonymize/phi",
+                "?storage_type=File".into(),
+                json!({"text": "Ann Lee"}).to_string(),
+                501,
+            ),
         ];
         for (path, query, body, expected) in &cases {
             let (status, reply) = s.post_raw(path, query, body, Some(API_KEY)).await;
             assert_eq!(status, *expected, "{path}{query} {body:.80} → {reply}");
             if status != 200 {
-                let detail = reply["detail"].as_str().unwrap_or_else(|| panic!("{reply}"));
-                assert!(!detail.contains("Ann Lee") && !detail.contains("John"), "{detail}");
+                let detail = reply["detail"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{reply}"));
+                assert!(
+                    !detail.contains("Ann Lee") && !detail.contains("John"),
+                    "{detail}"
+                );
                 assert_eq!(reply.as_object().unwrap().len(), 1, "{reply}");
             }
         }
@@ -447,7 +587,7 @@ fn redb_tokens_survive_a_restart_and_the_file_holds_no_value_in_clear() {
         s.stop().await;
 
         let bytes = std::fs::read(dir.path().join(TOKENS_DB_FILE)).unwrap();
-        for v in VALUES.iter().chain(&["Zoë Müller", "Müller", "Smith", "6789"]) {
+        for v in VALUES.iter().chain(&["Müller", "Smith", "6789"]) {
             assert!(
                 !bytes.windows(v.len()).any(|w| w == v.as_bytes()),
                 "{v} is in the store file in clear"
@@ -485,23 +625,43 @@ fn record_groups_and_caller_secrets_are_kept_apart() {
         assert_eq!(body["record_id"], "A");
         let token = body["token"].as_str().unwrap().to_string();
         let ok = s
-            .post("/lookup/token2value", g, json!({"token": token, "record_id": "A"}))
+            .post(
+                "/lookup/token2value",
+                g,
+                json!({"token": token, "record_id": "A"}),
+            )
             .await;
         assert_eq!(ok, (200, json!({"token": token, "value": "Ann Lee"})));
         let other = s
-            .post("/lookup/token2value", g, json!({"token": token, "record_id": "B"}))
+            .post(
+                "/lookup/token2value",
+                g,
+                json!({"token": token, "record_id": "B"}),
+            )
             .await;
         assert_eq!(other.0, 404);
         let other = s
-            .post("/lookup/value2token", g, json!({"value": "Ann Lee", "record_id": "B"}))
+            .post(
+                "/lookup/value2token",
+                g,
+                json!({"value": "Ann Lee", "record_id": "B"}),
+            )
             .await;
         assert_eq!(other.0, 404);
         let text = format!("Note for {token}.");
         assert_eq!(s.deanonymize(g, &text, Some("B")).await, text);
-        assert_eq!(s.deanonymize(g, &text, Some("A")).await, "Note for Ann Lee.");
+        assert_eq!(
+            s.deanonymize(g, &text, Some("A")).await,
+            "Note for Ann Lee."
+        );
         // The token-based backend does not see the grouped mapping either.
         let tb = "?storage_type=DynamoDBTokenBased";
-        assert_eq!(s.post("/lookup/token2value", tb, json!({"token": token})).await.0, 404);
+        assert_eq!(
+            s.post("/lookup/token2value", tb, json!({"token": token}))
+                .await
+                .0,
+            404
+        );
 
         // A caller secret is a namespace: another secret (or none) does not
         // resolve its tokens, and tokens differ.
@@ -514,8 +674,14 @@ fn record_groups_and_caller_secrets_are_kept_apart() {
         assert_eq!(s.deanonymize(a, &anonymized, None).await, NOTE);
         // Sealed tokens too.
         let (_, sealed) = s.anonymize("?secret_key=alpha", NOTE, None).await;
-        assert_eq!(s.deanonymize("?secret_key=beta", &sealed, None).await, sealed);
-        assert_eq!(s.deanonymize("?secret_key=alpha", &sealed, None).await, NOTE);
+        assert_eq!(
+            s.deanonymize("?secret_key=beta", &sealed, None).await,
+            sealed
+        );
+        assert_eq!(
+            s.deanonymize("?secret_key=alpha", &sealed, None).await,
+            NOTE
+        );
         s.stop().await;
     });
 }
@@ -525,10 +691,14 @@ fn tampered_sealed_tokens_are_refused_not_decoded_to_garbage() {
     rt().block_on(async {
         let dir = TempDir::new("tamper");
         let s = Server::start(dir.path(), false).await;
-        let (_, anonymized) = s.anonymize("?storage_type=KMS", "SSN 123-45-6789.", None).await;
+        let (_, anonymized) = s
+            .anonymize("?storage_type=KMS", "SSN 123-45-6789.", None)
+            .await;
         let token = tokens_in(&anonymized).pop().unwrap();
         assert!(token.starts_with("PHI__SSN__"), "{anonymized}");
-        let ok = s.post("/lookup/token2value", "", json!({"token": token})).await;
+        let ok = s
+            .post("/lookup/token2value", "", json!({"token": token}))
+            .await;
         assert_eq!(ok, (200, json!({"token": token, "value": "123-45-6789"})));
 
         let tail_start = token.rfind("__").unwrap() + 2;
@@ -541,15 +711,24 @@ fn tampered_sealed_tokens_are_refused_not_decoded_to_garbage() {
         variants.push(token.replacen("PHI__SSN__", "PHI__NAME__", 1));
         variants.push(token[..token.len() - 1].to_string());
         for bad in &variants {
-            let (status, body) = s.post("/lookup/token2value", "", json!({"token": bad})).await;
+            let (status, body) = s
+                .post("/lookup/token2value", "", json!({"token": bad}))
+                .await;
             assert_eq!(status, 404, "{body}");
             let text = format!("SSN {bad}.");
             assert_eq!(s.deanonymize("?storage_type=KMS", &text, None).await, text);
         }
         // A stored-backend token is not a sealed token.
-        let (_, stored) = s.anonymize("?storage_type=DynamoDBTokenBased", "SSN 123-45-6789.", None).await;
+        let (_, stored) = s
+            .anonymize("?storage_type=DynamoDBTokenBased", "SSN 123-45-6789.", None)
+            .await;
         let stored = tokens_in(&stored).pop().unwrap();
-        assert_eq!(s.post("/lookup/token2value", "", json!({"token": stored})).await.0, 404);
+        assert_eq!(
+            s.post("/lookup/token2value", "", json!({"token": stored}))
+                .await
+                .0,
+            404
+        );
         s.stop().await;
     });
 }

@@ -160,7 +160,10 @@ fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Failure> {
         serde_json::error::Category::Data => {
             let text = e.to_string();
             let what = if text.starts_with("missing field") {
-                text.split(" at line").next().unwrap_or("missing field").to_string()
+                text.split(" at line")
+                    .next()
+                    .unwrap_or("missing field")
+                    .to_string()
             } else {
                 "a field has the wrong type or value".to_string()
             };
@@ -172,7 +175,11 @@ fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Failure> {
         }
         _ => Failure::new(
             StatusCode::BAD_REQUEST,
-            format!("body is not valid JSON (line {}, column {})", e.line(), e.column()),
+            format!(
+                "body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
         ),
     })
 }
@@ -192,7 +199,14 @@ fn new_record_id() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -256,9 +270,11 @@ impl Endpoint {
 }
 
 fn target(api: &PhiApi, p: &Params, record_id: Option<&str>) -> Result<Target, Failure> {
-    Ok(api
-        .tokens
-        .target(p.backend, p.secret_key.as_deref().map(String::as_str), record_id)?)
+    Ok(api.tokens.target(
+        p.backend,
+        p.secret_key.as_deref().map(String::as_str),
+        record_id,
+    )?)
 }
 
 /// One request, run off the async workers (detection and store writes
@@ -274,7 +290,10 @@ fn handle(
             // Extract stores nothing, so it reads no token parameter; the
             // query is checked only to refuse a malformed one.
             if query.is_none() {
-                return Err(Failure::new(StatusCode::BAD_REQUEST, "malformed query string"));
+                return Err(Failure::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed query string",
+                ));
             }
             let b: TextBody = body(bytes)?;
             check_text(&b.text)?;
@@ -323,7 +342,7 @@ fn handle(
             let b: TokenizeBody = body(bytes)?;
             let t = target(api, &p, b.record_id.as_deref())?;
             let active = active_categories(&api.engine.current().labels());
-            if !active.iter().any(|c| *c == b.phi_type) {
+            if !active.contains(&b.phi_type) {
                 return Err(TokenError::UnknownCategory(String::new()).into());
             }
             let token = api.tokens.tokenize(&t, &b.phi_type, &b.value)?;
@@ -416,15 +435,30 @@ fn route(
 pub fn routes(api: Arc<PhiApi>, auth: BoxedFilter<()>) -> BoxedFilter<(Response,)> {
     let r = |endpoint, path| route(&api, &auth, endpoint, path);
     r(Endpoint::Extract, warp::path!("extract" / "phi").boxed())
-        .or(r(Endpoint::Anonymize, warp::path!("anonymize" / "phi").boxed()))
+        .or(r(
+            Endpoint::Anonymize,
+            warp::path!("anonymize" / "phi").boxed(),
+        ))
         .unify()
-        .or(r(Endpoint::Deanonymize, warp::path!("deanonymize" / "phi").boxed()))
+        .or(r(
+            Endpoint::Deanonymize,
+            warp::path!("deanonymize" / "phi").boxed(),
+        ))
         .unify()
-        .or(r(Endpoint::Tokenize, warp::path!("tokenize" / "tokenize").boxed()))
+        .or(r(
+            Endpoint::Tokenize,
+            warp::path!("tokenize" / "tokenize").boxed(),
+        ))
         .unify()
-        .or(r(Endpoint::ValueToToken, warp::path!("lookup" / "value2token").boxed()))
+        .or(r(
+            Endpoint::ValueToToken,
+            warp::path!("lookup" / "value2token").boxed(),
+        ))
         .unify()
-        .or(r(Endpoint::TokenToValue, warp::path!("lookup" / "token2value").boxed()))
+        .or(r(
+            Endpoint::TokenToValue,
+            warp::path!("lookup" / "token2value").boxed(),
+        ))
         .unify()
         .boxed()
 }

@@ -74,7 +74,10 @@ mod tests {
         // Every table row names a label the engine really reports, so the
         // table cannot silently drift from the recognizers.
         for (label, _) in LABEL_CATEGORIES {
-            assert!(labels.iter().any(|l| l == label), "{label} is not an engine label");
+            assert!(
+                labels.iter().any(|l| l == label),
+                "{label} is not an engine label"
+            );
         }
         assert_eq!(category_of("PERSON"), "name");
         assert_eq!(category_of("WARD_CODE"), "ward_code");

@@ -177,18 +177,24 @@ mod tests {
     #[test]
     fn parse_accepts_exactly_the_grammar() {
         let t = parse("PHI__NAME__aBcD1234efGh").unwrap();
-        assert_eq!((t.category, t.tail, t.kind), ("NAME", "aBcD1234efGh", TokenKind::Stored));
+        assert_eq!(
+            (t.category, t.tail, t.kind),
+            ("NAME", "aBcD1234efGh", TokenKind::Stored)
+        );
         let t = parse("PHI__HEALTH__PLAN__aBcD1234efGh").unwrap();
         assert_eq!(t.category, "HEALTH__PLAN");
         let long = "a".repeat(40);
-        assert_eq!(parse(&format!("PHI__SSN__{long}")).unwrap().kind, TokenKind::Sealed);
+        assert_eq!(
+            parse(&format!("PHI__SSN__{long}")).unwrap().kind,
+            TokenKind::Sealed
+        );
         for bad in [
-            "PHI__NAME__aBcD1234efG",         // 11 characters
-            "PHI__name__aBcD1234efGh",        // lower-case category
-            "PHI__1NAME__aBcD1234efGh",       // category starts with a digit
-            "PHI____aBcD1234efGh",            // empty category
-            "PHI__NAME__aBcD1234ef-h",        // not base62
-            "PHI__NAME__aBcD_234efGh",        // `_` in the tail
+            "PHI__NAME__aBcD1234efG",   // 11 characters
+            "PHI__name__aBcD1234efGh",  // lower-case category
+            "PHI__1NAME__aBcD1234efGh", // category starts with a digit
+            "PHI____aBcD1234efGh",      // empty category
+            "PHI__NAME__aBcD1234ef-h",  // not base62
+            "PHI__NAME__aBcD_234efGh",  // `_` in the tail
             "PHX__NAME__aBcD1234efGh",
             "PHI__NAMEaBcD1234efGh",
         ] {
@@ -234,7 +240,12 @@ mod tests {
 
     #[test]
     fn base62_round_trips_data_with_a_non_zero_first_byte() {
-        for data in [vec![1u8], vec![1, 0, 0, 255], (1..=200u8).collect::<Vec<_>>(), vec![255; 64]] {
+        for data in [
+            vec![1u8],
+            vec![1, 0, 0, 255],
+            (1..=200u8).collect::<Vec<_>>(),
+            vec![255; 64],
+        ] {
             let text = base62_encode(&data);
             assert!(is_base62(&text));
             assert_eq!(base62_decode(&text).unwrap(), data);

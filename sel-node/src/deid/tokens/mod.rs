@@ -86,7 +86,10 @@ impl Backend {
     pub const DEFAULT: Backend = Backend::Sealed;
 
     pub fn parse(name: &str) -> Option<Backend> {
-        Self::NAMES.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, b)| *b)
     }
 
     /// The reference's name of this backend.
@@ -108,9 +111,7 @@ pub enum TokenError {
         backend: &'static str,
         operation: &'static str,
     },
-    #[error(
-        "storage_type File (values in clear, development only) is not enabled on this server"
-    )]
+    #[error("storage_type File (values in clear, development only) is not enabled on this server")]
     FileBackendDisabled,
     #[error("record_id is required for storage_type DynamoDBGroupedByRecord")]
     RecordIdRequired,
@@ -290,19 +291,16 @@ impl TokenService {
                     .record_id
                     .as_deref()
                     .ok_or(TokenError::RecordIdRequired)?;
-                (
-                    self.store.as_ref(),
-                    vec![b"record", ns, record.as_bytes()],
-                )
+                (self.store.as_ref(), vec![b"record", ns, record.as_bytes()])
             }
             Backend::File => (
-                self.file.as_deref().ok_or(TokenError::FileBackendDisabled)?,
+                self.file
+                    .as_deref()
+                    .ok_or(TokenError::FileBackendDisabled)?,
                 vec![b"file", ns],
             ),
         };
-        let id = self
-            .root
-            .mac(b"deid-tokens/scope", &encode_parts(&parts));
+        let id = self.root.mac(b"deid-tokens/scope", &encode_parts(&parts));
         Ok(Some((store, hex(&id[..16]))))
     }
 
@@ -519,7 +517,13 @@ impl TokenService {
     ) -> Result<String, TokenError> {
         let mut spans: Vec<(usize, usize, &str)> = findings
             .iter()
-            .map(|f| (char_to_byte(text, f.start), char_to_byte(text, f.end), f.label.as_str()))
+            .map(|f| {
+                (
+                    char_to_byte(text, f.start),
+                    char_to_byte(text, f.end),
+                    f.label.as_str(),
+                )
+            })
             .collect();
         spans.sort_by_key(|s| s.0);
         let items: Vec<(String, String)> = spans
@@ -619,7 +623,9 @@ mod tests {
             &a["PHI__NAME__".len()..],
             &s.tokenize(&t, "email", "John Smith").unwrap()["PHI__EMAIL__".len()..]
         );
-        let other = s.target(Backend::TokenBased, Some("caller secret"), None).unwrap();
+        let other = s
+            .target(Backend::TokenBased, Some("caller secret"), None)
+            .unwrap();
         assert_ne!(a, s.tokenize(&other, "name", "John Smith").unwrap());
         let other_key = TokenService::new(
             Arc::new(MemoryTokenStore::new()),
@@ -648,7 +654,10 @@ mod tests {
         assert_eq!(tokens[0], tokens[1]);
         let token = &tokens[0];
         assert_eq!(format::parse(token).unwrap().kind, TokenKind::Sealed);
-        assert_eq!(&*s.token_to_value(&t, token).unwrap().unwrap(), "Zoë Ångström");
+        assert_eq!(
+            &*s.token_to_value(&t, token).unwrap().unwrap(),
+            "Zoë Ångström"
+        );
         // Another category in the token, or any changed character: refused.
         let swapped = token.replacen("PHI__NAME__", "PHI__SSN__", 1);
         assert_eq!(s.token_to_value(&t, &swapped).unwrap(), None);
@@ -661,7 +670,10 @@ mod tests {
         assert_eq!(s.token_to_value(&other, token).unwrap(), None);
         assert_eq!(
             s.tokenize(&t, "name", "x"),
-            Err(TokenError::Unsupported { backend: "KMS", operation: "tokenize" })
+            Err(TokenError::Unsupported {
+                backend: "KMS",
+                operation: "tokenize"
+            })
         );
         assert!(matches!(
             s.value_to_token(&t, "x"),
@@ -716,8 +728,12 @@ mod tests {
         let t = s.target(Backend::TokenBased, None, None).unwrap();
         assert_eq!(&*s.token_to_value(&t, &a).unwrap().unwrap(), "Ann Lee");
         let b = s.token_for("PERSON", "Ann Lee", Some("r1")).unwrap();
-        let r1 = s.target(Backend::GroupedByRecord, None, Some("r1")).unwrap();
-        let r2 = s.target(Backend::GroupedByRecord, None, Some("r2")).unwrap();
+        let r1 = s
+            .target(Backend::GroupedByRecord, None, Some("r1"))
+            .unwrap();
+        let r2 = s
+            .target(Backend::GroupedByRecord, None, Some("r2"))
+            .unwrap();
         assert_eq!(&*s.token_to_value(&r1, &b).unwrap().unwrap(), "Ann Lee");
         assert_eq!(s.token_to_value(&r2, &b).unwrap(), None);
     }

@@ -76,9 +76,11 @@ impl TokenStore for RedbTokenStore {
         {
             let mut tokens = txn.open_table(TOKENS).map_err(io)?;
             let mut values = txn.open_table(VALUES).map_err(io)?;
-            check_batch(mappings, |token| match tokens.get((scope, token)).map_err(io)? {
-                Some(row) => Ok(Some(split_row(row.value())?.0)),
-                None => Ok(None),
+            check_batch(mappings, |token| {
+                match tokens.get((scope, token)).map_err(io)? {
+                    Some(row) => Ok(Some(split_row(row.value())?.0)),
+                    None => Ok(None),
+                }
             })?;
             for m in mappings {
                 if tokens.get((scope, m.token.as_str())).map_err(io)?.is_none() {

@@ -56,8 +56,11 @@ pub trait TokenStore: Send + Sync {
     fn value(&self, scope: &str, token: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// The token stored for `value_index` in `scope`.
-    fn token(&self, scope: &str, value_index: &[u8; INDEX_LEN])
-    -> Result<Option<String>, StoreError>;
+    fn token(
+        &self,
+        scope: &str,
+        value_index: &[u8; INDEX_LEN],
+    ) -> Result<Option<String>, StoreError>;
 
     /// The key-check value: stores `fresh` if the store has none yet and
     /// returns what is stored, so the service can tell at once that it was
@@ -177,7 +180,9 @@ pub(crate) mod tests {
         assert_eq!(store.value("s2", "T1").unwrap(), None);
         assert_eq!(store.token("s2", &[1; INDEX_LEN]).unwrap(), None);
         // A repeat is accepted and changes nothing.
-        store.insert("s1", &[mapping("T1", 1, b"other bytes")]).unwrap();
+        store
+            .insert("s1", &[mapping("T1", 1, b"other bytes")])
+            .unwrap();
         assert_eq!(store.value("s1", "T1").unwrap().unwrap(), b"v1");
         // A collision refuses the whole batch.
         assert_eq!(
