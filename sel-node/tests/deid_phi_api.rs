@@ -732,3 +732,65 @@ fn tampered_sealed_tokens_are_refused_not_decoded_to_garbage() {
         s.stop().await;
     });
 }
+
+#[test]
+fn a_collision_is_refused_with_409_and_overwrites_nothing() {
+    rt().block_on(async {
+        let dir = TempDir::new("collision");
+        let f = "?storage_type=File";
+        let s = Server::start(dir.path(), true).await;
+        let (status, body) = s
+            .post(
+                "/tokenize/tokenize",
+                f,
+                json!({"phi_type": "name", "value": "Ann Lee"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let token = body["token"].as_str().unwrap().to_string();
+        s.stop().await;
+
+        // The development file is clear JSON: make the stored mapping claim
+        // another value index, as a colliding value's would.
+        let path = dir.path().join(sel_node::deid::tokens::FILE_BACKEND_FILE);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("DEVELOPMENT ONLY") && text.contains("Ann Lee"));
+        let mut data: Value = serde_json::from_str(&text).unwrap();
+        let scope = data["scopes"]
+            .as_object_mut()
+            .unwrap()
+            .values_mut()
+            .next()
+            .unwrap();
+        scope["tokens"][&token]["index"] = json!("00".repeat(32));
+        std::fs::write(&path, data.to_string()).unwrap();
+
+        let s = Server::start(dir.path(), true).await;
+        let (status, body) = s
+            .post(
+                "/tokenize/tokenize",
+                f,
+                json!({"phi_type": "name", "value": "Ann Lee"}),
+            )
+            .await;
+        assert_eq!(status, 409, "{body}");
+        let (status, _) = s
+            .post(
+                "/anonymize/phi",
+                f,
+                json!({"text": "Patient: Ann Lee, SSN 123-45-6789."}),
+            )
+            .await;
+        assert_eq!(status, 409);
+        // Nothing of the refused requests was stored, nothing overwritten.
+        let (status, body) = s
+            .post("/lookup/token2value", f, json!({"token": token}))
+            .await;
+        assert_eq!((status, body["value"].as_str()), (200, Some("Ann Lee")));
+        let (status, _) = s
+            .post("/lookup/value2token", f, json!({"value": "123-45-6789"}))
+            .await;
+        assert_eq!(status, 404);
+        s.stop().await;
+    });
+}

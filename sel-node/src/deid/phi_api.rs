@@ -52,6 +52,8 @@ impl std::fmt::Debug for PhiApi {
 }
 
 impl PhiApi {
+    /// The API over `engine` (call [`EngineHandle::current`] per request, so
+    /// categories added at run time apply at once) and `tokens`.
     pub fn new(engine: EngineHandle, tokens: Arc<TokenService>) -> PhiApi {
         PhiApi { engine, tokens }
     }

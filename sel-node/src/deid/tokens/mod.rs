@@ -592,6 +592,29 @@ impl TokenService {
         let target = self.target(backend, None, record_id)?;
         self.tokenize(&target, &category_of(label), value)
     }
+
+    /// [`TokenService::token_for`] for all findings of one document at
+    /// once: `(label, value)` pairs, tokens in the same order, stored in one
+    /// write (one commit instead of one per finding).
+    pub fn tokens_for(
+        &self,
+        items: &[(&str, &str)],
+        record_id: Option<&str>,
+    ) -> Result<Vec<String>, TokenError> {
+        let backend = if record_id.is_some() {
+            Backend::GroupedByRecord
+        } else {
+            Backend::TokenBased
+        };
+        let target = self.target(backend, None, record_id)?;
+        let items: Zeroizing<Vec<(String, String)>> = Zeroizing::new(
+            items
+                .iter()
+                .map(|(label, value)| (category_of(label), (*value).to_string()))
+                .collect(),
+        );
+        self.tokenize_many(&target, &items)
+    }
 }
 
 #[cfg(test)]
@@ -736,5 +759,26 @@ mod tests {
             .unwrap();
         assert_eq!(&*s.token_to_value(&r1, &b).unwrap().unwrap(), "Ann Lee");
         assert_eq!(s.token_to_value(&r2, &b).unwrap(), None);
+        let batch = s
+            .tokens_for(
+                &[
+                    ("PERSON", "Ann Lee"),
+                    ("SSN", "123-45-6789"),
+                    ("PERSON", "Ann  Lee"),
+                ],
+                None,
+            )
+            .unwrap();
+        assert_eq!(batch[0], a);
+        assert_eq!(batch[2], a);
+        assert!(batch[1].starts_with("PHI__SSN__"));
+        assert_eq!(
+            &*s.token_to_value(&t, &batch[1]).unwrap().unwrap(),
+            "123-45-6789"
+        );
+        assert_eq!(
+            s.token_for("PERSON", " ", None),
+            Err(TokenError::EmptyValue)
+        );
     }
 }
