@@ -19,9 +19,11 @@ use regex::Regex;
 pub const TOKEN_PREFIX: &str = "PHI__";
 /// Length of a stored token's tail: 12 base62 characters, about 71 bits.
 pub const STORED_TAIL_LEN: usize = 12;
-/// Longest tail accepted for a sealed token: bounds the base62 decoding work
-/// a client can ask for (decoding is quadratic in the length).
-pub const MAX_SEALED_TAIL_LEN: usize = 2048;
+/// Longest tail accepted for a sealed token: the tail of the longest value
+/// the sealed backend seals (512 bytes: 1 + 12 + 512 + 16 sealed bytes give
+/// at most 727 base62 characters). It bounds the base62 decoding work a
+/// client can ask for, which is quadratic in the length.
+pub const MAX_SEALED_TAIL_LEN: usize = 730;
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 

@@ -54,7 +54,7 @@ pub use store::{Mapping, MemoryTokenStore, StoreError, TokenStore};
 /// File name of the development JSON file inside the data directory.
 pub const FILE_BACKEND_FILE: &str = "deid-tokens-dev.json";
 /// Longest value (UTF-8 bytes) the sealed backend seals into a token.
-pub const MAX_SEALED_VALUE_BYTES: usize = 1024;
+pub const MAX_SEALED_VALUE_BYTES: usize = 512;
 /// Longest record id (characters).
 pub const MAX_RECORD_ID_CHARS: usize = 256;
 
@@ -702,6 +702,18 @@ mod tests {
             s.value_to_token(&t, "x"),
             Err(TokenError::Unsupported { .. })
         ));
+        // The longest value still makes a token of the grammar.
+        let max = s
+            .tokenize_many(
+                &t,
+                &[("name".into(), "\u{ff}".repeat(MAX_SEALED_VALUE_BYTES / 2))],
+            )
+            .unwrap();
+        assert_eq!(format::parse(&max[0]).unwrap().kind, TokenKind::Sealed);
+        assert_eq!(
+            s.token_to_value(&t, &max[0]).unwrap().unwrap().len(),
+            MAX_SEALED_VALUE_BYTES
+        );
         let long = "x".repeat(MAX_SEALED_VALUE_BYTES + 1);
         assert_eq!(
             s.tokenize_many(&t, &[("name".into(), long)]),
