@@ -980,6 +980,43 @@ async fn the_node_starts_the_service_beside_its_api() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // The PHI processing API is mounted behind the same keys: an unkeyed
+    // call is refused, and the `token` action of /pii/deidentify writes
+    // tokens that /deanonymize/phi of the token-based backend restores.
+    let r = http
+        .post(format!("http://{deid}/anonymize/phi"))
+        .json(&json!({ "text": NOTE }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .post(format!("http://{deid}/pii/deidentify"))
+        .header("API-Key", MASTER)
+        .json(&json!({ "text": NOTE, "policy": {
+            "PERSON": "token", "SSN": "token", "DATE": "token", "PHONE": "token"
+        } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let tokenized = body["result_text"].as_str().unwrap().to_owned();
+    assert!(tokenized.contains("PHI__"), "{tokenized}");
+    assert!(!tokenized.contains("412-55-7891"), "{tokenized}");
+    let r = http
+        .post(format!(
+            "http://{deid}/deanonymize/phi?storage_type=DynamoDBTokenBased"
+        ))
+        .header("API-Key", MASTER)
+        .json(&json!({ "anonymized_text": tokenized }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let restored = body["deanonymized_text"].as_str().unwrap();
+    assert!(restored.contains("412-55-7891"), "{restored}");
     // The SEL API does not serve the de-id paths, nor the reverse.
     assert_eq!(
         http.get(format!("http://{api}/phi-categories"))

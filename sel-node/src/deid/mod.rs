@@ -20,8 +20,10 @@ pub mod eval;
 pub mod handle;
 mod names;
 mod patterns;
+pub mod phi_api;
 pub mod policy;
 pub mod service;
+pub mod tokens;
 
 pub use category::{Category, CategoryError};
 pub use engine::{Engine, Finding, char_to_byte};

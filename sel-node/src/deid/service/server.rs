@@ -14,16 +14,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use crate::deid::phi_api::{self, PhiApi};
+use crate::deid::tokens::{TokenError, TokenService};
+
 use super::error::recover;
 use super::keys::MasterKey;
 use super::secrets::DeidSecrets;
 use super::store::{RedbServiceStore, STORE_FILE, SharedStore, service_store_key};
-use super::{DeidService, ServiceConfig, admin, auth, categories, deidentify, page};
+use super::{
+    DeidService, ServiceConfig, Tokenizer, TokenizerError, admin, auth, categories, deidentify,
+    page,
+};
 use crate::https::{self, ConnectionLimits, RunningServer};
 use crate::seal::NodeKey;
 use crate::settings::Settings;
@@ -128,15 +135,14 @@ pub async fn start(
     })
     .await
     .context("starting the de-id service")??;
-    #[allow(unused_mut)]
-    let mut parts: Vec<BoxedFilter<(Response,)>> = Vec::new();
-    let _service_auth = auth::auth(service.clone());
-    // Mount the other parts here, e.g.:
-    //   let tokens = ...;  // the token service, with service.engine() and
-    //                      // service.secrets().token_secret()
-    //   service.set_tokenizer(tokens.clone());
-    //   parts.push(crate::deid::phi_api::routes(tokens, _service_auth.clone()));
-    //   parts.push(crate::deid::jobs::routes(jobs, _service_auth.clone()));
+    let service_auth = auth::auth(service.clone());
+    let tokens = Arc::new(
+        TokenService::open_in(&settings.data_dir, node_key, deid.dev_file_backend)
+            .context("opening the de-id token store")?,
+    );
+    service.set_tokenizer(Arc::new(TokenPolicy(tokens.clone())));
+    let phi_api = Arc::new(PhiApi::new(service.engine(), tokens));
+    let parts: Vec<BoxedFilter<(Response,)>> = vec![phi_api::routes(phi_api, service_auth.clone())];
     let running = serve(addr, tls, routes(service, parts)).await?;
     tracing::info!(deid = %running.local_addr(), "de-id service started");
     Ok(Some(running))
@@ -160,4 +166,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!("stopping the de-id service");
     running.shutdown().await;
     Ok(())
+}
+
+/// The `token` action of `/pii/deidentify`: the token-based backend under
+/// the server-side secret, so a token it writes into a text resolves with
+/// `/deanonymize/phi` (`storage_type=DynamoDBTokenBased`) and the lookups.
+struct TokenPolicy(Arc<TokenService>);
+
+impl Tokenizer for TokenPolicy {
+    fn token_for(&self, label: &str, value: &str) -> Result<String, TokenizerError> {
+        self.0.token_for(label, value, None).map_err(|e| match e {
+            TokenError::Store(_) => TokenizerError::Unavailable(e.to_string()),
+            _ => TokenizerError::Failed(e.to_string()),
+        })
+    }
 }

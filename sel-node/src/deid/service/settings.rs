@@ -107,6 +107,9 @@ pub struct DeidSettings {
     pub default_action: PolicyAction,
     /// Action per label (upper case), laid over [`default_policy`].
     pub policy: BTreeMap<String, PolicyAction>,
+    /// Enables `storage_type=File`: token values kept IN CLEAR in a JSON
+    /// file (`deid-tokens-dev.json`), for development only. Off by default.
+    pub dev_file_backend: bool,
 }
 
 impl Default for DeidSettings {
@@ -120,6 +123,7 @@ impl Default for DeidSettings {
             secret_file: None,
             default_action: PolicyAction::Redact,
             policy: default_policy(),
+            dev_file_backend: false,
         }
     }
 }
@@ -138,6 +142,7 @@ pub(crate) struct DeidFileSettings {
     default_action: Option<PolicyAction>,
     #[serde(default)]
     policy: BTreeMap<String, PolicyAction>,
+    dev_file_backend: Option<bool>,
 }
 
 impl DeidSettings {
@@ -162,6 +167,9 @@ impl DeidSettings {
         }
         if let Some(v) = file.default_action {
             self.default_action = v;
+        }
+        if let Some(v) = file.dev_file_backend {
+            self.dev_file_backend = v;
         }
         for (label, action) in file.policy {
             self.policy.insert(label.to_ascii_uppercase(), action);
