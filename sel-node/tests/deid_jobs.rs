@@ -77,7 +77,10 @@ async fn recover(r: warp::Rejection) -> Result<warp::reply::Response, Infallible
     } else {
         (StatusCode::NOT_FOUND, "not found")
     };
-    Ok(warp::reply::with_status(warp::reply::json(&json!({ "detail": detail })), status).into_response())
+    Ok(
+        warp::reply::with_status(warp::reply::json(&json!({ "detail": detail })), status)
+            .into_response(),
+    )
 }
 
 struct Harness {
@@ -107,7 +110,10 @@ impl Harness {
         self.jobs.shutdown().await;
     }
 
-    async fn post(&self, body: impl Into<reqwest::Body>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    async fn post(
+        &self,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let answer = self
             .http
             .post(format!("{}/jobs", self.base))
@@ -152,7 +158,11 @@ impl Harness {
             if finished {
                 return seen;
             }
-            assert!(Instant::now() < deadline, "job {id} did not get there: {:?}", seen.last());
+            assert!(
+                Instant::now() < deadline,
+                "job {id} did not get there: {:?}",
+                seen.last()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -160,7 +170,8 @@ impl Harness {
     async fn poll_terminal(&self, id: &str) -> Value {
         self.poll(id, |r| {
             let terminal = matches!(r["status"].as_str(), Some("done" | "failed"));
-            let delivered = r["webhook_delivery"].is_null() || r["webhook_delivery"]["finished"] == true;
+            let delivered =
+                r["webhook_delivery"].is_null() || r["webhook_delivery"]["finished"] == true;
             terminal && delivered
         })
         .await
@@ -185,7 +196,12 @@ fn memory() -> Arc<dyn JobStore> {
 }
 
 fn documents() -> Value {
-    Value::Array(NOTES.iter().map(|(id, text)| json!({"id": id, "text": text})).collect())
+    Value::Array(
+        NOTES
+            .iter()
+            .map(|(id, text)| json!({"id": id, "text": text}))
+            .collect(),
+    )
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -220,7 +236,9 @@ fn windows(s: &str, size: usize) -> Vec<String> {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 /// Asserts that no text of the notes, no 7-character piece of any matched
@@ -228,18 +246,31 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 fn assert_holds_no_text(bytes: &[u8], what: &str) {
     for (_, text) in NOTES {
         for piece in windows(text, 16) {
-            assert!(!contains(bytes, &piece), "{what} holds document text {piece:?}");
+            assert!(
+                !contains(bytes, &piece),
+                "{what} holds document text {piece:?}"
+            );
         }
     }
     let values = phi_values();
-    assert!(values.len() >= 8, "the notes must hold identifiers: {}", values.len());
+    assert!(
+        values.len() >= 8,
+        "the notes must hold identifiers: {}",
+        values.len()
+    );
     for value in values {
         for piece in windows(&value, 7) {
-            assert!(!contains(bytes, &piece), "{what} holds a piece of a matched value: {piece:?}");
+            assert!(
+                !contains(bytes, &piece),
+                "{what} holds a piece of a matched value: {piece:?}"
+            );
         }
     }
     for piece in windows(SECRET, 8) {
-        assert!(!contains(bytes, &piece), "{what} holds a piece of the webhook secret");
+        assert!(
+            !contains(bytes, &piece),
+            "{what} holds a piece of the webhook secret"
+        );
     }
 }
 
@@ -292,7 +323,11 @@ fn assert_spans_match_engine(record: &Value) {
 const STATUS_ORDER: [&str; 4] = ["queued", "running", "done", "failed"];
 
 fn rank(status: &str) -> usize {
-    STATUS_ORDER.iter().position(|s| *s == status).unwrap().min(2)
+    STATUS_ORDER
+        .iter()
+        .position(|s| *s == status)
+        .unwrap()
+        .min(2)
 }
 
 #[tokio::test]
@@ -324,7 +359,10 @@ async fn a_job_runs_to_done_with_the_engines_spans_and_no_text() {
     for record in &seen {
         let r = rank(record["status"].as_str().unwrap());
         let p = record["progress_percent"].as_f64().unwrap();
-        assert!(r >= last.0 && p >= last.1, "status or progress went back: {seen:?}");
+        assert!(
+            r >= last.0 && p >= last.1,
+            "status or progress went back: {seen:?}"
+        );
         last = (r, p);
     }
     let done = seen.last().unwrap();
@@ -347,9 +385,14 @@ async fn every_method_completes_and_progress_is_monotone_over_many_documents() {
         .map(|i| json!({"id": format!("d{i}"), "text": NOTES[i % NOTES.len()].1}))
         .collect();
     for method in ["mask", "hash", "redact"] {
-        let id = h.submit(&json!({"documents": many, "method": method})).await;
+        let id = h
+            .submit(&json!({"documents": many, "method": method}))
+            .await;
         let seen = h.poll(&id, |r| r["status"] == "done").await;
-        let progress: Vec<f64> = seen.iter().map(|r| r["progress_percent"].as_f64().unwrap()).collect();
+        let progress: Vec<f64> = seen
+            .iter()
+            .map(|r| r["progress_percent"].as_f64().unwrap())
+            .collect();
         assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
         let done = seen.last().unwrap();
         assert_eq!(done["processed_count"], 60, "{method}");
@@ -363,7 +406,7 @@ async fn every_method_completes_and_progress_is_monotone_over_many_documents() {
 async fn every_refusal_has_its_status_and_a_detail_without_values() {
     let settings = JobSettings {
         max_documents: 5,
-        max_body_bytes: 1_100_000,
+        max_body_bytes: 1_300_000,
         max_job_bytes: 1_000_000,
         ..JobSettings::default()
     };
@@ -372,33 +415,75 @@ async fn every_refusal_has_its_status_and_a_detail_without_values() {
     let hook = |url: &str| json!({"url": url, "secret": SECRET, "max_attempts": 2, "backoff_seconds": 0.01});
     let cases = [
         (json!({"documents": [], "method": "mask"}), "at least one"),
-        (json!({"documents": [doc("a"), doc("a")], "method": "mask"}), "duplicate"),
-        (json!({"documents": [{"id": "a", "text": "x".repeat(500_001)}], "method": "mask"}), "500000 characters"),
-        (json!({"documents": [doc("a")], "method": "tokenize"}), "method"),
-        (json!({"documents": [doc("a")], "method": "mask", "webhook": hook("http://192.0.2.1/hook")}), "https"),
-        (json!({"documents": [doc("a")], "method": "mask", "webhook": hook("ftp://127.0.0.1/")}), "https"),
-        (json!({"documents": [doc("a")], "method": "mask", "webhook": {"url": "https://example.org/", "secret": "short"}}), "webhook.secret"),
-        (json!({"documents": (0..6).map(|i| doc(&i.to_string())).collect::<Vec<_>>(), "method": "mask"}), "at most 5"),
-        (json!({"documents": [{"id": "a", "text": "é".repeat(300_000)}, {"id": "b", "text": "é".repeat(300_000)}], "method": "mask"}), "total more than"),
-        (json!({"documents": [{"id": "a"}], "method": "mask"}), "not a job"),
-        (json!({"documents": "SECRETVALUE", "method": "mask"}), "not a job"),
+        (
+            json!({"documents": [doc("a"), doc("a")], "method": "mask"}),
+            "duplicate",
+        ),
+        (
+            json!({"documents": [{"id": "a", "text": "x".repeat(500_001)}], "method": "mask"}),
+            "500000 characters",
+        ),
+        (
+            json!({"documents": [doc("a")], "method": "tokenize"}),
+            "method",
+        ),
+        (
+            json!({"documents": [doc("a")], "method": "mask", "webhook": hook("http://192.0.2.1/hook")}),
+            "https",
+        ),
+        (
+            json!({"documents": [doc("a")], "method": "mask", "webhook": hook("ftp://127.0.0.1/")}),
+            "https",
+        ),
+        (
+            json!({"documents": [doc("a")], "method": "mask", "webhook": {"url": "https://example.org/", "secret": "short"}}),
+            "webhook.secret",
+        ),
+        (
+            json!({"documents": (0..6).map(|i| doc(&i.to_string())).collect::<Vec<_>>(), "method": "mask"}),
+            "at most 5",
+        ),
+        (
+            json!({"documents": [{"id": "a", "text": "é".repeat(300_000)}, {"id": "b", "text": "é".repeat(300_000)}], "method": "mask"}),
+            "total more than",
+        ),
+        (
+            json!({"documents": [{"id": "a"}], "method": "mask"}),
+            "not a job",
+        ),
+        (
+            json!({"documents": "SECRETVALUE", "method": "mask"}),
+            "not a job",
+        ),
     ];
     for (body, expected) in cases {
         let (status, _, answer) = h.post(body.to_string()).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{expected}: {answer}");
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{expected}: {answer}"
+        );
         let detail = answer["detail"].as_str().unwrap();
         assert!(detail.contains(expected), "{detail:?} lacks {expected:?}");
-        assert!(!detail.contains("SECRETVALUE") && !detail.contains("Maria"), "{detail:?}");
+        assert!(
+            !detail.contains("SECRETVALUE") && !detail.contains("Maria"),
+            "{detail:?}"
+        );
         assert_eq!(answer.as_object().unwrap().len(), 1);
     }
 
     for malformed in ["{\"documents\": [", "not json", ""] {
         let (status, _, answer) = h.post(malformed.to_string()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{malformed:?}: {answer}");
-        assert!(answer["detail"].as_str().unwrap().contains("not valid JSON"));
+        assert!(
+            answer["detail"]
+                .as_str()
+                .unwrap()
+                .contains("not valid JSON")
+        );
     }
 
-    let (status, _, answer) = h.post(vec![b' '; 1_100_001]).await;
+    let (status, _, answer) = h.post(vec![b' '; 1_300_001]).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
 
     // Unknown ids, well-formed or not.
@@ -409,7 +494,9 @@ async fn every_refusal_has_its_status_and_a_detail_without_values() {
     }
 
     // Without a key nothing is admitted or shown.
-    let id = h.submit(&json!({"documents": [doc("a")], "method": "redact"})).await;
+    let id = h
+        .submit(&json!({"documents": [doc("a")], "method": "redact"}))
+        .await;
     let anonymous = h
         .http
         .post(format!("{}/jobs", h.base))
@@ -418,7 +505,12 @@ async fn every_refusal_has_its_status_and_a_detail_without_values() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
-    let anonymous = h.http.get(format!("{}/jobs/{id}", h.base)).send().await.unwrap();
+    let anonymous = h
+        .http
+        .get(format!("{}/jobs/{id}", h.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     h.stop().await;
 }
@@ -503,11 +595,17 @@ async fn receiver(failures: usize, tls: Option<Arc<rustls::ServerConfig>>) -> Re
                 StatusCode::OK
             };
             warp::reply::with_status("ok", status)
-        });
+        })
+        .recover(recover);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let host = if tls.is_some() { "localhost".to_string() } else { "127.0.0.1".to_string() };
-    let server = sel_node::https::serve(listener, tls, filter, ConnectionLimits::default()).unwrap();
+    let host = if tls.is_some() {
+        "localhost".to_string()
+    } else {
+        "127.0.0.1".to_string()
+    };
+    let server =
+        sel_node::https::serve(listener, tls, filter, ConnectionLimits::default()).unwrap();
     Receiver {
         url: format!("{scheme}://{host}:{}/hook", server.local_addr().port()),
         got,
@@ -517,16 +615,36 @@ async fn receiver(failures: usize, tls: Option<Arc<rustls::ServerConfig>>) -> Re
 
 fn check_signed(r: &Received) {
     assert!(r.timestamp.parse::<u64>().is_ok(), "{:?}", r.timestamp);
-    assert!(verify_signature(SECRET.as_bytes(), &r.timestamp, &r.body, &r.signature));
-    assert!(!verify_signature(b"another-secret-0123456789", &r.timestamp, &r.body, &r.signature));
+    assert!(verify_signature(
+        SECRET.as_bytes(),
+        &r.timestamp,
+        &r.body,
+        &r.signature
+    ));
+    assert!(!verify_signature(
+        b"another-secret-0123456789",
+        &r.timestamp,
+        &r.body,
+        &r.signature
+    ));
     let mut tampered = r.body.to_vec();
     tampered[1] ^= 1;
-    assert!(!verify_signature(SECRET.as_bytes(), &r.timestamp, &tampered, &r.signature));
+    assert!(!verify_signature(
+        SECRET.as_bytes(),
+        &r.timestamp,
+        &tampered,
+        &r.signature
+    ));
     // Computed here from the definition, not by the service's own helper.
     let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(format!("{}.", r.timestamp).as_bytes());
     mac.update(&r.body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert_eq!(r.signature, format!("sha256={hex}"));
 }
 
@@ -534,18 +652,37 @@ fn check_signed(r: &Received) {
 /// independent of how serde_json orders maps).
 fn check_canonical(body: &[u8]) {
     let text = std::str::from_utf8(body).unwrap();
-    assert!(!text.contains(": ") && !text.contains(", ") && !text.contains('\n'), "{text}");
+    assert!(
+        !text.contains(": ") && !text.contains(", ") && !text.contains('\n'),
+        "{text}"
+    );
     let keys = [
-        "completed_at", "document_count", "documents", "error", "event", "failed_count", "job_id",
-        "label_histogram", "processed_count", "progress_percent", "spans", "status",
+        "completed_at",
+        "document_count",
+        "documents",
+        "error",
+        "event",
+        "failed_count",
+        "job_id",
+        "label_histogram",
+        "processed_count",
+        "progress_percent",
+        "spans",
+        "status",
     ];
     let positions: Vec<usize> = keys
         .iter()
-        .map(|k| text.find(&format!("\"{k}\":")).unwrap_or_else(|| panic!("{k} missing")))
+        .map(|k| {
+            text.find(&format!("\"{k}\":"))
+                .unwrap_or_else(|| panic!("{k} missing"))
+        })
         .collect();
     // `documents`' and `spans`' inner keys come after the top-level key
     // names they follow, so the first occurrences are the top-level ones.
-    assert!(positions.windows(2).all(|w| w[0] < w[1]), "keys not sorted: {text}");
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "keys not sorted: {text}"
+    );
     let value: Value = serde_json::from_slice(body).unwrap();
     assert_eq!(jobs::canonical_json(&value), body);
 }
@@ -585,8 +722,16 @@ async fn the_webhook_is_signed_canonical_and_sent_over_verified_tls() {
     assert_eq!(payload["event"], "job.done");
     assert_eq!(payload["job_id"], id);
     for field in [
-        "status", "progress_percent", "document_count", "processed_count", "failed_count",
-        "label_histogram", "spans", "documents", "error", "completed_at",
+        "status",
+        "progress_percent",
+        "document_count",
+        "processed_count",
+        "failed_count",
+        "label_histogram",
+        "spans",
+        "documents",
+        "error",
+        "completed_at",
     ] {
         assert_eq!(payload[field], record[field], "{field}");
     }
@@ -609,7 +754,13 @@ async fn the_webhook_is_signed_canonical_and_sent_over_verified_tls() {
     assert_eq!(delivery["delivered"], false);
     assert_eq!(delivery["attempts"], 1);
     assert_eq!(delivery["last_status"], Value::Null);
-    assert!(matches!(delivery["last_error"].as_str(), Some("connect" | "transport")), "{delivery}");
+    assert!(
+        matches!(
+            delivery["last_error"].as_str(),
+            Some("connect" | "transport")
+        ),
+        "{delivery}"
+    );
     assert_eq!(rx.got.lock().unwrap().len(), 1, "no request got through");
     h.stop().await;
     rx.server.shutdown().await;
@@ -659,7 +810,10 @@ async fn attempts_are_bounded_and_the_outcome_recorded_when_the_receiver_is_dead
         .submit(&json!({"documents": documents(), "method": "mask", "webhook": hook(refusing.url.clone())}))
         .await;
     let record = h.poll_terminal(&to_dead).await;
-    assert_eq!(record["status"], "done", "a failed webhook does not fail the job");
+    assert_eq!(
+        record["status"], "done",
+        "a failed webhook does not fail the job"
+    );
     assert_eq!(
         record["webhook_delivery"],
         json!({"attempts": 3, "last_status": null, "delivered": false, "last_error": "connect", "finished": true})
@@ -693,7 +847,10 @@ async fn the_store_file_holds_metadata_but_no_text_value_or_secret() {
         );
     }
     for id in &ids {
-        assert_eq!(h.poll_terminal(id).await["webhook_delivery"]["delivered"], true);
+        assert_eq!(
+            h.poll_terminal(id).await["webhook_delivery"]["delivered"],
+            true
+        );
     }
     h.stop().await;
     rx.server.shutdown().await;
@@ -706,7 +863,13 @@ async fn the_store_file_holds_metadata_but_no_text_value_or_secret() {
     }
     let (_, histogram) = expected_spans();
     assert!(contains(&bytes, &sha(NOTES[0].1.as_bytes())));
-    assert!(histogram.as_object().unwrap().keys().all(|label| contains(&bytes, label)));
+    assert!(
+        histogram
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|label| contains(&bytes, label))
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -716,8 +879,14 @@ async fn jobs_interrupted_by_a_restart_become_failed_and_finished_ones_survive()
     let path = dir.join(jobs::DB_FILE);
     // A previous run: one job done, two left queued and running when the
     // process died (their texts were only in that process's memory).
-    let first = Harness::start(Arc::new(RedbJobStore::open(&path).unwrap()), JobSettings::default()).await;
-    let done = first.submit(&json!({"documents": documents(), "method": "mask"})).await;
+    let first = Harness::start(
+        Arc::new(RedbJobStore::open(&path).unwrap()),
+        JobSettings::default(),
+    )
+    .await;
+    let done = first
+        .submit(&json!({"documents": documents(), "method": "mask"}))
+        .await;
     assert_eq!(first.poll_terminal(&done).await["status"], "done");
     first.stop().await;
     let interrupted: Vec<JobRecord> = {
@@ -731,7 +900,11 @@ async fn jobs_interrupted_by_a_restart_become_failed_and_finished_ones_survive()
         vec![queued, running]
     };
 
-    let h = Harness::start(Arc::new(RedbJobStore::open(&path).unwrap()), JobSettings::default()).await;
+    let h = Harness::start(
+        Arc::new(RedbJobStore::open(&path).unwrap()),
+        JobSettings::default(),
+    )
+    .await;
     for job in &interrupted {
         let (status, record) = h.get(&job.id).await;
         assert_eq!(status, StatusCode::OK);
@@ -750,7 +923,9 @@ async fn jobs_interrupted_by_a_restart_become_failed_and_finished_ones_survive()
     assert_eq!(record["status"], "done");
     assert_spans_match_engine(&record);
     // And the restarted service runs new jobs.
-    let again = h.submit(&json!({"documents": documents(), "method": "redact"})).await;
+    let again = h
+        .submit(&json!({"documents": documents(), "method": "redact"}))
+        .await;
     assert_eq!(h.poll_terminal(&again).await["status"], "done");
     h.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -764,7 +939,9 @@ async fn terminal_records_expire_after_the_ttl() {
         ..JobSettings::default()
     };
     let h = Harness::start(memory(), settings).await;
-    let id = h.submit(&json!({"documents": documents(), "method": "mask"})).await;
+    let id = h
+        .submit(&json!({"documents": documents(), "method": "mask"}))
+        .await;
     assert_eq!(h.poll_terminal(&id).await["status"], "done");
     let deadline = Instant::now() + PATIENCE;
     loop {
@@ -783,13 +960,17 @@ async fn terminal_records_expire_after_the_ttl() {
 async fn shutdown_fails_waiting_jobs_and_refuses_new_ones() {
     let h = Harness::start(memory(), JobSettings::default()).await;
     h.jobs.pause();
-    let id = h.submit(&json!({"documents": documents(), "method": "mask"})).await;
+    let id = h
+        .submit(&json!({"documents": documents(), "method": "mask"}))
+        .await;
     h.jobs.shutdown().await;
     let (status, record) = h.get(&id).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(record["status"], "failed");
     assert_eq!(record["error"], "service shut down");
-    let (status, headers, _) = h.post(json!({"documents": documents(), "method": "mask"}).to_string()).await;
+    let (status, headers, _) = h
+        .post(json!({"documents": documents(), "method": "mask"}).to_string())
+        .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(headers.contains_key("retry-after"));
     h.server.shutdown().await;

@@ -25,7 +25,9 @@ pub mod webhook;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use model::{DeliveryError, DocumentMeta, JobRecord, JobStatus, Method, SpanMeta, WebhookDelivery};
+pub use model::{
+    DeliveryError, DocumentMeta, JobRecord, JobStatus, Method, SpanMeta, WebhookDelivery,
+};
 pub use routes::routes;
 pub use service::{JobService, JobServiceError, SubmitError};
 pub use store::{DB_FILE, JobStore, JobStoreError, MemoryJobStore, RedbJobStore};

@@ -148,9 +148,7 @@ pub fn parse(body: &[u8], limits: &RequestLimits) -> Result<Submission, RequestE
             )));
         }
         if !seen.insert(doc.id.as_str()) {
-            return Err(invalid(format!(
-                "documents[{i}].id: duplicate document id"
-            )));
+            return Err(invalid(format!("documents[{i}].id: duplicate document id")));
         }
         // Counting characters is only needed when the bytes could exceed
         // the limit (a character is at most 4 bytes... and at least 1).
@@ -167,7 +165,10 @@ pub fn parse(body: &[u8], limits: &RequestLimits) -> Result<Submission, RequestE
             limits.max_job_bytes
         )));
     }
-    let webhook = parsed.webhook.map(|w| check_webhook(w, limits)).transpose()?;
+    let webhook = parsed
+        .webhook
+        .map(|w| check_webhook(w, limits))
+        .transpose()?;
     let documents = parsed
         .documents
         .into_iter()
@@ -281,7 +282,10 @@ mod tests {
     #[test]
     fn errors_name_the_field_but_never_the_value() {
         let cases = [
-            (serde_json::json!({"documents": [], "method": "mask"}), "at least one"),
+            (
+                serde_json::json!({"documents": [], "method": "mask"}),
+                "at least one",
+            ),
             (
                 serde_json::json!({"documents": [{"id": "x", "text": "SECRETVALUE"}], "method": "tokenize"}),
                 "method",

@@ -35,15 +35,13 @@ pub fn routes(jobs: Arc<JobService>, auth: BoxedFilter<()>) -> BoxedFilter<(Resp
         .and(auth.clone())
         .and(with_jobs.clone())
         .and(warp::body::stream())
-        .then(
-            |jobs: Arc<JobService>, body| async move {
-                let limit = jobs.settings().max_body_bytes;
-                match read_limited(body, limit).await {
-                    Ok(bytes) => submit(&jobs, bytes).await,
-                    Err(response) => response,
-                }
-            },
-        );
+        .then(|jobs: Arc<JobService>, body| async move {
+            let limit = jobs.settings().max_body_bytes;
+            match read_limited(body, limit).await {
+                Ok(bytes) => submit(&jobs, bytes).await,
+                Err(response) => response,
+            }
+        });
     let status = warp::path!("jobs" / String)
         .and(warp::get())
         .and(auth)
@@ -58,8 +56,7 @@ struct Detail<'a> {
 }
 
 fn detail(status: StatusCode, message: &str) -> Response {
-    warp::reply::with_status(warp::reply::json(&Detail { detail: message }), status)
-        .into_response()
+    warp::reply::with_status(warp::reply::json(&Detail { detail: message }), status).into_response()
 }
 
 /// The body, or 413 past `limit` bytes (checked while reading, so an
@@ -72,7 +69,10 @@ where
     let mut out = BytesMut::new();
     while let Some(chunk) = body.next().await {
         let mut chunk = chunk.map_err(|_| {
-            detail(StatusCode::BAD_REQUEST, "the request body could not be read")
+            detail(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            )
         })?;
         if out.len().saturating_add(chunk.remaining()) > limit {
             return Err(detail(
@@ -128,7 +128,10 @@ async fn submit(jobs: &JobService, body: Bytes) -> Response {
         }
         Err(SubmitError::Store(e)) => {
             tracing::warn!(error = %e, "job not admitted");
-            detail(StatusCode::INTERNAL_SERVER_ERROR, "the job store is unavailable")
+            detail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the job store is unavailable",
+            )
         }
     };
     info!(endpoint = "POST /jobs", status = response.status().as_u16());
@@ -144,10 +147,16 @@ async fn status(jobs: &JobService, id: &str) -> Response {
             Ok(None) => detail(StatusCode::NOT_FOUND, "job not found"),
             Err(e) => {
                 tracing::warn!(error = %e, "job status not read");
-                detail(StatusCode::INTERNAL_SERVER_ERROR, "the job store is unavailable")
+                detail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the job store is unavailable",
+                )
             }
         }
     };
-    info!(endpoint = "GET /jobs/{id}", status = response.status().as_u16());
+    info!(
+        endpoint = "GET /jobs/{id}",
+        status = response.status().as_u16()
+    );
     response
 }

@@ -132,7 +132,10 @@ impl JobService {
             recovered += 1;
         }
         if recovered > 0 {
-            warn!(jobs = recovered, "jobs interrupted by a restart marked failed");
+            warn!(
+                jobs = recovered,
+                "jobs interrupted by a restart marked failed"
+            );
         }
         store.purge_finished_before(now_millis().saturating_sub(ttl_ms(&settings)))?;
 
@@ -381,10 +384,9 @@ impl JobService {
             }
             let engine = self.engine.current();
             let policy = Arc::clone(&policy);
-            let outcome = tokio::task::spawn_blocking(move || {
-                process_document(&engine, document, &policy)
-            })
-            .await;
+            let outcome =
+                tokio::task::spawn_blocking(move || process_document(&engine, document, &policy))
+                    .await;
             self.update(&id, |r| {
                 match outcome {
                     Ok(Outcome { meta, spans }) => {

@@ -262,7 +262,12 @@ mod tests {
             body,
             &header[7..]
         ));
-        assert!(!verify_signature(b"s3cret", "1700000000", body, "sha256=zz"));
+        assert!(!verify_signature(
+            b"s3cret",
+            "1700000000",
+            body,
+            "sha256=zz"
+        ));
         assert!(!verify_signature(b"s3cret", "1700000000", body, "sha256="));
     }
 
