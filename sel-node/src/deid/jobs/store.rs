@@ -82,7 +82,7 @@ impl JobStore for MemoryJobStore {
     fn purge_finished_before(&self, cutoff_ms: u64) -> Result<usize, JobStoreError> {
         let mut jobs = self.lock();
         let before = jobs.len();
-        jobs.retain(|_, j| !j.finished_ms.is_some_and(|t| t < cutoff_ms));
+        jobs.retain(|_, j| j.finished_ms.is_none_or(|t| t >= cutoff_ms));
         Ok(before - jobs.len())
     }
 }
