@@ -137,7 +137,7 @@ impl RedbJobStore {
 
 fn decode(id: &str, bytes: &[u8], finished: Option<u64>) -> Result<JobRecord, JobStoreError> {
     let mut job: JobRecord = serde_json::from_slice(bytes)
-        .map_err(|e| JobStoreError::Corrupt(format!("job {id}: {e}")))?;
+        .map_err(|e| JobStoreError::Corrupt(format!("a job record: {e}")))?;
     job.finished_ms = finished;
     Ok(job)
 }
@@ -145,7 +145,7 @@ fn decode(id: &str, bytes: &[u8], finished: Option<u64>) -> Result<JobRecord, Jo
 impl JobStore for RedbJobStore {
     fn save(&self, job: &JobRecord) -> Result<(), JobStoreError> {
         let json = serde_json::to_vec(job)
-            .map_err(|e| JobStoreError::Corrupt(format!("job {}: {e}", job.id)))?;
+            .map_err(|e| JobStoreError::Corrupt(format!("a job record: {e}")))?;
         let txn = self.db.begin_write().map_err(io)?;
         {
             let mut jobs = txn.open_table(JOBS).map_err(io)?;
