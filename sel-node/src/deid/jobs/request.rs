@@ -150,8 +150,8 @@ pub fn parse(body: &[u8], limits: &RequestLimits) -> Result<Submission, RequestE
         if !seen.insert(doc.id.as_str()) {
             return Err(invalid(format!("documents[{i}].id: duplicate document id")));
         }
-        // Counting characters is only needed when the bytes could exceed
-        // the limit (a character is at most 4 bytes... and at least 1).
+        // A character takes at least one byte, so only a text with more
+        // bytes than the limit can have too many characters.
         if doc.text.len() > MAX_TEXT_CHARS && doc.text.chars().count() > MAX_TEXT_CHARS {
             return Err(invalid(format!(
                 "documents[{i}].text: more than {MAX_TEXT_CHARS} characters"
