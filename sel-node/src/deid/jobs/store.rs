@@ -135,7 +135,7 @@ impl RedbJobStore {
     }
 }
 
-fn decode(id: &str, bytes: &[u8], finished: Option<u64>) -> Result<JobRecord, JobStoreError> {
+fn decode(bytes: &[u8], finished: Option<u64>) -> Result<JobRecord, JobStoreError> {
     let mut job: JobRecord = serde_json::from_slice(bytes)
         .map_err(|e| JobStoreError::Corrupt(format!("a job record: {e}")))?;
     job.finished_ms = finished;
@@ -171,7 +171,7 @@ impl JobStore for RedbJobStore {
         };
         let finished = txn.open_table(FINISHED).map_err(io)?;
         let at = finished.get(id).map_err(io)?.map(|v| v.value());
-        decode(id, bytes.value(), at).map(Some)
+        decode(bytes.value(), at).map(Some)
     }
 
     fn unfinished(&self) -> Result<Vec<JobRecord>, JobStoreError> {
@@ -182,7 +182,7 @@ impl JobStore for RedbJobStore {
         for entry in jobs.iter().map_err(io)? {
             let (id, bytes) = entry.map_err(io)?;
             if finished.get(id.value()).map_err(io)?.is_none() {
-                let job = decode(id.value(), bytes.value(), None)?;
+                let job = decode(bytes.value(), None)?;
                 if !job.status.is_terminal() {
                     out.push(job);
                 }
