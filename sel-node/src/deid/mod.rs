@@ -18,6 +18,7 @@ pub mod checksum;
 pub mod engine;
 pub mod eval;
 pub mod handle;
+pub mod jobs;
 mod names;
 mod patterns;
 pub mod phi_api;
