@@ -16,7 +16,6 @@ use crate::api::{self, ApiLimits, RunningApi};
 use crate::clients::callback::{CallbackClient, RetryPolicy};
 use crate::clients::dataservice::DataService;
 use crate::clients::linkage::LinkageClient;
-use crate::https::RunningServer;
 use crate::jobs::{JobManager, Services};
 use crate::peer::{PeerConfig, PeerHub};
 use crate::seal::NodeKey;
@@ -38,7 +37,7 @@ const RELEASE_WAIT: Duration = Duration::from_secs(10);
 pub struct RunningNode {
     api: RunningApi,
     /// The de-id service's listener, when `[deid] listen` is set.
-    deid: Option<RunningServer>,
+    deid: Option<crate::deid::service::RunningDeid>,
     peer: Arc<PeerHub>,
     manager: Arc<JobManager>,
 }
@@ -51,7 +50,7 @@ impl RunningNode {
 
     /// The de-id service's address, when it runs.
     pub fn deid_addr(&self) -> Option<SocketAddr> {
-        self.deid.as_ref().map(RunningServer::local_addr)
+        self.deid.as_ref().map(|d| d.local_addr())
     }
 
     /// The peer channel's address.

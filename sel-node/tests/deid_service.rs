@@ -1017,6 +1017,35 @@ async fn the_node_starts_the_service_beside_its_api() {
     let body: Value = r.json().await.unwrap();
     let restored = body["deanonymized_text"].as_str().unwrap();
     assert!(restored.contains("412-55-7891"), "{restored}");
+    // Async jobs are mounted too, behind the same keys.
+    let r = http
+        .post(format!("http://{deid}/jobs"))
+        .header("API-Key", MASTER)
+        .json(&json!({ "documents": [{ "id": "n1", "text": NOTE }], "method": "mask" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let job: Value = r.json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_owned();
+    let mut status = Value::Null;
+    for _ in 0..600 {
+        status = http
+            .get(format!("http://{deid}/jobs/{id}"))
+            .header("API-Key", MASTER)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["status"] == "done" || status["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status["status"], "done", "{status}");
+    assert_eq!(status["processed_count"], 1, "{status}");
     // The SEL API does not serve the de-id paths, nor the reverse.
     assert_eq!(
         http.get(format!("http://{api}/phi-categories"))

@@ -32,7 +32,7 @@ pub use deidentify::{Tokenizer, TokenizerError};
 pub use error::ServiceError;
 pub use keys::{Caller, MasterKey};
 pub use secrets::DeidSecrets;
-pub use server::{routes, run, serve, start};
+pub use server::{RunningDeid, routes, run, serve, start};
 pub use settings::{DeidSettings, MAX_TEXT_CHARS, PolicyAction};
 pub use store::{MemoryServiceStore, RedbServiceStore, ServiceStore, SharedStore, StoredCategory};
 

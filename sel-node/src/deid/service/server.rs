@@ -20,6 +20,7 @@ use warp::http::{HeaderValue, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use crate::deid::jobs::{self, JobService, JobSettings, RedbJobStore};
 use crate::deid::phi_api::{self, PhiApi};
 use crate::deid::tokens::{TokenError, TokenService};
 
@@ -115,7 +116,7 @@ pub async fn start(
     settings: &Settings,
     node_key: &NodeKey,
     tls: Option<Arc<rustls::ServerConfig>>,
-) -> anyhow::Result<Option<RunningServer>> {
+) -> anyhow::Result<Option<RunningDeid>> {
     let deid = &settings.deid;
     let Some(addr) = deid.listen else {
         return Ok(None);
@@ -142,10 +143,52 @@ pub async fn start(
     );
     service.set_tokenizer(Arc::new(TokenPolicy(tokens.clone())));
     let phi_api = Arc::new(PhiApi::new(service.engine(), tokens));
-    let parts: Vec<BoxedFilter<(Response,)>> = vec![phi_api::routes(phi_api, service_auth.clone())];
-    let running = serve(addr, tls, routes(service, parts)).await?;
-    tracing::info!(deid = %running.local_addr(), "de-id service started");
-    Ok(Some(running))
+    let jobs_store = {
+        let path = settings.data_dir.join(jobs::DB_FILE);
+        tokio::task::spawn_blocking(move || RedbJobStore::open(&path))
+            .await
+            .context("opening the de-id job store")?
+            .context("opening the de-id job store")?
+    };
+    let jobs = JobService::start(
+        Arc::new(jobs_store),
+        service.engine(),
+        JobSettings {
+            // The service's body cap applies first (in `auth`); a job's texts
+            // cannot be larger than the body that carries them.
+            max_body_bytes: deid.max_body_bytes as usize,
+            max_job_bytes: (deid.max_body_bytes as usize).min(JobSettings::default().max_job_bytes),
+            webhook_ca_bundle: settings.ca_bundle.clone(),
+            ..JobSettings::default()
+        },
+    )
+    .context("starting the de-id job service")?;
+    let parts: Vec<BoxedFilter<(Response,)>> = vec![
+        phi_api::routes(phi_api, service_auth.clone()),
+        jobs::routes(jobs.clone(), service_auth.clone()),
+    ];
+    let server = serve(addr, tls, routes(service, parts)).await?;
+    tracing::info!(deid = %server.local_addr(), "de-id service started");
+    Ok(Some(RunningDeid { server, jobs }))
+}
+
+/// The running service: its listener and the job workers behind it.
+pub struct RunningDeid {
+    server: RunningServer,
+    jobs: Arc<JobService>,
+}
+
+impl RunningDeid {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Stops the listener, then the job workers (queued and running jobs
+    /// are marked failed: their texts live only in memory).
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+        self.jobs.shutdown().await;
+    }
 }
 
 /// `sel-node deid serve`: the service alone, with the node's settings and
