@@ -159,6 +159,12 @@ impl PeerHub {
         self.hub.connection_state(remote_id)
     }
 
+    /// Since when `remote_id` has been down (its connection dropped or a
+    /// dial failed, and none came up since), for the status page.
+    pub fn down_since(&self, remote_id: &str) -> Option<crate::model::Millis> {
+        self.hub.down_since(remote_id)
+    }
+
     /// Bytes and frames on the live connection to `remote_id` (all jobs,
     /// framing included), for `/metrics`; `None` without a connection.
     pub fn wire_stats(&self, remote_id: &str) -> Option<mpc_core::channel::WireStats> {
