@@ -97,13 +97,12 @@ impl Browser {
         browser.wait_for_driver(port);
         let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|s| s.to_string()).collect();
         args.push(format!("--user-data-dir={}", browser.profile.display()));
-        let caps = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chromium, "args": args},
-        });
-        let Value::Object(caps) = caps else {
-            unreachable!("a JSON object")
-        };
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": chromium, "args": args}),
+        );
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
