@@ -38,6 +38,7 @@ const CHROMIUM_ARGS: &[&str] = &[
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
+    "--window-size=1400,1200",
 ];
 
 /// A headless Chromium with one window, and the chromedriver that drives it.
@@ -224,6 +225,16 @@ impl Browser {
             .find(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("find {css}: {e}"))
+    }
+
+    /// Saves a PNG of the window at `path` (for looking at a failing page).
+    pub async fn screenshot(&self, path: &Path) {
+        let png = self
+            .client()
+            .screenshot()
+            .await
+            .unwrap_or_else(|e| panic!("screenshot: {e}"));
+        std::fs::write(path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 
     /// Ends the session (Chromium exits), then stops chromedriver.
