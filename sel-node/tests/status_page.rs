@@ -8,6 +8,7 @@
 //! Chromium needs no test CA; the peer channel and the linkage service stay
 //! on verified TLS.
 
+mod api_common;
 mod browser_support;
 mod node_support;
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 use mpc_core::epilink::synth::{Population, SynthOptions};
 use protocol_spec::config::LinkageConfig;
 use protocol_spec::messages::mainsel::AlgorithmConfig;
+use reqwest::Method;
 use sel_node::node::start;
 use serde_json::{Value, json};
 
@@ -241,4 +243,79 @@ async fn the_status_page_shows_the_remote_and_follows_a_job_to_done() {
     browser.close().await;
     a.shutdown().await;
     b.shutdown().await;
+}
+
+/// The order of checks of SPEC §3 for the two status endpoints, over the
+/// real router: the page is open (it holds no data), the data is behind
+/// initialisation and the key, and `/test` outcomes are recorded only for
+/// configured remotes.
+#[tokio::test]
+async fn the_page_is_open_and_its_data_is_behind_init_and_the_key() {
+    use api_common::{KEY, Node, REMOTE, auth, error_of, header};
+    let node = Node::plain().await;
+    let r = node.anon(Method::GET, "/status/").send().await.unwrap();
+    assert_eq!(r.status(), 200, "the page before initialisation");
+    assert_eq!(
+        header(&r, "content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = header(&r, "content-security-policy").expect("a CSP");
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'sha256-"));
+    assert_eq!(
+        header(&r, "referrer-policy").as_deref(),
+        Some("no-referrer")
+    );
+    let r = node.anon(Method::POST, "/status").send().await.unwrap();
+    assert_eq!(header(&r, "allow").as_deref(), Some("GET"));
+    assert_eq!(error_of(r).await.0, 405);
+    // Step 2 before step 3.
+    let r = node
+        .anon(Method::GET, "/status/data")
+        .header("authorization", auth("whatever"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 400);
+
+    node.configure().await;
+    let r = node.anon(Method::GET, "/status/data").send().await.unwrap();
+    assert_eq!(header(&r, "www-authenticate").as_deref(), Some("apiKey"));
+    assert_eq!(error_of(r).await.0, 401);
+    let r = node
+        .anon(Method::GET, "/status/data")
+        .header("authorization", auth("not-the-key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 401);
+
+    // A test of a configured remote is recorded (it fails: the job manager
+    // of this harness has no peer channel); one of an unknown remote is not.
+    let r = node
+        .req(Method::GET, &format!("/test/{REMOTE}"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 200);
+    let r = node.req(Method::GET, "/test/NOBODY").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+
+    let r = node.req(Method::GET, "/status/data").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "cache-control").as_deref(), Some("no-store"));
+    let body = r.text().await.unwrap();
+    for secret in [KEY, "peer-key", "ls-key"] {
+        assert!(!body.contains(secret), "/status/data reveals a key");
+    }
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["local"]["local_id"], "TUD");
+    assert_eq!(v["local"]["fields"].as_array().map(Vec::len), Some(3));
+    let remotes = v["remotes"].as_array().unwrap();
+    assert_eq!(remotes.len(), 2, "{v}");
+    let remote = remotes.iter().find(|r| r["id"] == REMOTE).unwrap();
+    assert_eq!(remote["last_test"]["ok"], false, "{remote}");
+    assert!(remote["last_test_ls"].is_null());
+    assert!(remotes.iter().all(|r| r["id"] != "NOBODY"));
+    assert_eq!(v["jobs"], json!([]));
+    node.shutdown().await;
 }
