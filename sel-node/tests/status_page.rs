@@ -1,8 +1,8 @@
 //! The operator's status page in a real headless Chromium: two in-process
 //! nodes (A asks, B answers) with the real linkage service; A's page, opened
 //! with the key in the URL fragment, shows A's configuration and B
-//! connected, follows a link job to DONE at 100 %, and with a wrong key
-//! shows the error and no data. The JSON behind it is checked for keys.
+//! connected, follows a link job to DONE at 100 %, shows B down once B
+//! stops, and with a wrong key shows the error and no data. The JSON behind it is checked for keys.
 //!
 //! A's REST API is served as plain HTTP on loopback (`insecure_http`) so
 //! Chromium needs no test CA; the peer channel and the linkage service stay
@@ -220,6 +220,35 @@ async fn the_status_page_shows_the_remote_and_follows_a_job_to_done() {
     let got = callbacks.next().await;
     assert!(got.body.get("error").is_none(), "{}", got.body);
 
+    // ---- B stops: A's page shows B down, since when, and why ----
+    b.shutdown().await;
+    browser
+        .wait_for(
+            &format!(
+                "document.querySelector({}).getAttribute('data-state') === 'down'",
+                js_string(&format!("{remote_b} .state"))
+            ),
+            WAIT,
+        )
+        .await;
+    assert!(
+        !browser
+            .text(&format!("{remote_b} .since"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let kind = browser
+        .eval(&format!(
+            "document.querySelector({}).getAttribute('data-kind')",
+            js_string(&format!("{remote_b} .error"))
+        ))
+        .await;
+    assert!(
+        kind == "dropped" || kind == "unreachable",
+        "B stopped: {kind}"
+    );
+
     // ---- a wrong key: the error, and no data ----
     browser.open(&format!("{base_a}/status#key=wrong")).await;
     browser
@@ -242,7 +271,6 @@ async fn the_status_page_shows_the_remote_and_follows_a_job_to_done() {
 
     browser.close().await;
     a.shutdown().await;
-    b.shutdown().await;
 }
 
 /// The order of checks of SPEC §3 for the two status endpoints, over the

@@ -324,6 +324,7 @@ fn status_schemas() -> Value {
                     "state": {"type": "string", "enum": ["connected", "connecting", "not_connected", "down"]},
                     "since": {"type": "integer", "nullable": true},
                     "error": {"type": "string", "nullable": true},
+                    "error_kind": {"type": "string", "nullable": true, "enum": ["unreachable", "tls", "unauthorized", "config_mismatch", "refused", "protocol", "local", "dropped"]},
                     "retry_at": {"type": "integer", "nullable": true}
                 }},
                 "last_test": {"$ref": "#/components/schemas/TestOutcome"},

@@ -235,6 +235,7 @@ impl Hub {
         let reason = conn.end_reason().unwrap_or_default();
         slot.state = Some(ConnectionState::Failed {
             error: format!("the connection dropped: {reason}"),
+            kind: "dropped",
             retry_at: now_millis() + BACKOFF_INITIAL.as_millis() as u64,
         });
         let redial = conn.we_dialed
@@ -272,6 +273,7 @@ impl Hub {
                     slot.down_since.get_or_insert_with(now_millis);
                     slot.state = Some(ConnectionState::Failed {
                         error: e.to_string(),
+                        kind: e.kind(),
                         retry_at: now_millis() + delay.as_millis() as u64,
                     });
                     tracing::info!(remote = %remote_id, error = %e, retry_in_ms = delay.as_millis() as u64, "re-dial failed");
@@ -377,6 +379,7 @@ impl Hub {
                 slot.down_since.get_or_insert_with(now_millis);
                 slot.state = Some(ConnectionState::Failed {
                     error: e.to_string(),
+                    kind: e.kind(),
                     retry_at: now_millis(),
                 });
             }

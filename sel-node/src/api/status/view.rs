@@ -79,26 +79,43 @@ pub struct ConnectionView {
     pub since: Option<Millis>,
     /// Down: why the last attempt failed (never a key).
     pub error: Option<String>,
+    /// Down: the kind of that failure in one word (`unreachable`, `tls`,
+    /// `unauthorized`, `config_mismatch`, `refused`, `protocol`, `local`,
+    /// `dropped`).
+    pub error_kind: Option<&'static str>,
     /// Down: when the next attempt is due, if this node re-dials.
     pub retry_at: Option<Millis>,
 }
 
 impl ConnectionView {
     pub fn new(state: &ConnectionState, down_since: Option<Millis>) -> ConnectionView {
-        let (word, since, error, retry_at) = match state {
-            ConnectionState::Connected { since } => ("connected", Some(*since), None, None),
-            ConnectionState::Connecting => ("connecting", None, None, None),
-            ConnectionState::NotConnected => ("not_connected", down_since, None, None),
-            ConnectionState::Failed { error, retry_at } => {
-                ("down", down_since, Some(error.clone()), Some(*retry_at))
-            }
+        let mut view = ConnectionView {
+            state: "not_connected",
+            since: None,
+            error: None,
+            error_kind: None,
+            retry_at: None,
         };
-        ConnectionView {
-            state: word,
-            since,
-            error,
-            retry_at,
+        match state {
+            ConnectionState::Connected { since } => {
+                view.state = "connected";
+                view.since = Some(*since);
+            }
+            ConnectionState::Connecting => view.state = "connecting",
+            ConnectionState::NotConnected => view.since = down_since,
+            ConnectionState::Failed {
+                error,
+                kind,
+                retry_at,
+            } => {
+                view.state = "down";
+                view.since = down_since;
+                view.error = Some(error.clone());
+                view.error_kind = Some(kind);
+                view.retry_at = Some(*retry_at);
+            }
         }
+        view
     }
 }
 
@@ -245,12 +262,14 @@ mod tests {
     fn connection_words() {
         let down = ConnectionState::Failed {
             error: "the remote cannot be reached: refused".into(),
+            kind: "unreachable",
             retry_at: 9,
         };
         let v = ConnectionView::new(&down, Some(5));
         assert_eq!(v.state, "down");
         assert_eq!(v.since, Some(5));
         assert_eq!(v.retry_at, Some(9));
+        assert_eq!(v.error_kind, Some("unreachable"));
         assert_eq!(
             ConnectionView::new(&ConnectionState::Connected { since: 3 }, None).since,
             Some(3)
