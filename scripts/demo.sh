@@ -207,6 +207,9 @@ init_remote "$B_API" "$B_LOCAL" SITE_A "$A_PEER" "$(cat "$FED_DIR/ls-SITE_B.apik
 fed_say "test and testLS"
 fed_note "A → B: $(fed_call 200 GET "https://127.0.0.1:$A_API/test/SITE_B" "$A_LOCAL"); $(fed_call 200 GET "https://127.0.0.1:$A_API/testLS/SITE_B" "$A_LOCAL")"
 fed_note "B → A: $(fed_call 200 GET "https://127.0.0.1:$B_API/test/SITE_A" "$B_LOCAL"); $(fed_call 200 GET "https://127.0.0.1:$B_API/testLS/SITE_A" "$B_LOCAL")"
+fed_say "status pages (the browser must trust $FED_CA; the key is in the fragment, never sent to the node)"
+fed_note "A: https://127.0.0.1:$A_API/status#key=$A_LOCAL"
+fed_note "B: https://127.0.0.1:$B_API/status#key=$B_LOCAL"
 
 # --- the jobs --------------------------------------------------------------
 fed_say "registry A triggers linkMN and matchMN towards SITE_B"
@@ -322,6 +325,7 @@ The federation keeps running (data and logs in $FED_DIR). Try:
   curl --cacert $FED_CA -H 'Authorization: apiKey apiKey="$A_REGKEY"' -X POST https://127.0.0.1:$A_REG/Communicator/matchMN/trigger/SITE_B
   curl --cacert $FED_CA -H 'Authorization: apiKey apiKey="$A_REGKEY"' https://127.0.0.1:$A_REG/Communicator/matchMN/status/SITE_B
   $SEL registry export --data-dir $FED_DIR/registry-a --remote SITE_B
+  status pages: https://127.0.0.1:$A_API/status#key=$A_LOCAL  https://127.0.0.1:$B_API/status#key=$B_LOCAL
 
 Stop it with:  kill \$(cut -d' ' -f1 $FED_DIR/pids)
 EOF

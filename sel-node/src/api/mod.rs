@@ -4,7 +4,8 @@
 //! the warp filter), [`auth`] (the local key), [`body`] (bounded reading and
 //! JSON parsing), [`error`] (every failure → status + `{"error"}`),
 //! [`init`], [`connectivity`] and [`jobs`] (the endpoints), [`metrics`],
-//! [`openapi`], [`reply`] and [`server`] (the accept loop).
+//! [`openapi`], [`reply`], [`server`] (the accept loop) and [`status`] (the
+//! operator's status page and its JSON).
 
 pub mod auth;
 pub mod body;
@@ -17,6 +18,7 @@ pub mod openapi;
 pub mod reply;
 pub mod routes;
 pub mod server;
+pub mod status;
 
 pub use error::ApiError;
 pub use routes::{Endpoint, ROUTES, Route, match_route, routes};

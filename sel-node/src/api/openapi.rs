@@ -90,7 +90,11 @@ fn job_op(summary: &str, schema: &str, matching: bool) -> Value {
 fn build() -> Value {
     let mut components = components();
     if let Some(c) = components.as_object_mut() {
-        c.insert("schemas".into(), schemas());
+        let mut all = schemas();
+        if let (Some(all), Value::Object(status)) = (all.as_object_mut(), status_schemas()) {
+            all.extend(status);
+        }
+        c.insert("schemas".into(), all);
     }
     json!({
         "openapi": "3.0.3",
@@ -183,6 +187,19 @@ fn paths() -> Value {
             "summary": "This document",
             "security": [],
             "responses": {"200": {"description": "OpenAPI 3 document.", "content": {"application/json": {"schema": {"type": "object"}}}}}
+        }},
+        "/status": {"get": {
+            "summary": "The operator's status page (HTML; holds no data)",
+            "description": "A static page that reads GET /status/data with the local key, taken from the URL fragment (#key=...) or a password field, and refreshes itself. Served without a key because it contains no data and no secret.",
+            "security": [],
+            "responses": {"200": {"description": "The page, with a Content-Security-Policy allowing only its own inline script and style.", "content": {"text/html": {"schema": {"type": "string"}}}}}
+        }},
+        "/status/data": {"get": {
+            "summary": "The status the page shows: local configuration summary, remotes with connection state and last tests, recent jobs",
+            "description": "No key, no authentication secret, no patient data; URLs without user info, query or fragment.",
+            "responses": common(json!({
+                "200": {"description": "The status.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}}
+            }))
         }}
     })
 }
@@ -273,6 +290,56 @@ fn schemas() -> Value {
             "history": {"type": "array", "items": {"type": "object", "required": ["status", "at"], "properties": {
                 "status": {"$ref": "#/components/schemas/JobStatus"}, "at": {"type": "integer"}, "reason": {"type": "string"}
             }}}
+        }}
+    })
+}
+
+/// The schemas of `/status/data` (a function of their own: one `json!` of
+/// every schema exceeds the macro's recursion limit).
+fn status_schemas() -> Value {
+    json!({
+        "TestOutcome": {"type": "object", "nullable": true, "required": ["ok", "at", "detail"], "properties": {
+            "ok": {"type": "boolean"}, "at": {"type": "integer", "description": "ms since the Unix epoch"}, "detail": {"type": "string"}
+        }},
+        "Status": {"type": "object", "required": ["generated_at", "local", "remotes", "jobs", "jobs_total"], "properties": {
+            "generated_at": {"type": "integer"},
+            "local": {"type": "object", "properties": {
+                "local_id": {"type": "string"},
+                "data_service": {"type": "string"},
+                "algorithm": {"type": "string"},
+                "threshold_match": {"type": "number"},
+                "threshold_non_match": {"type": "number"},
+                "exchange_groups": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
+                "fields": {"type": "array", "items": {"type": "object", "properties": {
+                    "name": {"type": "string"}, "field_type": {"type": "string"}, "comparator": {"type": "string"},
+                    "frequency": {"type": "number"}, "error_rate": {"type": "number"}, "weight": {"type": "number"}, "bitlength": {"type": "integer"}
+                }}}
+            }},
+            "remotes": {"type": "array", "items": {"type": "object", "properties": {
+                "id": {"type": "string"},
+                "url": {"type": "string"},
+                "linkage_service": {"type": "string", "nullable": true},
+                "matching_allowed": {"type": "boolean"},
+                "connection": {"type": "object", "properties": {
+                    "state": {"type": "string", "enum": ["connected", "connecting", "not_connected", "down"]},
+                    "since": {"type": "integer", "nullable": true},
+                    "error": {"type": "string", "nullable": true},
+                    "error_kind": {"type": "string", "nullable": true, "enum": ["unreachable", "tls", "unauthorized", "config_mismatch", "refused", "protocol", "local", "dropped"]},
+                    "retry_at": {"type": "integer", "nullable": true}
+                }},
+                "last_test": {"$ref": "#/components/schemas/TestOutcome"},
+                "last_test_ls": {"$ref": "#/components/schemas/TestOutcome"}
+            }}},
+            "jobs": {"type": "array", "description": "The newest 50 jobs, newest first.", "items": {"type": "object", "properties": {
+                "id": {"type": "string"}, "remote_id": {"type": "string"},
+                "mode": {"type": "string"}, "side": {"type": "string"},
+                "status": {"$ref": "#/components/schemas/JobStatus"},
+                "progress_percent": {"type": "integer", "minimum": 0, "maximum": 100},
+                "created": {"type": "integer"}, "started": {"type": "integer", "nullable": true}, "finished": {"type": "integer", "nullable": true},
+                "duration_ms": {"type": "integer"},
+                "error": {"type": "string", "nullable": true}
+            }}},
+            "jobs_total": {"type": "integer"}
         }}
     })
 }

@@ -19,6 +19,7 @@ use warp::{Filter, Reply};
 
 use super::error::ApiError;
 use super::metrics::RequestCounters;
+use super::status::{self, TestKind, TestLog};
 use super::{ApiLimits, auth, connectivity, init, jobs, metrics, openapi, reply};
 use crate::jobs::JobManager;
 use crate::model::{Cardinality, JobMode};
@@ -40,6 +41,8 @@ pub enum Endpoint {
     Health,
     Metrics,
     OpenApi,
+    StatusPage,
+    StatusData,
 }
 
 impl Endpoint {
@@ -60,6 +63,8 @@ impl Endpoint {
             Endpoint::Health => "health",
             Endpoint::Metrics => "metrics",
             Endpoint::OpenApi => "openapi",
+            Endpoint::StatusPage => "statusPage",
+            Endpoint::StatusData => "statusData",
         }
     }
 }
@@ -100,6 +105,8 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/health", Endpoint::Health),
     route("GET", "/metrics", Endpoint::Metrics),
     route("GET", "/openapi.json", Endpoint::OpenApi),
+    route("GET", "/status", Endpoint::StatusPage),
+    route("GET", "/status/data", Endpoint::StatusData),
 ];
 
 /// A request's place in the table.
@@ -201,6 +208,8 @@ pub struct ApiState {
     pub requests: RequestCounters,
     /// Serialises the check-then-write of `initLocal` (see [`init::init_local`]).
     pub init_lock: tokio::sync::Mutex<()>,
+    /// The last `/test` and `/testLS` outcome per remote, for the status page.
+    pub tests: TestLog,
 }
 
 /// The REST API of SPEC §3 as one warp filter.
@@ -213,6 +222,7 @@ pub fn routes(
         limits,
         requests: RequestCounters::default(),
         init_lock: tokio::sync::Mutex::new(()),
+        tests: TestLog::default(),
     });
     let query = warp::query::raw()
         .map(Some)
@@ -297,6 +307,8 @@ async fn handle(
             return Ok(reply::json(warp::http::StatusCode::OK, openapi::document()));
         }
         Endpoint::InitLocal => return init::init_local(state, request).await,
+        // The page holds no data (it fetches /status/data with the key).
+        Endpoint::StatusPage => return Ok(status::page()),
         _ => {}
     }
     let local = state.manager.local().ok_or(ApiError::NotInitialised)?;
@@ -309,8 +321,16 @@ async fn handle(
     use JobMode::{Linkage, Matching};
     match endpoint {
         Endpoint::InitRemote => init::init_remote(state, &id, request).await,
-        Endpoint::Test => connectivity::test_remote(state, &id).await,
-        Endpoint::TestLs => connectivity::test_linkage_service(state, &id).await,
+        Endpoint::Test => {
+            let outcome = connectivity::test_remote(state, &id).await;
+            status::record_test(state, TestKind::Peer, &id, &outcome);
+            outcome
+        }
+        Endpoint::TestLs => {
+            let outcome = connectivity::test_linkage_service(state, &id).await;
+            status::record_test(state, TestKind::LinkageService, &id, &outcome);
+            outcome
+        }
         Endpoint::LinkRecord => jobs::submit(state, &local, &id, Linkage, One, request).await,
         Endpoint::LinkRecords => jobs::submit(state, &local, &id, Linkage, Many, request).await,
         Endpoint::MatchRecord => jobs::submit(state, &local, &id, Matching, One, request).await,
@@ -319,8 +339,9 @@ async fn handle(
         Endpoint::JobStatus => jobs::status(state, &id, &request),
         Endpoint::JobCancel => jobs::cancel(state, &id).await,
         Endpoint::Metrics => Ok(metrics::respond(state)),
+        Endpoint::StatusData => status::data(state),
         // Answered above, before the key check.
-        Endpoint::Health | Endpoint::OpenApi | Endpoint::InitLocal => {
+        Endpoint::Health | Endpoint::OpenApi | Endpoint::InitLocal | Endpoint::StatusPage => {
             Err(ApiError::Internal("endpoint answered twice".into()))
         }
     }

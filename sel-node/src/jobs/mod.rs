@@ -305,6 +305,12 @@ impl JobManager {
             .collect()
     }
 
+    /// Since when the connection to `remote_id` has been down (see
+    /// [`PeerHub::down_since`]); `None` while up, never tried, or before start.
+    pub fn remote_down_since(&self, remote_id: &str) -> Option<crate::model::Millis> {
+        self.services.get()?.peer.down_since(remote_id)
+    }
+
     /// Validates, persists and applies `initLocal`.
     pub fn init_local(&self, init: InitLocal) -> Result<InitOutcome, ConfigError> {
         self.state.init_local(init)

@@ -18,7 +18,7 @@ use super::conn::{Conn, Services, local_config};
 use super::dial::{CONNECT_TIMEOUT, DialError, HANDSHAKE_TIMEOUT, dial};
 use super::wire::HandshakeRefusal;
 use super::{ConnectionState, PeerConfig, PeerError};
-use crate::model::{IncomingJobs, RemoteDirectory, RemoteSite, now_millis};
+use crate::model::{IncomingJobs, Millis, RemoteDirectory, RemoteSite, now_millis};
 
 /// First wait before re-dialing a dropped connection; doubles per failure.
 const BACKOFF_INITIAL: Duration = Duration::from_millis(200);
@@ -39,6 +39,10 @@ struct Slot {
     reconnecting: bool,
     /// Reported when there is no connection and no dial in progress.
     state: Option<ConnectionState>,
+    /// When the remote was last seen going down (a drop or a failed dial
+    /// after being up or idle); cleared when a connection comes up. For
+    /// the operator's status page.
+    down_since: Option<Millis>,
 }
 
 impl Slot {
@@ -206,6 +210,7 @@ impl Hub {
                     old.close();
                 }
                 slot.conn = Some(conn.clone());
+                slot.down_since = None;
                 tracing::info!(remote = %remote_id, dialed_here = we_dialed, "peer connection established");
                 conn
             }
@@ -226,9 +231,11 @@ impl Hub {
             return;
         }
         slot.conn = None;
+        slot.down_since.get_or_insert_with(now_millis);
         let reason = conn.end_reason().unwrap_or_default();
         slot.state = Some(ConnectionState::Failed {
             error: format!("the connection dropped: {reason}"),
+            kind: "dropped",
             retry_at: now_millis() + BACKOFF_INITIAL.as_millis() as u64,
         });
         let redial = conn.we_dialed
@@ -263,8 +270,10 @@ impl Hub {
                     delay = (delay * 2).min(BACKOFF_MAX);
                     let mut slots = lock(&self.slots);
                     let slot = slots.entry(remote_id.clone()).or_default();
+                    slot.down_since.get_or_insert_with(now_millis);
                     slot.state = Some(ConnectionState::Failed {
                         error: e.to_string(),
+                        kind: e.kind(),
                         retry_at: now_millis() + delay.as_millis() as u64,
                     });
                     tracing::info!(remote = %remote_id, error = %e, retry_in_ms = delay.as_millis() as u64, "re-dial failed");
@@ -367,8 +376,10 @@ impl Hub {
             slot.dialing = false;
             if let Err(DialError::Failed(e)) = &result {
                 slot.last_failure = Some((attempt, e.clone()));
+                slot.down_since.get_or_insert_with(now_millis);
                 slot.state = Some(ConnectionState::Failed {
                     error: e.to_string(),
+                    kind: e.kind(),
                     retry_at: now_millis(),
                 });
             }
@@ -393,6 +404,17 @@ impl Hub {
             return ConnectionState::Connecting;
         }
         slot.state.clone().unwrap_or(ConnectionState::NotConnected)
+    }
+
+    /// Since when the remote has been without a connection after one
+    /// dropped or a dial failed; `None` while connected or never tried.
+    pub(crate) fn down_since(&self, remote_id: &str) -> Option<Millis> {
+        let slots = lock(&self.slots);
+        let slot = slots.get(remote_id)?;
+        if slot.live().is_some() {
+            return None;
+        }
+        slot.down_since
     }
 
     /// Stops accepting and dialing, and closes every connection (their jobs

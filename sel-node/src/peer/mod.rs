@@ -54,6 +54,22 @@ pub enum PeerError {
     Local(String),
 }
 
+impl PeerError {
+    /// The kind of failure in one word, for the status page (the message
+    /// says more).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PeerError::Unreachable(_) => "unreachable",
+            PeerError::Tls(_) => "tls",
+            PeerError::Unauthorized(_) => "unauthorized",
+            PeerError::ConfigMismatch(_) => "config_mismatch",
+            PeerError::Refused(_) => "refused",
+            PeerError::Protocol(_) => "protocol",
+            PeerError::Local(_) => "local",
+        }
+    }
+}
+
 /// Settings of the peer channel.
 #[derive(Clone)]
 pub struct PeerConfig {
@@ -75,6 +91,8 @@ pub enum ConnectionState {
     /// The last attempt failed; the next one waits for the backoff.
     Failed {
         error: String,
+        /// [`PeerError::kind`], or `dropped` for a connection that ended.
+        kind: &'static str,
         retry_at: crate::model::Millis,
     },
 }
@@ -157,6 +175,12 @@ impl PeerHub {
 
     pub fn connection_state(&self, remote_id: &str) -> ConnectionState {
         self.hub.connection_state(remote_id)
+    }
+
+    /// Since when `remote_id` has been down (its connection dropped or a
+    /// dial failed, and none came up since), for the status page.
+    pub fn down_since(&self, remote_id: &str) -> Option<crate::model::Millis> {
+        self.hub.down_since(remote_id)
     }
 
     /// Bytes and frames on the live connection to `remote_id` (all jobs,
