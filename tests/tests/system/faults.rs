@@ -222,12 +222,15 @@ fn dead_port() -> u16 {
 #[derive(Clone)]
 struct Receiver {
     addr: SocketAddr,
-    seen: Arc<Mutex<HashMap<String, (u32, Option<Value>)>>>,
+    seen: Posts,
 }
+
+/// Per tag: the posts received, and the body of the accepted one.
+type Posts = Arc<Mutex<HashMap<String, (u32, Option<Value>)>>>;
 
 impl Receiver {
     async fn start(fail_first: u32) -> Receiver {
-        let seen: Arc<Mutex<HashMap<String, (u32, Option<Value>)>>> = Arc::default();
+        let seen: Posts = Arc::default();
         let s = Arc::clone(&seen);
         let route = warp::post()
             .and(warp::path!("cb" / String))
