@@ -15,6 +15,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use e2e_tests::federation::{
     FAULTS_HOLD_DEADLINE_SECS, Federation, FederationOptions, SITE_B, Which, faults_node_args,
@@ -274,9 +275,18 @@ impl Receiver {
 /// Waits until job `id`'s callback delivery is final (`delivered` or
 /// `failed`); returns the job.
 async fn wait_for_delivery(fed: &Federation, which: Which, id: &str) -> Value {
+    wait_for_delivery_within(fed, which, id, e2e_tests::federation::JOB_LIMIT).await
+}
+
+async fn wait_for_delivery_within(
+    fed: &Federation,
+    which: Which,
+    id: &str,
+    limit: Duration,
+) -> Value {
     e2e_tests::wait_for(
         &format!("the callback of job {id} to be delivered or given up"),
-        e2e_tests::federation::JOB_LIMIT,
+        limit,
         e2e_tests::federation::POLL,
         || async move {
             let job = fed.job(which, id).await?;
@@ -718,7 +728,9 @@ async fn node_restarted(fed: &mut Federation) -> String {
     }
     // The interrupted job's callback is told why (its registry may be
     // waiting for it).
-    let job = wait_for_delivery(fed, Which::A, &running).await;
+    // Its job is final and the node started: the callback goes out at once
+    // (a minute is generous).
+    let job = wait_for_delivery_within(fed, Which::A, &running, Duration::from_secs(60)).await;
     assert_eq!(job["callback_delivery"]["state"], "delivered", "{job}");
     let body = receiver
         .got("running")
