@@ -611,9 +611,11 @@ async fn linkage_service_down(fed: &mut Federation) -> String {
 // ---- 1. peer node killed mid-2PC ----
 
 /// Query records for a job that runs long enough to be interrupted: a
-/// chunk of the 2PC holds 2^14 (query, record) pairs, so this is several
-/// chunks against B's database, and progress shows after the first.
-const LONG_JOB_RECORDS: usize = 3000;
+/// chunk of the 2PC holds 2^14 (query, record) pairs, so against B's 40
+/// records this is 15 chunks, progress shows after the first, and the job
+/// is killed long before its end (only the upload and the first chunk cost
+/// time).
+const LONG_JOB_RECORDS: usize = 6000;
 
 async fn peer_killed_mid_2pc(fed: &mut Federation) -> String {
     let receiver = Receiver::start(0).await;
@@ -701,6 +703,8 @@ async fn node_restarted(fed: &mut Federation) -> String {
         );
     }
     let before: BTreeSet<String> = fed.jobs_list(Which::A).await.keys().cloned().collect();
+    let still = fed.job(Which::A, &running).await.expect("the running job");
+    assert_eq!(still["status"], "RUNNING", "killed while running: {still}");
 
     fed.kill_node(Which::A);
     fed.start_node(Which::A).await;
