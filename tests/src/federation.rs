@@ -649,3 +649,153 @@ impl Federation {
         .await
     }
 }
+
+// ---- Helpers of the fault scenarios (tests/tests/system/faults.rs). ----
+// Kept apart from the rest of the impl so parallel additions merge cleanly.
+
+/// How long a job may wait in HOLD in a federation started with
+/// [`FAULTS_NODE_ARGS`]: short, so a FAULT after the deadline comes within
+/// a CI run, long enough that a test restarts a killed service well before.
+pub const FAULTS_HOLD_DEADLINE_SECS: u64 = 20;
+
+/// The `sel-node serve` flags the fault scenarios run both nodes with: one
+/// worker (so jobs queue behind a running one), a short hold deadline, and
+/// callbacks retried three times from 1 s.
+pub fn faults_node_args() -> Vec<String> {
+    [
+        "--workers",
+        "1",
+        "--workers-per-remote",
+        "1",
+        "--hold-deadline",
+        &format!("{FAULTS_HOLD_DEADLINE_SECS}s"),
+        "--callback-attempts",
+        "3",
+        "--callback-first-delay",
+        "1s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+impl Federation {
+    /// POSTs a job request (`/linkRecords/{other}`, `/matchRecords/{other}`,
+    /// …) to `which`'s node with its local key, expects 202, and returns the
+    /// job id from the `Location` header.
+    pub async fn submit(&self, which: Which, path: &str, body: &Value) -> String {
+        let site = self.site(which);
+        let resp = self
+            .http
+            .post(site.api(path))
+            .header("Authorization", site.local_auth())
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: request failed: {e}"));
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        let text = resp.text().await.unwrap_or_default();
+        assert_eq!(
+            status,
+            StatusCode::ACCEPTED,
+            "{path}: answered {status}: {text}"
+        );
+        let location = location.unwrap_or_else(|| panic!("{path}: 202 without Location"));
+        location
+            .trim_start_matches("/jobs/")
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// `GET /jobs/list` of `which`'s node: job id → status word.
+    pub async fn jobs_list(&self, which: Which) -> serde_json::Map<String, Value> {
+        let site = self.site(which);
+        let body = expect(
+            "jobs/list",
+            self.http
+                .get(site.api("/jobs/list"))
+                .header("Authorization", site.local_auth()),
+            StatusCode::OK,
+        )
+        .await;
+        match serde_json::from_str(&body) {
+            Ok(Value::Object(map)) => map,
+            _ => panic!("jobs/list is not a JSON object: {body}"),
+        }
+    }
+
+    /// The records `which`'s registry serves to its node (its whole
+    /// database in the wire form, ids included), walking every page.
+    pub async fn registry_records(&self, which: Which) -> Vec<Value> {
+        let site = self.site(which);
+        let other = self.site(which.other());
+        let mut url = site.registry(&format!("/getAllRecords/{}?pagesize=500", other.id));
+        let mut records = Vec::new();
+        for _ in 0..1000 {
+            let body = expect(
+                "getAllRecords",
+                self.http
+                    .get(&url)
+                    .header("Authorization", site.local_auth()),
+                StatusCode::OK,
+            )
+            .await;
+            let page: Value = serde_json::from_str(&body).expect("a records page");
+            records.extend(page["records"].as_array().cloned().unwrap_or_default());
+            match page["_links"]["next"]["href"].as_str() {
+                Some(next) if !next.is_empty() => {
+                    url = reqwest::Url::parse(&url)
+                        .and_then(|u| u.join(next))
+                        .expect("next link")
+                        .to_string()
+                }
+                _ => return records,
+            }
+        }
+        panic!("getAllRecords of {} did not end", site.id)
+    }
+
+    /// Waits until job `id` at `which`'s node is RUNNING with progress
+    /// above zero (its 2PC under way); returns its record. Fails at once if
+    /// the job ends first.
+    pub async fn wait_for_progress(&self, which: Which, id: &str) -> Value {
+        wait_for(
+            &format!("job {id} to be RUNNING with progress"),
+            JOB_LIMIT,
+            Duration::from_millis(100),
+            || async move {
+                let job = self.job(which, id).await?;
+                let status = job["status"].as_str()?.to_owned();
+                assert!(
+                    status != "DONE" && status != "FAULT",
+                    "job {id} ended before it could be interrupted: {job}"
+                );
+                let progress = job["progress_percent"].as_u64().unwrap_or(0);
+                (status == "RUNNING" && progress > 0).then_some(job)
+            },
+        )
+        .await
+    }
+
+    /// `/health` of `which`'s node answers 200 "OK".
+    pub async fn assert_node_healthy(&self, which: Which) {
+        let text = expect(
+            "health",
+            self.http.get(self.site(which).api("/health")),
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(text.trim(), "OK", "health of {:?}", which);
+    }
+
+    /// The log of a process so far (`node-a`, `linkage-service`, …), for a
+    /// failure message.
+    pub fn log_of(&self, name: &str) -> String {
+        self.procs.log(name)
+    }
+}

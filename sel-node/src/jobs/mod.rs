@@ -175,6 +175,9 @@ pub struct JobManager {
     services: OnceLock<Services>,
     active: Mutex<HashMap<String, Active>>,
     pending: Mutex<HashMap<String, server::Pending>>,
+    /// Client jobs a restart interrupted: their callbacks get the error
+    /// once [`JobManager::start`] has the services to send it.
+    untold: Mutex<Vec<JobRecord>>,
     /// Serialises `submit`, so two requests with one `Idempotency-Key`
     /// cannot both create a job.
     submit_lock: Mutex<()>,
@@ -235,6 +238,7 @@ impl JobManager {
             services: OnceLock::new(),
             active: Mutex::new(active),
             pending: Mutex::default(),
+            untold: Mutex::new(recovered.untold),
             submit_lock: Mutex::default(),
             shutdown: CancellationToken::new(),
             metrics: Metrics::default(),
@@ -266,6 +270,12 @@ impl JobManager {
         ids.sort();
         for (_, id) in ids {
             self.spawn_client(id);
+        }
+        // A job a restart interrupted ends like any other FAULT: its
+        // callback gets the reason, or its caller would wait for ever.
+        let untold = std::mem::take(&mut *self.untold.lock().unwrap_or_else(|e| e.into_inner()));
+        for job in untold {
+            self.deliver(job, serde_json::json!({ "error": state::RESTART_REASON }));
         }
     }
 

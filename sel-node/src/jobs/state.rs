@@ -66,6 +66,9 @@ pub(crate) struct Recovered {
     pub queued: Vec<JobRecord>,
     /// Jobs a restart interrupted (now FAULT "node restarted").
     pub interrupted: usize,
+    /// The interrupted client jobs, whose callback has yet to be told why
+    /// (the caller may be waiting for it; nothing else would tell it).
+    pub untold: Vec<JobRecord>,
 }
 
 pub(crate) struct State {
@@ -99,6 +102,7 @@ impl State {
         let mut table = JobTable::default();
         let mut queued = Vec::new();
         let mut interrupted = 0;
+        let mut untold = Vec::new();
         let now = now_millis();
         for mut job in store.load_jobs()? {
             let mut changed = false;
@@ -107,6 +111,9 @@ impl State {
                     apply_status(&mut job, JobStatus::Fault, Some(RESTART_REASON.into()), now);
                     interrupted += 1;
                     changed = true;
+                    if job.side == JobSide::Client && job.callback_url.is_some() {
+                        untold.push(job.clone());
+                    }
                 }
                 JobStatus::Queued if job.side == JobSide::Client => queued.push(job.clone()),
                 JobStatus::Queued => {
@@ -143,6 +150,7 @@ impl State {
             Recovered {
                 queued,
                 interrupted,
+                untold,
             },
         ))
     }

@@ -8,6 +8,7 @@
 //! (scenario, outcome) is printed, and the test fails if any scenario did.
 
 mod baseline;
+mod faults;
 mod scenario;
 
 use scenario::{Outcome, Scenario};
@@ -16,6 +17,7 @@ use scenario::{Outcome, Scenario};
 fn scenarios() -> Vec<Scenario> {
     let mut all = Vec::new();
     all.extend(baseline::scenarios());
+    all.extend(faults::scenarios());
     all
 }
 
