@@ -63,7 +63,9 @@ impl Flags {
     }
 
     fn addr(&self, name: &str) -> Result<SocketAddr, String> {
-        let v = self.get(name).ok_or_else(|| format!("{name} is required"))?;
+        let v = self
+            .get(name)
+            .ok_or_else(|| format!("{name} is required"))?;
         v.parse().map_err(|e| format!("{name} {v}: {e}"))
     }
 
@@ -98,7 +100,13 @@ fn main() {
 async fn run(command: &str, flags: &Flags) -> Result<(), String> {
     match command {
         "forward" => {
-            flags.check_known(&["--listen", "--to", "--delay-ms", "--rate-mbit", "--queue-mb"])?;
+            flags.check_known(&[
+                "--listen",
+                "--to",
+                "--delay-ms",
+                "--rate-mbit",
+                "--queue-mb",
+            ])?;
             let listen = flags.addr("--listen")?;
             let delay = Duration::from_secs_f64(flags.number("--delay-ms")?.unwrap_or(0.0) / 1e3);
             let rate_bps = flags.number("--rate-mbit")?.map(|r| r * 1e6);
