@@ -60,7 +60,8 @@ comparisons_per_second, peak_rss_mb.
 --listen ADDR runs only the server party (N records) and waits for the client party, started elsewhere
 with the same flags and --connect ADDR (retried for 60 s). Both print the JSON object with the totals
 of both parties (party: server/client); seconds is the longer party's clock from connection to result.
---check on both: the server sends its shares to the client, which checks the combined result.
+--check on both: the server sends its shares to the client, which checks the combined result (and
+writes it with --out on the client).
 
 --dump DIR writes the synthetic records as DIR/client.jsonl and DIR/server.jsonl (the input format of
 --client/--server) and exits.
@@ -311,9 +312,9 @@ async fn open_stream(split: &Split, listener: Option<&TcpListener>) -> Result<Tc
 }
 
 /// Words of the closing message: this party's counters, its clock in
-/// microseconds, and its `--check` flag (client: "send me your shares";
-/// server: "I agree to").
-fn closing_words(stats: &ChannelStats, seconds: f64, check: bool) -> [u64; 7] {
+/// microseconds, and its shares flag (client: "send me your shares", from
+/// `--check` or `--out`; server: "I agree to", from `--check`).
+fn closing_words(stats: &ChannelStats, seconds: f64, shares: bool) -> [u64; 7] {
     [
         stats.bytes_sent,
         stats.bytes_received,
@@ -321,7 +322,7 @@ fn closing_words(stats: &ChannelStats, seconds: f64, check: bool) -> [u64; 7] {
         stats.messages_received,
         stats.rounds,
         (seconds * 1e6) as u64,
-        u64::from(check),
+        u64::from(shares),
     ]
 }
 
@@ -336,8 +337,9 @@ fn stats_from_words(w: &[u64]) -> ChannelStats {
 }
 
 /// Runs this process's party over `stream`; returns the client party's
-/// outcome (`None` on the server side), the client's and the server's
-/// counters and the longer of the two clocks.
+/// outcome (`None` on the server side, and for a linkage client that did
+/// not ask for the shares), the client's and the server's counters and the
+/// longer of the two clocks. `shares`: see [`closing_words`].
 async fn run_party(
     stream: TcpStream,
     is_server: bool,
@@ -345,7 +347,7 @@ async fn run_party(
     records: &[Record],
     opts: &Options,
     matching: bool,
-    check: bool,
+    shares_flag: bool,
 ) -> Result<(Option<Outcome>, ChannelStats, ChannelStats, f64), String> {
     let mut ch = StreamChannel::new(stream);
     let start = Instant::now();
@@ -370,7 +372,7 @@ async fn run_party(
     // After the clock: exchange counters (and, if both agree, the shares).
     let mine = ch.stats();
     let net = |e: mpc_core::channel::ChannelError| format!("closing exchange: {e}");
-    ch.send_u64s(&closing_words(&mine, seconds, check))
+    ch.send_u64s(&closing_words(&mine, seconds, shares_flag))
         .await
         .map_err(net)?;
     let theirs = ch.recv_u64s(7).await.map_err(net)?;
@@ -378,7 +380,7 @@ async fn run_party(
     let seconds = seconds.max(theirs[5] as f64 / 1e6);
     let peer_check = theirs[6] == 1;
     if is_server {
-        if let Some(s) = shares.filter(|_| check && peer_check) {
+        if let Some(s) = shares.filter(|_| shares_flag && peer_check) {
             let words: Vec<u64> = s
                 .iter()
                 .flat_map(|r| [u64::from(r.is_match), u64::from(r.tentative), r.best_index])
@@ -388,9 +390,9 @@ async fn run_party(
         return Ok((None, peer, mine, seconds));
     }
     let outcome = match (shares, counts) {
-        (Some(mine_shares), _) if check => {
+        (Some(mine_shares), _) if shares_flag => {
             if !peer_check {
-                return Err("--check needs --check on the server party too".into());
+                return Err("--check and --out need --check on the server party".into());
             }
             let words = ch.recv_u64s(3 * mine_shares.len()).await.map_err(net)?;
             let results = mine_shares
@@ -486,7 +488,8 @@ fn real_main(args: &Args) -> Result<(), String> {
                     records,
                     &opts,
                     args.matching,
-                    args.check,
+                    // The client asks for the shares to check or write them.
+                    args.check || (!is_server && args.out.is_some()),
                 )
                 .await
             })?,
