@@ -370,22 +370,31 @@ async fn run_party(
     let shares = shares.transpose().map_err(|e| format!("{party}: {e}"))?;
     let counts = counts.transpose().map_err(|e| format!("{party}: {e}"))?;
     // After the clock: exchange counters (and, if both agree, the shares).
+    // The client speaks first and the server answers, then waits for the
+    // client to close: each party's last message has been delivered before
+    // its process exits (dropping a channel only queues the flush).
     let mine = ch.stats();
     let net = |e: mpc_core::channel::ChannelError| format!("closing exchange: {e}");
-    ch.send_u64s(&closing_words(&mine, seconds, shares_flag))
-        .await
-        .map_err(net)?;
+    let my_words = closing_words(&mine, seconds, shares_flag);
+    if !is_server {
+        ch.send_u64s(&my_words).await.map_err(net)?;
+    }
     let theirs = ch.recv_u64s(7).await.map_err(net)?;
     let peer = stats_from_words(&theirs);
     let seconds = seconds.max(theirs[5] as f64 / 1e6);
     let peer_check = theirs[6] == 1;
     if is_server {
+        ch.send_u64s(&my_words).await.map_err(net)?;
         if let Some(s) = shares.filter(|_| shares_flag && peer_check) {
             let words: Vec<u64> = s
                 .iter()
                 .flat_map(|r| [u64::from(r.is_match), u64::from(r.tentative), r.best_index])
                 .collect();
             ch.send_u64s(&words).await.map_err(net)?;
+        }
+        // The client closes once it has read everything (or is gone).
+        if ch.recv().await.is_ok() {
+            return Err("closing exchange: unexpected message from the client".into());
         }
         return Ok((None, peer, mine, seconds));
     }
