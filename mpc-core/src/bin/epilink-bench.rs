@@ -6,7 +6,7 @@
 //! epilink-bench [--db N] [--queries M] [--seed S] [--config C]
 //!               [--client A.jsonl --server B.jsonl] [--out FILE]
 //!               [--carries min-gates|balanced|min-rounds] [--lanes L] [--ot-k K] [--reps R]
-//!               [--matching] [--check]
+//!               [--matching] [--check] [--listen ADDR | --connect ADDR]
 //! ```
 //!
 //! Without `--client/--server` the records are a synthetic population
@@ -20,12 +20,23 @@
 //! in the deployed system no party ever holds both shares (only the
 //! linkage service combines them). `--check` compares the combined result
 //! with the plaintext reference and fails on any difference.
+//!
+//! `--listen ADDR` / `--connect ADDR` split the two parties into two
+//! processes (e.g. in two network namespaces for `scripts/bench-wan.sh`):
+//! the listening process is the server party (the N database records), the
+//! connecting one the client party (the M queries); both derive their
+//! records from the same flags. After the clock stops the two exchange their
+//! counters, so both print the same totals as the one-process run (plus
+//! `party`), and, with `--check` on both sides, the server hands its result
+//! shares to the client, which checks the combined result.
 
 use std::io::{BufRead, Write};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use mpc_core::channel::{Channel, ChannelStats, StreamChannel, tcp_pair};
+use mpc_core::channel::{
+    Channel, ChannelExt, ChannelStats, StreamChannel, tcp_accept, tcp_connect, tcp_pair,
+};
 use mpc_core::epilink::Carries;
 use mpc_core::epilink::synth::{Population, SynthOptions};
 use mpc_core::epilink::{
@@ -36,14 +47,21 @@ use protocol_spec::config::{LinkageConfig, Record};
 use protocol_spec::epilink::{LinkResult, MatchCounts, link_records};
 use protocol_spec::messages::mainsel::{AlgorithmConfig, FieldMap, WireRecord};
 use protocol_spec::value::{record_from_wire, record_to_wire};
+use tokio::net::{TcpListener, TcpStream};
 
 const USAGE: &str = "usage: epilink-bench [--db N] [--queries M] [--seed S] [--config C] \
 [--client A.jsonl --server B.jsonl] [--out FILE] [--carries min-gates|balanced|min-rounds] [--lanes L] [--ot-k K] \
-[--reps R] [--matching] [--check] [--dump DIR]
+[--reps R] [--matching] [--check] [--dump DIR] [--listen ADDR | --connect ADDR]
 
 Runs the EpiLink 2PC (client: M queries, server: N records) over loopback TCP and prints one JSON
 object per run: db, queries, seconds, bytes (payload, both directions), rounds (round trips),
 comparisons_per_second, peak_rss_mb.
+
+--listen ADDR runs only the server party (N records) and waits for the client party, started elsewhere
+with the same flags and --connect ADDR (retried for 60 s). Both print the JSON object with the totals
+of both parties (party: server/client); seconds is the longer party's clock from connection to result.
+--check on both: the server sends its shares to the client, which checks the combined result (and
+writes it with --out on the client).
 
 --dump DIR writes the synthetic records as DIR/client.jsonl and DIR/server.jsonl (the input format of
 --client/--server) and exits.
@@ -66,6 +84,16 @@ struct Args {
     matching: bool,
     check: bool,
     dump: Option<String>,
+    split: Option<Split>,
+}
+
+/// The one party this process plays when the two run as separate processes.
+#[derive(Clone)]
+enum Split {
+    /// `--listen ADDR`: the server party, accepting the client party.
+    Listen(String),
+    /// `--connect ADDR`: the client party, connecting to the server party.
+    Connect(String),
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -84,6 +112,7 @@ fn parse_args() -> Result<Args, String> {
         matching: false,
         check: false,
         dump: None,
+        split: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -119,6 +148,8 @@ fn parse_args() -> Result<Args, String> {
             "--matching" => a.matching = true,
             "--check" => a.check = true,
             "--dump" => a.dump = Some(value("--dump")?),
+            "--listen" => a.split = Some(Split::Listen(value("--listen")?)),
+            "--connect" => a.split = Some(Split::Connect(value("--connect")?)),
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -256,6 +287,142 @@ async fn run_once(
     Ok((outcome, cs, ss, seconds))
 }
 
+/// How long the client party keeps retrying a server party that is still
+/// starting (generating or loading its records).
+const CONNECT_RETRY: Duration = Duration::from_secs(60);
+
+/// The connection of one run in split mode: a fresh one per repetition.
+async fn open_stream(split: &Split, listener: Option<&TcpListener>) -> Result<TcpStream, String> {
+    match (split, listener) {
+        (Split::Listen(_), Some(l)) => tcp_accept(l).await.map_err(|e| e.to_string()),
+        (Split::Connect(addr), _) => {
+            let deadline = Instant::now() + CONNECT_RETRY;
+            loop {
+                match tcp_connect(addr.as_str()).await {
+                    Ok(s) => return Ok(s),
+                    Err(e) if Instant::now() >= deadline => {
+                        return Err(format!("connect {addr}: {e}"));
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        }
+        (Split::Listen(_), None) => Err("no listener".into()),
+    }
+}
+
+/// Words of the closing message: this party's counters, its clock in
+/// microseconds, and its shares flag (client: "send me your shares", from
+/// `--check` or `--out`; server: "I agree to", from `--check`).
+fn closing_words(stats: &ChannelStats, seconds: f64, shares: bool) -> [u64; 7] {
+    [
+        stats.bytes_sent,
+        stats.bytes_received,
+        stats.messages_sent,
+        stats.messages_received,
+        stats.rounds,
+        (seconds * 1e6) as u64,
+        u64::from(shares),
+    ]
+}
+
+fn stats_from_words(w: &[u64]) -> ChannelStats {
+    ChannelStats {
+        bytes_sent: w[0],
+        bytes_received: w[1],
+        messages_sent: w[2],
+        messages_received: w[3],
+        rounds: w[4],
+    }
+}
+
+/// Runs this process's party over `stream`; returns the client party's
+/// outcome (`None` on the server side, and for a linkage client that did
+/// not ask for the shares), the client's and the server's counters and the
+/// longer of the two clocks. `shares`: see [`closing_words`].
+async fn run_party(
+    stream: TcpStream,
+    is_server: bool,
+    config: &LinkageConfig,
+    records: &[Record],
+    opts: &Options,
+    matching: bool,
+    shares_flag: bool,
+) -> Result<(Option<Outcome>, ChannelStats, ChannelStats, f64), String> {
+    let mut ch = StreamChannel::new(stream);
+    let start = Instant::now();
+    let (shares, counts) = match (is_server, matching) {
+        (false, false) => (Some(run_client(&mut ch, config, records, opts).await), None),
+        (false, true) => (
+            None,
+            Some(run_client_matching(&mut ch, config, records, opts).await),
+        ),
+        (true, false) => (Some(run_server(&mut ch, config, records, opts).await), None),
+        (true, true) => {
+            run_server_matching(&mut ch, config, records, opts)
+                .await
+                .map_err(|e| format!("server: {e}"))?;
+            (None, None)
+        }
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    let party = if is_server { "server" } else { "client" };
+    let shares = shares.transpose().map_err(|e| format!("{party}: {e}"))?;
+    let counts = counts.transpose().map_err(|e| format!("{party}: {e}"))?;
+    // After the clock: exchange counters (and, if both agree, the shares).
+    // The client speaks first and the server answers, then waits for the
+    // client to close: each party's last message has been delivered before
+    // its process exits (dropping a channel only queues the flush).
+    let mine = ch.stats();
+    let net = |e: mpc_core::channel::ChannelError| format!("closing exchange: {e}");
+    let my_words = closing_words(&mine, seconds, shares_flag);
+    if !is_server {
+        ch.send_u64s(&my_words).await.map_err(net)?;
+    }
+    let theirs = ch.recv_u64s(7).await.map_err(net)?;
+    let peer = stats_from_words(&theirs);
+    let seconds = seconds.max(theirs[5] as f64 / 1e6);
+    let peer_check = theirs[6] == 1;
+    if is_server {
+        ch.send_u64s(&my_words).await.map_err(net)?;
+        if let Some(s) = shares.filter(|_| shares_flag && peer_check) {
+            let words: Vec<u64> = s
+                .iter()
+                .flat_map(|r| [u64::from(r.is_match), u64::from(r.tentative), r.best_index])
+                .collect();
+            ch.send_u64s(&words).await.map_err(net)?;
+        }
+        // The client closes once it has read everything (or is gone).
+        if ch.recv().await.is_ok() {
+            return Err("closing exchange: unexpected message from the client".into());
+        }
+        return Ok((None, peer, mine, seconds));
+    }
+    let outcome = match (shares, counts) {
+        (Some(mine_shares), _) if shares_flag => {
+            if !peer_check {
+                return Err("--check and --out need --check on the server party".into());
+            }
+            let words = ch.recv_u64s(3 * mine_shares.len()).await.map_err(net)?;
+            let results = mine_shares
+                .iter()
+                .zip(words.chunks_exact(3))
+                .map(|(c, w)| {
+                    c.combine(&ResultShare {
+                        is_match: w[0] == 1,
+                        tentative: w[1] == 1,
+                        best_index: w[2],
+                    })
+                })
+                .collect();
+            Some(Outcome::Link(results))
+        }
+        (_, Some(c)) => Some(Outcome::Match(c)),
+        _ => None,
+    };
+    Ok((outcome, mine, peer, seconds))
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -305,11 +472,39 @@ fn real_main(args: &Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
+    let listener = match &args.split {
+        Some(Split::Listen(addr)) => Some(
+            rt.block_on(TcpListener::bind(addr.as_str()))
+                .map_err(|e| format!("listen {addr}: {e}"))?,
+        ),
+        _ => None,
+    };
     for _ in 0..args.reps {
-        let (outcome, cs, ss, seconds) =
-            rt.block_on(run_once(&config, &queries, &database, &opts, args.matching))?;
+        let (outcome, cs, ss, seconds) = match &args.split {
+            None => {
+                let (o, cs, ss, s) =
+                    rt.block_on(run_once(&config, &queries, &database, &opts, args.matching))?;
+                (Some(o), cs, ss, s)
+            }
+            Some(split) => rt.block_on(async {
+                let stream = open_stream(split, listener.as_ref()).await?;
+                let is_server = matches!(split, Split::Listen(_));
+                let records = if is_server { &database } else { &queries };
+                run_party(
+                    stream,
+                    is_server,
+                    &config,
+                    records,
+                    &opts,
+                    args.matching,
+                    // The client asks for the shares to check or write them.
+                    args.check || (!is_server && args.out.is_some()),
+                )
+                .await
+            })?,
+        };
         let comparisons = (queries.len() * database.len()) as f64;
-        let report = serde_json::json!({
+        let mut report = serde_json::json!({
             "db": database.len(),
             "queries": queries.len(),
             "seconds": (seconds * 1000.0).round() / 1000.0,
@@ -325,7 +520,20 @@ fn real_main(args: &Args) -> Result<(), String> {
             "messages": cs.messages_sent + ss.messages_sent,
             "peak_rss_mb": peak_rss_mb().map(|m| m.round()),
         });
+        if let Some(split) = &args.split {
+            report["party"] = match split {
+                Split::Listen(_) => "server",
+                Split::Connect(_) => "client",
+            }
+            .into();
+        }
         println!("{report}");
+        let Some(outcome) = outcome else {
+            if args.check {
+                eprintln!("check: left to the client party");
+            }
+            continue;
+        };
         if args.check {
             let want = link_records(&config, &queries, &database).map_err(|e| e.to_string())?;
             match &outcome {
