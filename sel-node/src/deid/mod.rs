@@ -21,6 +21,7 @@ pub mod handle;
 mod names;
 mod patterns;
 pub mod policy;
+mod prefilter;
 
 pub use category::{Category, CategoryError};
 pub use engine::{Engine, Finding, char_to_byte};
