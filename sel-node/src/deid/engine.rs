@@ -48,6 +48,9 @@ pub struct Engine {
     /// Where the keyword-anchored patterns can start, found for all of
     /// them in one pass; `None`: each scans the whole text.
     keywords: Option<Prefilter>,
+    /// Every line-set pattern is a built-in one, and so needs a digit, '@',
+    /// ':' or "www" in a line to match there (see [`may_match_line`]).
+    builtin_lines: bool,
 }
 
 /// Size limit of the line-set automaton (the union of many patterns).
@@ -62,13 +65,16 @@ impl Default for Engine {
 impl Engine {
     /// The built-in recognizers only.
     pub fn new() -> Self {
-        Self::assemble(patterns::builtins())
+        let builtins = patterns::builtins();
+        let n = builtins.len();
+        Self::assemble(builtins, n)
     }
 
     /// The built-ins plus `categories` (each validated; a name whose label
     /// equals a built-in label or another category's is refused).
     pub fn with_categories(categories: &[Category]) -> Result<Self, CategoryError> {
         let mut all = patterns::builtins();
+        let builtin_count = all.len();
         let mut labels: BTreeSet<String> = all.iter().map(|p| p.label.clone()).collect();
         labels.insert("PERSON".into());
         for cat in categories {
@@ -80,10 +86,12 @@ impl Engine {
             }
             all.push(user_recognizer(cat)?);
         }
-        Ok(Self::assemble(all))
+        Ok(Self::assemble(all, builtin_count))
     }
 
-    fn assemble(patterns: Vec<PatternRecognizer>) -> Self {
+    /// `patterns`: the built-ins (the first `builtin_count`), then user
+    /// categories.
+    fn assemble(patterns: Vec<PatternRecognizer>, builtin_count: usize) -> Self {
         let mut table: Vec<Entry> = patterns
             .iter()
             .map(|p| Entry {
@@ -99,6 +107,7 @@ impl Engine {
         let members: Vec<usize> = (0..patterns.len())
             .filter(|&i| patterns[i].single_line())
             .collect();
+        let builtin_lines = members.iter().all(|&i| i < builtin_count);
         let line_set = RegexSetBuilder::new(members.iter().map(|&i| patterns[i].regex.as_str()))
             .size_limit(LINE_SET_SIZE_LIMIT)
             .dfa_size_limit(LINE_SET_SIZE_LIMIT)
@@ -113,6 +122,7 @@ impl Engine {
             .collect();
         let keywords = Prefilter::new(&anchored);
         Engine {
+            builtin_lines,
             keywords,
             line_set,
             patterns,
@@ -139,7 +149,12 @@ impl Engine {
             for line in text.split_inclusive('\n') {
                 let end = start + line.len();
                 let body_end = end - usize::from(line.ends_with('\n'));
-                for k in set.matches(&text[start..body_end]).iter() {
+                let body = &text[start..body_end];
+                if self.builtin_lines && !may_match_line(body) {
+                    start = end;
+                    continue;
+                }
+                for k in set.matches(body).iter() {
                     let i = members[k];
                     self.patterns[i].find_in_line(text, start..body_end, i, &mut candidates);
                 }
@@ -202,6 +217,20 @@ impl Engine {
         out.sort_by(|a, b| b.1.total_cmp(&a.1));
         out
     }
+}
+
+/// Whether a built-in single-line pattern can report anything in `line`.
+/// Every one of them needs an ASCII digit, except e-mail ('@'), IPv6 (':')
+/// and URLs ("://" or "www."); a VIN of letters only is refused by its
+/// check. Prose lines lack all of these, and skipping them skips the
+/// costliest search of the line set.
+fn may_match_line(line: &str) -> bool {
+    line.bytes()
+        .any(|b| b.is_ascii_digit() || b == b'@' || b == b':')
+        || line
+            .as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"www"))
 }
 
 /// Turn a user category into a recognizer.
@@ -606,6 +635,12 @@ mod tests {
                 regex: None,
                 context: vec!["bed".into()],
             },
+            // No digit, '@' or ':': a line the built-ins alone would skip.
+            Category {
+                name: "ward".into(),
+                regex: Some(r"Ward [A-Z]\b".into()),
+                context: vec![],
+            },
         ];
         let e = Engine::with_categories(&cats).unwrap();
         assert!(has(
@@ -615,6 +650,8 @@ mod tests {
             "STU-123456"
         ));
         assert!(has(&e, "Bed: W12-3", "BED", "W12-3"));
+        assert!(has(&e, "moved to Ward C today", "WARD", "Ward C"));
+        assert!(Engine::new().builtin_lines && !e.builtin_lines);
         let dup = vec![Category {
             name: "ssn".into(),
             regex: Some("x".into()),

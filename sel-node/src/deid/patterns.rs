@@ -342,8 +342,18 @@ pub(crate) fn context_before(text: &str, start: usize, window: usize, words: &[S
     while !text.is_char_boundary(from) {
         from += 1;
     }
-    let before = text[from..start].to_ascii_lowercase();
-    words.iter().any(|w| before.contains(w.as_str()))
+    let before = &text[from..start];
+    // Lower-cased on the stack: windows are a few dozen bytes.
+    let mut buf = [0u8; 64];
+    if let Some(dst) = buf.get_mut(..before.len()) {
+        dst.copy_from_slice(before.as_bytes());
+        dst.make_ascii_lowercase();
+        if let Ok(lower) = std::str::from_utf8(dst) {
+            return words.iter().any(|w| lower.contains(w.as_str()));
+        }
+    }
+    let lower = before.to_ascii_lowercase();
+    words.iter().any(|w| lower.contains(w.as_str()))
 }
 
 fn has_digit(s: &str) -> bool {
