@@ -374,16 +374,14 @@ fn ipv6_valid(s: &str) -> bool {
 
 /// Month 1–12 and day 1–31 in either order (US and European numeric dates).
 fn numeric_date_valid(s: &str) -> bool {
-    let parts: Vec<u32> = s
+    let mut parts = s
         .split(|c: char| !c.is_ascii_digit())
         .filter(|p| !p.is_empty())
         .take(3)
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    if parts.len() < 2 {
+        .filter_map(|p| p.parse::<u32>().ok());
+    let (Some(a), Some(b)) = (parts.next(), parts.next()) else {
         return false;
-    }
-    let (a, b) = (parts[0], parts[1]);
+    };
     let md = (1..=12).contains(&a) && (1..=31).contains(&b);
     let dm = (1..=31).contains(&a) && (1..=12).contains(&b);
     md || dm
