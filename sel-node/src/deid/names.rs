@@ -431,6 +431,10 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
     // Words this text also uses in lower case ("running" beside "Running")
     // are common words, not names; built only if a lone name needs it.
     let lower_words: OnceLock<HashSet<&str>> = OnceLock::new();
+    // Starts of names known only by a surname after an unknown word
+    // ("EpiLink Dice"): reported, but too weak to make their words names
+    // everywhere else in the text.
+    let mut weak: Vec<usize> = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
         let starts = c.namey(i)
@@ -508,6 +512,9 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
             let known_first = c.first(words[0]);
             let known_last = c.last(*words.last().unwrap_or(&words[0]));
             if known_first || (known_last && words.iter().any(|&k| c.first(k) || c.last(k))) {
+                if !known_first {
+                    weak.push(start);
+                }
                 push(
                     &mut found,
                     start,
@@ -545,9 +552,26 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
         let k = spans.partition_point(|&(s, _)| s <= t.start);
         k > 0 && spans[k - 1].1 >= t.end
     };
+    let filtered: Vec<(usize, usize)>;
+    let strong = if weak.is_empty() {
+        &spans
+    } else {
+        filtered = spans
+            .iter()
+            .copied()
+            .filter(|(s, _)| !weak.contains(s))
+            .collect();
+        &filtered
+    };
+    let inside_strong = |t: &Token| {
+        let k = strong.partition_point(|&(s, _)| s <= t.start);
+        k > 0 && strong[k - 1].1 >= t.end
+    };
     let mut known: HashSet<&str> = HashSet::default();
     for t in &tokens {
-        if matches!(t.shape, Shape::Title | Shape::Upper) && t.norm.chars().count() > 2 && inside(t)
+        if matches!(t.shape, Shape::Title | Shape::Upper)
+            && t.norm.chars().count() > 2
+            && inside_strong(t)
         {
             known.insert(t.norm.as_str());
         }
@@ -884,6 +908,21 @@ mod tests {
         assert_eq!(
             names("Qorvath Blimm, MD\nlater Blimm called"),
             vec!["Qorvath Blimm", "Blimm"]
+        );
+    }
+
+    #[test]
+    fn weak_names_do_not_spread() {
+        // Only the surname is known: reported, but its words are not names
+        // elsewhere (prose about "EpiLink Dice" is not about a person).
+        assert_eq!(
+            names("the EpiLink Dice score; later the EpiLink protocol"),
+            vec!["EpiLink Dice"]
+        );
+        // A known first name still spreads.
+        assert_eq!(
+            names("Eleanor Whitfield reports pain. Whitfield slept."),
+            vec!["Eleanor Whitfield", "Whitfield"]
         );
     }
 
