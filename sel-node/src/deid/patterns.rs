@@ -122,10 +122,10 @@ impl PatternRecognizer {
         let pattern = self.regex.as_str().to_string();
         // Only a pattern that really starts with the keyword can be run at
         // the keyword's starts alone.
-        if pattern.starts_with(&prefix) {
-            if let Some(words) = super::prefilter::first_words(phrases) {
-                self = self.starts_with(words);
-            }
+        if pattern.starts_with(&prefix)
+            && let Some(words) = super::prefilter::first_words(phrases)
+        {
+            self = self.starts_with(words);
         }
         self.gate(&alternation)
     }

@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn candidates_only_at_word_starts() {
-        let words = vec!["mrn".to_string()];
+        let words = ["mrn".to_string()];
         let p = Prefilter::new(&[(1, &words[..])]).unwrap();
         let c = p.candidates("MRN 1, xmrn 2, (mrn) 3", 2);
         assert_eq!(c[1], vec![0, 16]);
