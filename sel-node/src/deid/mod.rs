@@ -23,6 +23,7 @@ mod names;
 mod patterns;
 pub mod phi_api;
 pub mod policy;
+mod prefilter;
 pub mod service;
 pub mod tokens;
 

@@ -7,7 +7,10 @@
 //! Names are the least structured identifier, so this rung has the lowest
 //! priority: any structured identifier that overlaps a name candidate wins.
 use super::Candidate;
-use std::collections::{HashMap, HashSet};
+// FxHash: the keys are short words from the text and the shipped lists,
+// hashed millions of times per second; SipHash's flooding resistance buys
+// nothing against a static dictionary and costs several times more.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::OnceLock;
 
 /// Priority of every PERSON candidate (below all pattern recognizers).
@@ -162,7 +165,7 @@ enum CueKind {
 fn cue_variants() -> &'static HashMap<String, Vec<(String, CueKind)>> {
     static V: OnceLock<HashMap<String, Vec<(String, CueKind)>>> = OnceLock::new();
     V.get_or_init(|| {
-        let mut out: HashMap<String, Vec<(String, CueKind)>> = HashMap::new();
+        let mut out: HashMap<String, Vec<(String, CueKind)>> = HashMap::default();
         let mut add = |phrase: String, kind: CueKind| {
             let last = phrase.rsplit(' ').next().unwrap_or("").to_string();
             out.entry(last).or_default().push((phrase, kind));
@@ -229,16 +232,41 @@ enum Shape {
     Lower,
 }
 
-struct Token {
+struct Token<'t> {
     start: usize,
     end: usize,
     shape: Shape,
     /// Lower-case, diacritics folded.
-    norm: String,
+    norm: Norm<'t>,
+}
+
+/// A token's folded form: for an ASCII word a slice of the text lower-cased
+/// once, so tokenizing allocates nothing per word; folded on the heap
+/// otherwise.
+enum Norm<'t> {
+    Borrowed(&'t str),
+    Heap(String),
+}
+
+impl Norm<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Norm::Borrowed(s) => s,
+            Norm::Heap(s) => s,
+        }
+    }
+}
+
+impl std::ops::Deref for Norm<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
 }
 
 /// Words of `text`: letters with inner apostrophes and hyphens.
-fn tokenize(text: &str) -> Vec<Token> {
+/// `lower` is `text` with ASCII letters lower-cased (same byte offsets).
+fn tokenize<'t>(text: &str, lower: &'t str) -> Vec<Token<'t>> {
     let mut out = Vec::new();
     let mut iter = text.char_indices().peekable();
     while let Some((i, c)) = iter.next() {
@@ -285,9 +313,11 @@ fn tokenize(text: &str) -> Vec<Token> {
         };
         // Only capitalised words are ever looked up; skip folding the rest.
         let norm = if shape == Shape::Lower {
-            String::new()
+            Norm::Borrowed("")
+        } else if text.as_bytes()[start..end].is_ascii() {
+            Norm::Borrowed(&lower[start..end])
         } else {
-            fold(&text[start..end])
+            Norm::Heap(fold(&text[start..end]))
         };
         out.push(Token {
             start,
@@ -337,7 +367,7 @@ pub(crate) fn fold(s: &str) -> String {
 }
 
 struct Classified<'a> {
-    tokens: &'a [Token],
+    tokens: &'a [Token<'a>],
     d: &'static Dictionaries,
 }
 
@@ -380,7 +410,8 @@ struct Run {
 /// Find PERSON candidates in `text`; `recognizer_base` is the index of
 /// [`RECOGNIZERS`]`[0]` in the engine's recognizer table.
 pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>) {
-    let tokens = tokenize(text);
+    let lower = text.to_ascii_lowercase();
+    let tokens = tokenize(text, &lower);
     let c = Classified {
         tokens: &tokens,
         d: dictionaries(),
@@ -400,6 +431,10 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
     // Words this text also uses in lower case ("running" beside "Running")
     // are common words, not names; built only if a lone name needs it.
     let lower_words: OnceLock<HashSet<&str>> = OnceLock::new();
+    // Starts of names known only by a surname after an unknown word
+    // ("EpiLink Dice"): reported, but too weak to make their words names
+    // everywhere else in the text.
+    let mut weak: Vec<usize> = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
         let starts = c.namey(i)
@@ -477,6 +512,9 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
             let known_first = c.first(words[0]);
             let known_last = c.last(*words.last().unwrap_or(&words[0]));
             if known_first || (known_last && words.iter().any(|&k| c.first(k) || c.last(k))) {
+                if !known_first {
+                    weak.push(start);
+                }
                 push(
                     &mut found,
                     start,
@@ -514,9 +552,26 @@ pub(crate) fn find(text: &str, recognizer_base: usize, out: &mut Vec<Candidate>)
         let k = spans.partition_point(|&(s, _)| s <= t.start);
         k > 0 && spans[k - 1].1 >= t.end
     };
-    let mut known: HashSet<&str> = HashSet::new();
+    let filtered: Vec<(usize, usize)>;
+    let strong = if weak.is_empty() {
+        &spans
+    } else {
+        filtered = spans
+            .iter()
+            .copied()
+            .filter(|(s, _)| !weak.contains(s))
+            .collect();
+        &filtered
+    };
+    let inside_strong = |t: &Token| {
+        let k = strong.partition_point(|&(s, _)| s <= t.start);
+        k > 0 && strong[k - 1].1 >= t.end
+    };
+    let mut known: HashSet<&str> = HashSet::default();
     for t in &tokens {
-        if matches!(t.shape, Shape::Title | Shape::Upper) && t.norm.chars().count() > 2 && inside(t)
+        if matches!(t.shape, Shape::Title | Shape::Upper)
+            && t.norm.chars().count() > 2
+            && inside_strong(t)
         {
             known.insert(t.norm.as_str());
         }
@@ -722,11 +777,27 @@ fn cue_before(text: &str, c: &Classified, i: usize, multi_word: bool) -> Option<
     while !body.is_char_boundary(from) {
         from += 1;
     }
-    let tail: String = body[from..]
-        .to_lowercase()
-        .chars()
-        .map(|ch| if ch.is_whitespace() { ' ' } else { ch })
-        .collect();
+    // Lower case, every white space a plain space; on the stack when ASCII
+    // (the slice is at most 32 bytes), which is nearly always.
+    let src = &body[from..];
+    let mut buf = [0u8; 32];
+    let owned: String;
+    let tail: &str = if src.is_ascii() && src.len() <= buf.len() {
+        for (d, b) in buf.iter_mut().zip(src.bytes()) {
+            *d = match b {
+                b'\t' | b'\n' | 0x0b | 0x0c | b'\r' => b' ',
+                _ => b.to_ascii_lowercase(),
+            };
+        }
+        std::str::from_utf8(&buf[..src.len()]).unwrap_or("")
+    } else {
+        owned = src
+            .to_lowercase()
+            .chars()
+            .map(|ch| if ch.is_whitespace() { ' ' } else { ch })
+            .collect();
+        &owned
+    };
     let ends_with_word = |w: &str| {
         tail.ends_with(w) && {
             let p = tail.len() - w.len();
@@ -762,16 +833,31 @@ fn credential_after(text: &str, end: usize) -> bool {
         Some(r) => r.trim_start(),
         None => rest.strip_prefix(' ').unwrap_or(""),
     };
-    let word: String = rest
-        .chars()
-        .take_while(|c| c.is_alphabetic() || *c == '.' || *c == '-')
-        .collect();
-    let w = word.to_lowercase();
-    let w = w.trim_end_matches('.');
-    !w.is_empty()
-        && !rest[word.len()..].starts_with(':')
-        && CREDENTIALS.iter().any(|c| c.trim_end_matches('.') == w)
-        && word.chars().next().is_some_and(char::is_uppercase)
+    let word_len = rest
+        .char_indices()
+        .find(|&(_, c)| !(c.is_alphabetic() || c == '.' || c == '-'))
+        .map_or(rest.len(), |(i, _)| i);
+    let word = &rest[..word_len];
+    if !word.chars().next().is_some_and(char::is_uppercase) || rest[word_len..].starts_with(':') {
+        return false;
+    }
+    let is_credential =
+        |w: &str| !w.is_empty() && CREDENTIALS.iter().any(|c| c.trim_end_matches('.') == w);
+    if word.is_ascii() {
+        // No allocation: credentials are short ASCII words.
+        let trimmed = word.trim_end_matches('.');
+        let mut buf = [0u8; 8];
+        if trimmed.len() > buf.len() {
+            return false;
+        }
+        for (d, b) in buf.iter_mut().zip(trimmed.bytes()) {
+            *d = b.to_ascii_lowercase();
+        }
+        is_credential(std::str::from_utf8(&buf[..trimmed.len()]).unwrap_or(""))
+    } else {
+        let w = word.to_lowercase();
+        is_credential(w.trim_end_matches('.'))
+    }
 }
 
 #[cfg(test)]
@@ -822,6 +908,21 @@ mod tests {
         assert_eq!(
             names("Qorvath Blimm, MD\nlater Blimm called"),
             vec!["Qorvath Blimm", "Blimm"]
+        );
+    }
+
+    #[test]
+    fn weak_names_do_not_spread() {
+        // Only the surname is known: reported, but its words are not names
+        // elsewhere (prose about "EpiLink Dice" is not about a person).
+        assert_eq!(
+            names("the EpiLink Dice score; later the EpiLink protocol"),
+            vec!["EpiLink Dice"]
+        );
+        // A known first name still spreads.
+        assert_eq!(
+            names("Eleanor Whitfield reports pain. Whitfield slept."),
+            vec!["Eleanor Whitfield", "Whitfield"]
         );
     }
 

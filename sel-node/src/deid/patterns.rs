@@ -37,6 +37,10 @@ pub(crate) struct PatternRecognizer {
     /// runs at all: the keywords of a context-anchored recognizer. Most
     /// notes lack most keywords, so most anchored patterns never run.
     pub gate: Option<Regex>,
+    /// For a pattern that starts with its keyword: the literals a match
+    /// can start with (see [`super::prefilter`]) and the pattern anchored
+    /// at the start of its haystack.
+    pub keyword_start: Option<(Vec<String>, Regex)>,
 }
 
 /// Default distance (bytes) before a match in which context words count.
@@ -103,10 +107,35 @@ impl PatternRecognizer {
             window: CONTEXT_WINDOW,
             trim_trailing_punct: false,
             gate: None,
+            keyword_start: None,
         }
     }
     fn gate(mut self, keywords: &str) -> Self {
         self.gate = Some(compile(&format!("(?i){keywords}")));
+        self
+    }
+    /// Gate on the keyword `phrases` (see [`kw`]) that this pattern starts
+    /// with, and let the prefilter find where it can start.
+    fn keywords(mut self, phrases: &str) -> Self {
+        let alternation = kw(phrases);
+        let prefix = format!(r"(?i)(?-u:\b)(?:{alternation})");
+        let pattern = self.regex.as_str().to_string();
+        // Only a pattern that really starts with the keyword can be run at
+        // the keyword's starts alone.
+        if pattern.starts_with(&prefix)
+            && let Some(words) = super::prefilter::first_words(phrases)
+        {
+            self = self.starts_with(words);
+        }
+        self.gate(&alternation)
+    }
+    /// Every match starts, at a word boundary, with one of `literals`
+    /// (ASCII case-insensitive): the prefilter may find the starts.
+    fn starts_with(mut self, literals: Vec<String>) -> Self {
+        let pattern = self.regex.as_str();
+        let anchored = Regex::new(&format!(r"\A(?:{pattern})"))
+            .unwrap_or_else(|e| panic!("built-in pattern does not compile: {e}"));
+        self.keyword_start = Some((literals, anchored));
         self
     }
     fn group(mut self, g: usize) -> Self {
@@ -146,6 +175,40 @@ impl PatternRecognizer {
                 if let Some(m) = caps.get(self.group) {
                     self.accept(text, m.start(), m.end(), index, out);
                 }
+            }
+        }
+    }
+
+    /// Like [`Self::find`], trying the pattern only at `starts` (sorted
+    /// byte offsets, a superset of where a match can start; see
+    /// [`super::prefilter`]). Matches are taken leftmost-first and
+    /// without overlap, as [`Self::find`] takes them.
+    pub(crate) fn find_from(
+        &self,
+        text: &str,
+        starts: &[usize],
+        index: usize,
+        out: &mut Vec<Candidate>,
+    ) {
+        let Some((_, anchored)) = &self.keyword_start else {
+            return self.find(text, index, out);
+        };
+        let mut at = 0;
+        for &p in starts {
+            if p < at {
+                continue;
+            }
+            let hay = &text[p..];
+            if self.group == 0 {
+                if let Some(m) = anchored.find(hay) {
+                    self.accept(text, p + m.start(), p + m.end(), index, out);
+                    at = p + m.end();
+                }
+            } else if let Some(caps) = anchored.captures(hay) {
+                if let Some(m) = caps.get(self.group) {
+                    self.accept(text, p + m.start(), p + m.end(), index, out);
+                }
+                at = p + caps.get(0).map_or(0, |m| m.end());
             }
         }
     }
@@ -194,9 +257,12 @@ impl PatternRecognizer {
 
     /// Whether this pattern can only match within one line, so that it may
     /// be run line by line (built-in patterns spell every line-crossing
-    /// white space as `\s`).
+    /// white space as `\s`). A pattern whose gate is only its required
+    /// context words qualifies too: the gate matches wherever
+    /// [`context_before`] could, so without it every match is refused
+    /// anyway and the gate only saved time.
     pub(crate) fn single_line(&self) -> bool {
-        self.gate.is_none() && !self.regex.as_str().contains(r"\s")
+        (self.gate.is_none() || self.context_required) && !self.regex.as_str().contains(r"\s")
     }
 
     fn accept(
@@ -276,8 +342,18 @@ pub(crate) fn context_before(text: &str, start: usize, window: usize, words: &[S
     while !text.is_char_boundary(from) {
         from += 1;
     }
-    let before = text[from..start].to_ascii_lowercase();
-    words.iter().any(|w| before.contains(w.as_str()))
+    let before = &text[from..start];
+    // Lower-cased on the stack: windows are a few dozen bytes.
+    let mut buf = [0u8; 64];
+    if let Some(dst) = buf.get_mut(..before.len()) {
+        dst.copy_from_slice(before.as_bytes());
+        dst.make_ascii_lowercase();
+        if let Ok(lower) = std::str::from_utf8(dst) {
+            return words.iter().any(|w| lower.contains(w.as_str()));
+        }
+    }
+    let lower = before.to_ascii_lowercase();
+    words.iter().any(|w| lower.contains(w.as_str()))
 }
 
 fn has_digit(s: &str) -> bool {
@@ -298,16 +374,14 @@ fn ipv6_valid(s: &str) -> bool {
 
 /// Month 1–12 and day 1–31 in either order (US and European numeric dates).
 fn numeric_date_valid(s: &str) -> bool {
-    let parts: Vec<u32> = s
+    let mut parts = s
         .split(|c: char| !c.is_ascii_digit())
         .filter(|p| !p.is_empty())
         .take(3)
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    if parts.len() < 2 {
+        .filter_map(|p| p.parse::<u32>().ok());
+    let (Some(a), Some(b)) = (parts.next(), parts.next()) else {
         return false;
-    }
-    let (a, b) = (parts[0], parts[1]);
+    };
     let md = (1..=12).contains(&a) && (1..=31).contains(&b);
     let dm = (1..=31).contains(&a) && (1..=12).contains(&b);
     md || dm
@@ -364,7 +438,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}(\d{{9}})\b", kw("routing|aba|rtn|transit")),
         )
         .group(1)
-        .gate(&kw("routing|aba|rtn|transit"))
+        .keywords("routing|aba|rtn|transit")
         .validate(checksum::aba_valid),
         PatternRecognizer::new("ssn_dashed", "SSN", 95, 0.85, r"\b\d{3}-\d{2}-\d{4}\b|\b\d{3} \d{2} \d{4}\b")
             .validate(checksum::ssn_valid)
@@ -377,14 +451,14 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}(\d{{9}})\b", kw("ssn|social security|soc\\.? sec\\.?|ss#")),
         )
         .group(1)
-        .gate(&kw("ssn|social security|soc\\.? sec\\.?|ss#"))
+        .keywords("ssn|social security|soc\\.? sec\\.?|ss#")
         .validate(checksum::ssn_valid),
         PatternRecognizer::new("sin_luhn", "SIN", 94, 0.65, r"\b\d{3}[- ]\d{3}[- ]\d{3}\b")
             .validate(checksum::sin_valid)
             .context(&["sin", "social insurance", "nas"]),
         PatternRecognizer::new("sin_context", "SIN", 94, 0.7, &format!(r"(?i)\b(?:{}){NUM_TAIL}(\d{{9}})\b", kw("sin|social insurance")))
             .group(1)
-        .gate(&kw("sin|social insurance"))
+        .keywords("sin|social insurance")
             .validate(checksum::sin_valid),
         PatternRecognizer::new("npi_luhn", "NPI", 93, 0.7, r"\b[12]\d{9}\b")
             .validate(checksum::npi_valid)
@@ -408,7 +482,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             .context(&["vin", "vehicle"]),
         PatternRecognizer::new("vin_context", "VIN", 91, 0.7, &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-HJ-NPR-Z0-9]{{17}})\b", kw("vin|vehicle identification")))
             .group(1)
-        .gate(&kw("vin|vehicle identification"))
+        .keywords("vin|vehicle identification")
             .validate(vin_with_context_valid),
         PatternRecognizer::new(
             "health_card_context",
@@ -418,7 +492,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}(\d{{4}}[- ]?\d{{3}}[- ]?\d{{3}}(?:[- ]?[A-Z]{{2}})?|[A-Z]{{4}}[ ]?\d{{4}}[ ]?\d{{4}}|\d{{9,10}})\b", kw("health card|health insurance card|ohip|phn|ramq|carte soleil|hcn|provincial health(?: card)?|personal health")),
         )
         .group(1)
-        .gate(&kw("health card|health insurance card|ohip|phn|ramq|carte soleil|hcn|provincial health(?: card)?|personal health")),
+        .keywords("health card|health insurance card|ohip|phn|ramq|carte soleil|hcn|provincial health(?: card)?|personal health"),
         PatternRecognizer::new(
             "mrn_context",
             "MRN",
@@ -427,7 +501,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z]{{0,4}}[- ]?\d{{5,12}}(?:-\d{{1,4}})?)\b", kw("mrn|medical record|med rec|mr|chart|record|patient id|hospital id|unit number|pt id")),
         )
         .group(1)
-        .gate(&kw("mrn|medical record|med rec|mr|chart|record|patient id|hospital id|unit number|pt id")),
+        .keywords("mrn|medical record|med rec|mr|chart|record|patient id|hospital id|unit number|pt id"),
         PatternRecognizer::new(
             "health_plan_context",
             "HEALTH_PLAN",
@@ -436,7 +510,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z0-9-]*\d[A-Z0-9-]*)\b", kw("member|subscriber|policy|health plan|insurance|insurance policy|beneficiary|group number|group no|group #|grp|medicaid|insured id")),
         )
         .group(1)
-        .gate(&kw("member|subscriber|policy|health plan|insurance|insurance policy|beneficiary|group number|group no|group #|grp|medicaid|insured id"))
+        .keywords("member|subscriber|policy|health plan|insurance|insurance policy|beneficiary|group number|group no|group #|grp|medicaid|insured id")
         .validate(id_len_ok),
         PatternRecognizer::new(
             "account_context",
@@ -446,7 +520,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z]{{0,3}}[0-9][0-9-]{{4,19}})\b", kw("account|acct|billing account|bank account|a/c|invoice")),
         )
         .group(1)
-        .gate(&kw("account|acct|billing account|bank account|a/c|invoice"))
+        .keywords("account|acct|billing account|bank account|a/c|invoice")
         .validate(id_len_ok),
         PatternRecognizer::new(
             "plate_context",
@@ -456,7 +530,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z0-9]{{1,4}}[ -]?[A-Z0-9]{{1,4}})\b", kw("license plate|licence plate|plate")),
         )
         .group(1)
-        .gate(&kw("license plate|licence plate|plate"))
+        .keywords("license plate|licence plate|plate")
         .validate(id_len_ok),
         PatternRecognizer::new(
             "license_context",
@@ -466,7 +540,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z0-9-]*\d[A-Z0-9-]*)\b", kw("driver'?s? license|driver'?s? licence|license|licence|certificate|cert\\.?|certification|registration|permit|passport")),
         )
         .group(1)
-        .gate(&kw("driver'?s? license|driver'?s? licence|license|licence|certificate|cert\\.?|certification|registration|permit|passport"))
+        .keywords("driver'?s? license|driver'?s? licence|license|licence|certificate|cert\\.?|certification|registration|permit|passport")
         .validate(id_len_ok),
         PatternRecognizer::new(
             "device_context",
@@ -476,7 +550,7 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             &format!(r"(?i)\b(?:{}){NUM_TAIL}([A-Z0-9-]*\d[A-Z0-9-]*)\b", kw("serial|s/n|sn|device|device identifier|udi|imei|lot|model/serial|pacemaker|implant|pump|defibrillator|icd")),
         )
         .group(1)
-        .gate(&kw("serial|s/n|sn|device|device identifier|udi|imei|lot|model/serial|pacemaker|implant|pump|defibrillator|icd"))
+        .keywords("serial|s/n|sn|device|device identifier|udi|imei|lot|model/serial|pacemaker|implant|pump|defibrillator|icd")
         .validate(id_len_ok),
         PatternRecognizer::new("email", "EMAIL", 85, 0.95, r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
         PatternRecognizer::new("url", "URL", 84, 0.9, r#"(?i)\b(?:https?://|ftp://|www\.)[\p{L}0-9][^\s<>"'`\]\[]*"#).trim(),
@@ -494,7 +568,15 @@ pub(crate) fn builtins() -> Vec<PatternRecognizer> {
             0.9,
             r"(?i)\b(9\d|1[01]\d)(?:[\s-]*[a-z]{1,5}[\s-]*old\b|[\s-]?(?:y/o|yo|y\.o\.)(?-u:\b))",
         )
-        .group(1),
+        .group(1)
+        // "9x", "10x", "11x" at a word start: rare enough that trying the
+        // pattern there beats scanning the whole text with it.
+        .starts_with(
+            (90..=99)
+                .chain(100..=119)
+                .map(|n: u32| n.to_string())
+                .collect(),
+        ),
     );
 
     let phone_us = r"(?:\+?1[ .-]?)?(?:\([2-9]\d{2}\)[ .-]?|\b[2-9]\d{2}[.-]|\b[2-9]\d{2} )[2-9]\d{2}[ .-]\d{4}\b(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,5}\b)?";
