@@ -7,7 +7,9 @@
 //! a failing scenario does not hide the others. At the end the table of
 //! (scenario, outcome) is printed, and the test fails if any scenario did.
 
+mod abuse;
 mod baseline;
+mod load;
 mod scenario;
 
 use scenario::{Outcome, Scenario};
@@ -16,6 +18,8 @@ use scenario::{Outcome, Scenario};
 fn scenarios() -> Vec<Scenario> {
     let mut all = Vec::new();
     all.extend(baseline::scenarios());
+    all.extend(abuse::scenarios());
+    all.extend(load::scenarios());
     all
 }
 
