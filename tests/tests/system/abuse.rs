@@ -40,6 +40,9 @@ pub fn scenarios() -> Vec<Scenario> {
 /// The node's body limit in this scenario, small so a 413 is cheap.
 const BODY_LIMIT: usize = 64 * 1024;
 
+/// The registry's limit on a callback body.
+const REGISTRY_CALLBACK_LIMIT: usize = sel_node::registry::routes::MAX_CALLBACK_BYTES as usize;
+
 /// Which process a request goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Target {
@@ -726,6 +729,11 @@ fn configured_cases(fed: &Federation, fields: &Value, job: &str, batch: &str) ->
             .auth(a.local_auth())
             .json(&json!({"result": [], "error": "x"}))
             .expect(400),
+        Case::new("callback over the registry's limit", ra, "POST", &cb)
+            .auth(a.local_auth())
+            .raw("application/json", vec![b' '; REGISTRY_CALLBACK_LIMIT + 1])
+            .over_http2()
+            .expect(413),
         Case::new("callback not JSON", ra, "POST", &cb)
             .auth(a.local_auth())
             .raw("application/json", "{")
@@ -1039,7 +1047,7 @@ async fn abuse() -> String {
     let registry = count(|t| matches!(t, Target::Registry(_))) + 1;
     let ls = count(|t| matches!(t, Target::Ls));
     format!(
-        "{} requests (node {node}, registry {registry}, LS {ls}) answered as SPEC says; {files} state files ({} KiB) byte-identical after each (the unknown-remote trigger: all but the registry's)",
+        "{} requests (node {node}, registry {registry}, LS {ls}) answered per SPEC; {files} store files ({} KiB) byte-identical after each but one",
         node + registry + ls,
         bytes / 1024
     )

@@ -326,6 +326,15 @@ async fn load() -> String {
         }
     }
 
+    // Each job says its callback was delivered.
+    for id in &expected {
+        let job = fed.job(Which::A, id).await.expect("the job's JSON status");
+        assert_eq!(
+            job["callback_delivery"]["state"], "delivered",
+            "job {id}: {job}"
+        );
+    }
+
     // Exactly one delivery per accepted submission, each a LID.
     let tags: usize = JOBS + 1;
     let receiver_ref = &receiver;
@@ -364,7 +373,7 @@ async fn load() -> String {
         "node A's resident memory reached {peak_kib} KiB"
     );
     format!(
-        "{JOBS} submitted at once (queue {QUEUE}): {} accepted, {first_refused} refused with 503 + Retry-After (≤ {max_retry_after} s), all accepted after {rounds} round(s); {} jobs DONE, one callback each; idempotent pair → 1 job; node A peak RSS {} MiB",
+        "{JOBS} at once (queue {QUEUE}): {} → 202, {first_refused} → 503 + Retry-After ≤ {max_retry_after} s, all in after {rounds} rounds; {} DONE, 1 callback each; idempotent pair = 1 job; peak RSS {} MiB",
         JOBS - first_refused,
         expected.len(),
         peak_kib / 1024
