@@ -240,6 +240,63 @@ impl Case {
     }
 }
 
+/// Sends, over HTTP/1.1, only the head of a POST whose `Content-Length` is
+/// over the server's limit (with `Expect: 100-continue`, so no body is
+/// owed), and returns everything the server sent until it closed.
+///
+/// reqwest cannot send a head without its body, and with the body on the
+/// wire an HTTP/1.1 server that closes after its 413 makes the client see a
+/// reset or a broken pipe; so this one request is written by hand over
+/// rustls, verified against the federation's CA like every other.
+fn oversize_head_http1(fed: &Federation, port: u16, path: &str, auth: &str) -> String {
+    use std::io::{Read, Write};
+    let config = sel_node::tls::client_config(Some(&fed.ca_pem)).expect("client TLS");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("server name");
+    let conn = rustls::ClientConnection::new(config, name).expect("TLS connection");
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("read timeout");
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    write!(
+        tls,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {auth}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000000000\r\n\
+         Expect: 100-continue\r\n\r\n"
+    )
+    .and_then(|()| tls.flush())
+    .expect("send the head");
+    let mut answer = Vec::new();
+    // Ends when the server closes (or after the read timeout, if it keeps
+    // the connection open; what arrived is kept either way).
+    let _ = tls.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A 413 over HTTP/1.1 says `Connection: close`: the server does not read
+/// the body, so it cannot serve another request on the connection, and a
+/// keep-alive client must not send one there.
+async fn check_http1_413(fed: &Federation, target: Target, path: String, auth: String) {
+    let port = match target {
+        Target::Node(w) => fed.site(w).api_port,
+        Target::Registry(w) => fed.site(w).registry_port,
+        Target::Ls => fed.ls_port,
+    };
+    let answer = tokio::task::block_in_place(|| oversize_head_http1(fed, port, &path, &auth));
+    let head = answer
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    assert!(
+        head.starts_with("http/1.1 413"),
+        "{target:?} POST {path} over HTTP/1.1 with a body over the limit: {head}"
+    );
+    assert!(
+        head.lines().any(|l| l.trim() == "connection: close"),
+        "{target:?} POST {path}: a 413 over HTTP/1.1 without Connection: close: {head}"
+    );
+}
+
 /// Runs `cases`, checking after each that no state file changed since
 /// `before`.
 async fn run_table(
@@ -996,6 +1053,30 @@ async fn abuse() -> String {
     let cases = configured_cases(&fed, &fields, &job, &batch);
     run_table(&mut fed, &clients, &cases, &before, &secrets).await;
 
+    check_http1_413(
+        &fed,
+        Target::Node(Which::A),
+        format!("/linkRecord/{SITE_B}"),
+        fed.a.local_auth(),
+    )
+    .await;
+    check_http1_413(
+        &fed,
+        Target::Registry(Which::A),
+        format!("/callbacks/link/{SITE_B}/{batch}"),
+        fed.a.local_auth(),
+    )
+    .await;
+    check_http1_413(
+        &fed,
+        Target::Ls,
+        format!("/linkageResult/{SITE_A}/{SITE_B}"),
+        fed_auth(&fed.a.ls_api_key),
+    )
+    .await;
+    let changed = fed.snapshot_state().changed_since(&before);
+    assert!(changed.is_empty(), "a 413 over HTTP/1.1 wrote: {changed:?}");
+
     // Idle for a moment, then once more: nothing was written late either.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let changed = fed.snapshot_state().changed_since(&before);
@@ -1044,8 +1125,10 @@ async fn abuse() -> String {
     let count =
         |t: fn(&Target) -> bool| early.iter().chain(&cases).filter(|c| t(&c.target)).count();
     let node = count(|t| matches!(t, Target::Node(_)));
-    let registry = count(|t| matches!(t, Target::Registry(_))) + 1;
-    let ls = count(|t| matches!(t, Target::Ls));
+    // + the unknown-remote trigger, + the HTTP/1.1 413s.
+    let node = node + 1;
+    let registry = count(|t| matches!(t, Target::Registry(_))) + 2;
+    let ls = count(|t| matches!(t, Target::Ls)) + 1;
     format!(
         "{} requests (node {node}, registry {registry}, LS {ls}) answered per SPEC; {files} store files ({} KiB) byte-identical after each but one",
         node + registry + ls,
