@@ -143,6 +143,17 @@ impl ApiError {
                     warp::http::HeaderValue::from(*retry_after_secs),
                 );
             }
+            // The body was not read (or not to its end): HTTP/1.1 cannot
+            // serve another request on this connection, and hyper closes it
+            // after the answer. Saying so keeps a keep-alive client from
+            // sending its next request down the dead connection (HTTP/2
+            // ends only the stream; hyper drops the header there).
+            ApiError::BodyTooLarge(_) | ApiError::BodyTimeout(_) => {
+                headers.insert(
+                    warp::http::header::CONNECTION,
+                    warp::http::HeaderValue::from_static("close"),
+                );
+            }
             _ if status == StatusCode::UNAUTHORIZED => {
                 headers.insert(
                     warp::http::header::WWW_AUTHENTICATE,
@@ -163,5 +174,19 @@ trait IntoResponseInner {
 impl<T: warp::Reply> IntoResponseInner for T {
     fn into_response_inner(self) -> warp::reply::Response {
         warp::Reply::into_response(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unread_body_closes_the_connection() {
+        let r = ApiError::BodyTooLarge(10).into_response();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(r.headers()[warp::http::header::CONNECTION], "close");
+        let r = ApiError::LengthRequired.into_response();
+        assert!(r.headers().get(warp::http::header::CONNECTION).is_none());
     }
 }

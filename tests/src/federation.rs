@@ -799,3 +799,142 @@ impl Federation {
         self.procs.log(name)
     }
 }
+
+// ---------------------------------------------------------------------------
+// Helpers of the abuse and load scenarios (tests/tests/system/abuse.rs and
+// load.rs). Kept in one block of their own, apart from the fault scenarios'.
+// ---------------------------------------------------------------------------
+
+/// The bytes of every file in the state directories of the federation's
+/// processes, to show that a refused request wrote nothing.
+#[derive(Clone, Debug, Default)]
+pub struct StateSnapshot {
+    files: std::collections::BTreeMap<PathBuf, Vec<u8>>,
+}
+
+impl StateSnapshot {
+    /// The files that differ between `before` and `self` (changed, added or
+    /// removed), as paths; empty when every byte is the same.
+    pub fn changed_since(&self, before: &StateSnapshot) -> Vec<String> {
+        let mut changed = Vec::new();
+        for (path, bytes) in &self.files {
+            match before.files.get(path) {
+                Some(old) if old == bytes => {}
+                Some(_) => changed.push(format!("{} (changed)", path.display())),
+                None => changed.push(format!("{} (added)", path.display())),
+            }
+        }
+        for path in before.files.keys() {
+            if !self.files.contains_key(path) {
+                changed.push(format!("{} (removed)", path.display()));
+            }
+        }
+        changed
+    }
+
+    /// How many files, and how many bytes in all.
+    pub fn size(&self) -> (usize, usize) {
+        (
+            self.files.len(),
+            self.files.values().map(Vec::len).sum::<usize>(),
+        )
+    }
+
+    /// Only the files under `dir`.
+    pub fn under(&self, dir: &Path) -> StateSnapshot {
+        StateSnapshot {
+            files: self
+                .files
+                .iter()
+                .filter(|(p, _)| p.starts_with(dir))
+                .map(|(p, b)| (p.clone(), b.clone()))
+                .collect(),
+        }
+    }
+}
+
+fn read_tree(dir: &Path, into: &mut std::collections::BTreeMap<PathBuf, Vec<u8>>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            read_tree(&path, into);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            into.insert(path, bytes);
+        }
+    }
+}
+
+/// The resident memory of process `pid` in KiB (`VmRSS` of
+/// `/proc/<pid>/status`); `None` when it cannot be read (not Linux, or the
+/// process is gone).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+impl Federation {
+    /// The state directory of every process, by process name: both nodes'
+    /// data dirs, both registries' and the linkage service's.
+    pub fn state_dirs(&self) -> Vec<(String, PathBuf)> {
+        vec![
+            (Which::A.node(), self.a.node_dir.clone()),
+            (Which::B.node(), self.b.node_dir.clone()),
+            (Which::A.registry(), self.a.registry_dir.clone()),
+            (Which::B.registry(), self.b.registry_dir.clone()),
+            ("linkage-service".to_owned(), self.ls_dir.clone()),
+        ]
+    }
+
+    /// The linkage service's data dir (its store).
+    pub fn ls_dir(&self) -> &Path {
+        &self.ls_dir
+    }
+
+    /// Every file of every state directory, read now.
+    pub fn snapshot_state(&self) -> StateSnapshot {
+        let mut snapshot = StateSnapshot::default();
+        for (_, dir) in self.state_dirs() {
+            read_tree(&dir, &mut snapshot.files);
+        }
+        snapshot
+    }
+
+    /// The OS process id of a running process of the federation.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.procs.pid(name)
+    }
+
+    /// The `fields` of the first `n` patients of `which`'s registry, encoded
+    /// for the configuration as the registry serves them (its first page,
+    /// read with the registry's key).
+    pub async fn registry_fields(&self, which: Which, n: usize) -> Vec<Value> {
+        let site = self.site(which);
+        let other = self.site(which.other());
+        let body = expect(
+            "getAllRecords",
+            self.http
+                .get(site.registry(&format!("/getAllRecords/{}?pagesize={n}", other.id)))
+                .header("Authorization", site.registry_auth()),
+            StatusCode::OK,
+        )
+        .await;
+        let page: Value = serde_json::from_str(&body).expect("a records page");
+        let records = page["records"].as_array().expect("records").clone();
+        assert!(
+            records.len() >= n.min(1),
+            "the registry of {} has no patients",
+            site.id
+        );
+        records
+            .into_iter()
+            .take(n)
+            .map(|r| r["fields"].clone())
+            .collect()
+    }
+}

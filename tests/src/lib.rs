@@ -156,6 +156,15 @@ impl Processes {
         let _ = proc.child.wait();
     }
 
+    /// The OS process id of `name` while it runs (for sampling its memory
+    /// in `/proc/<pid>/status`).
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.procs
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.child.id())
+    }
+
     /// Panics (with the logs) if a process has exited: a server that died
     /// at start would otherwise only show up as a timeout.
     pub fn assert_running(&mut self) {

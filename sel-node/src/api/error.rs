@@ -187,6 +187,14 @@ impl ApiError {
             ApiError::QueueFull { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
+            // The body was not read, so HTTP/1.1 cannot go on with the next
+            // request on this connection: hyper closes it after the answer.
+            // Saying so keeps a keep-alive client from sending its next
+            // request down the dead connection. (HTTP/2 ends only the
+            // stream; hyper drops the header there.)
+            ApiError::BodyTooLarge { .. } => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             _ if status == StatusCode::UNAUTHORIZED => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("apiKey"));
             }
@@ -252,6 +260,15 @@ mod tests {
         assert!(m.contains("invalid type: integer"), "{m}");
         let m = parse_err::<bool>("12.5");
         assert!(!m.contains("12.5"), "{m}");
+    }
+
+    #[test]
+    fn a_refused_body_closes_the_connection() {
+        let r = ApiError::BodyTooLarge { limit: 10 }.into_response();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(r.headers()[header::CONNECTION], "close");
+        let r = ApiError::NotJson("x".into()).into_response();
+        assert!(r.headers().get(header::CONNECTION).is_none());
     }
 
     #[test]

@@ -37,6 +37,14 @@ fn error_response(e: &ApiError) -> Response {
             warp::http::HeaderValue::from_static("apiKey"),
         );
     }
+    if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The body was not read: HTTP/1.1 closes the connection after this
+        // answer, and says so, so a keep-alive client does not reuse it.
+        response.headers_mut().insert(
+            warp::http::header::CONNECTION,
+            warp::http::HeaderValue::from_static("close"),
+        );
+    }
     response
 }
 

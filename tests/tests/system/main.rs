@@ -7,8 +7,10 @@
 //! a failing scenario does not hide the others. At the end the table of
 //! (scenario, outcome) is printed, and the test fails if any scenario did.
 
+mod abuse;
 mod baseline;
 mod faults;
+mod load;
 mod scenario;
 
 use scenario::{Outcome, Scenario};
@@ -17,6 +19,8 @@ use scenario::{Outcome, Scenario};
 fn scenarios() -> Vec<Scenario> {
     let mut all = Vec::new();
     all.extend(baseline::scenarios());
+    all.extend(abuse::scenarios());
+    all.extend(load::scenarios());
     all.extend(faults::scenarios());
     all
 }
