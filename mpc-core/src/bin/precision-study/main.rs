@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! precision-study [--config C] [--seeds 1,2,3,4,5] [--db N] [--queries M]
-//!                 [--febrl-db N] [--febrl-queries M] [--febrl-seed S]
+//!                 [--febrl-db N] [--febrl-queries M] [--febrl-seeds 1,2,3]
 //! ```
 //!
 //! Data sets: the synthetic population (`mpc_core::epilink::synth`, one set
@@ -39,7 +39,7 @@ const FRAC_BITS: [u32; 2] = [8, 16];
 const NEAR_BITS: u32 = 8;
 
 const USAGE: &str = "usage: precision-study [--config C] [--seeds 1,2,3,4,5] [--db N] [--queries M] \
-[--febrl-db N] [--febrl-queries M] [--febrl-seed S]";
+[--febrl-db N] [--febrl-queries M] [--febrl-seeds 1,2,3]";
 
 struct Args {
     config: Option<String>,
@@ -48,7 +48,7 @@ struct Args {
     queries: usize,
     febrl_db: usize,
     febrl_queries: usize,
-    febrl_seed: u64,
+    febrl_seeds: Vec<u64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -59,7 +59,7 @@ fn parse_args() -> Result<Args, String> {
         queries: 200,
         febrl_db: 10_000,
         febrl_queries: 1_000,
-        febrl_seed: 1,
+        febrl_seeds: vec![1],
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -70,24 +70,29 @@ fn parse_args() -> Result<Args, String> {
         let number = |v: String| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
         match flag.as_str() {
             "--config" => args.config = Some(value()?),
-            "--seeds" => {
-                args.seeds = value()?
-                    .split(',')
-                    .map(|s| s.trim().parse::<u64>().map_err(|e| format!("--seeds: {e}")))
-                    .collect::<Result<_, _>>()?
-            }
+            "--seeds" => args.seeds = seed_list(&value()?)?,
+            "--febrl-seeds" => args.febrl_seeds = seed_list(&value()?)?,
             "--db" => args.db = number(value()?)?,
             "--queries" => args.queries = number(value()?)?,
             "--febrl-db" => args.febrl_db = number(value()?)?,
             "--febrl-queries" => args.febrl_queries = number(value()?)?,
-            "--febrl-seed" => {
-                args.febrl_seed = value()?.parse().map_err(|e| format!("--febrl-seed: {e}"))?
-            }
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
     Ok(args)
+}
+
+/// A comma-separated list of seeds; empty for none.
+fn seed_list(text: &str) -> Result<Vec<u64>, String> {
+    text.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .parse::<u64>()
+                .map_err(|e| format!("seed {s:?}: {e}"))
+        })
+        .collect()
 }
 
 fn load_config(path: Option<&str>) -> Result<LinkageConfig, String> {
@@ -322,13 +327,13 @@ fn run() -> Result<(), String> {
             population.database,
         ));
     }
-    if args.febrl_queries > 0 && args.febrl_db > 0 {
+    for &seed in &args.febrl_seeds {
         let febrl = FebrlSet::generate(
             &config,
             &FebrlOptions {
                 database: args.febrl_db,
                 queries: args.febrl_queries,
-                seed: args.febrl_seed,
+                seed,
                 duplicates_in_database: 0.1,
                 linked_fraction: 0.8,
                 max_modifications: 3,
@@ -336,7 +341,7 @@ fn run() -> Result<(), String> {
         )
         .map_err(|e| e.to_string())?;
         sets.push((
-            format!("febrl-like seed {}", args.febrl_seed),
+            format!("febrl-like seed {seed}"),
             febrl.queries,
             febrl.database,
         ));
