@@ -273,11 +273,8 @@ impl Scorer {
 fn fixed_similarity(raw: Raw, bits: u32) -> Option<u64> {
     match raw {
         Raw::Empty => None,
-        Raw::Dice { common, total } => Some(if total == 0 {
-            0
-        } else {
-            ((2 * common) << bits) / total
-        }),
+        // s = 0 (both filters all zero) is similarity 0, as in the reference.
+        Raw::Dice { common, total } => Some(((2 * common) << bits).checked_div(total).unwrap_or(0)),
         Raw::Binary(equal) => Some(if equal { 1 << bits } else { 0 }),
     }
 }

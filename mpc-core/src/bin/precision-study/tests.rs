@@ -27,7 +27,7 @@ fn random_records(config: &LinkageConfig, rng: &mut ChaCha8Rng, count: usize) ->
                 .fields()
                 .iter()
                 .map(|spec| {
-                    if rng.next_u32() % 8 == 0 {
+                    if rng.next_u32().is_multiple_of(8) {
                         return None;
                     }
                     let len = spec.bitlength.div_ceil(8) as usize;
