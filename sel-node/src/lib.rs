@@ -33,6 +33,7 @@ pub mod https;
 pub mod jobs;
 pub mod model;
 pub mod node;
+pub mod page;
 pub mod peer;
 pub mod registry;
 pub mod seal;

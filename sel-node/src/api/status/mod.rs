@@ -18,8 +18,6 @@ mod view;
 
 use std::sync::OnceLock;
 
-use base64::Engine as _;
-use sha2::{Digest, Sha256};
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
@@ -39,26 +37,7 @@ const PAGE: &str = include_str!("page.html");
 
 /// `GET /status`: the page.
 pub fn page() -> Response {
-    let mut r = Response::new(PAGE.into());
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    if let Ok(csp) = HeaderValue::from_str(content_security_policy()) {
-        h.insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+    crate::page::response(PAGE, content_security_policy())
 }
 
 /// The policy of the page: its inline script and style by SHA-256, fetches
@@ -66,19 +45,9 @@ pub fn page() -> Response {
 fn content_security_policy() -> &'static str {
     static CSP: OnceLock<String> = OnceLock::new();
     CSP.get_or_init(|| {
-        let hash = |tag: &str| {
-            let body = inline_block(PAGE, tag).unwrap_or_default();
-            let digest = Sha256::digest(body.as_bytes());
-            format!(
-                "'sha256-{}'",
-                base64::engine::general_purpose::STANDARD.encode(digest)
-            )
-        };
-        format!(
-            "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; \
-             img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-            hash("script"),
-            hash("style")
+        crate::page::content_security_policy(
+            inline_block(PAGE, "script").unwrap_or_default(),
+            inline_block(PAGE, "style").unwrap_or_default(),
         )
     })
 }
@@ -150,6 +119,8 @@ pub fn record_test(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn the_policy_hashes_the_page_s_own_script_and_style() {

@@ -12,12 +12,8 @@
 
 use std::sync::LazyLock;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use sha2::{Digest, Sha256};
 use warp::Filter;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderValue, header};
 use warp::reply::Response;
 
 const SCRIPT: &str = include_str!("page.js");
@@ -25,13 +21,7 @@ const STYLE: &str = include_str!("page.css");
 
 /// The page and its Content-Security-Policy, built once.
 static PAGE: LazyLock<(String, String)> = LazyLock::new(|| {
-    let hash = |s: &str| STANDARD.encode(Sha256::digest(s.as_bytes()));
-    let csp = format!(
-        "default-src 'none'; script-src 'sha256-{}'; style-src 'sha256-{}'; \
-         connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-        hash(SCRIPT),
-        hash(STYLE)
-    );
+    let csp = crate::page::content_security_policy(SCRIPT, STYLE);
     let html = format!(
         r#"<!DOCTYPE html>
 <html lang="en">
@@ -68,25 +58,7 @@ static PAGE: LazyLock<(String, String)> = LazyLock::new(|| {
 /// The page with its security headers.
 pub fn page_response() -> Response {
     let (html, csp) = &*PAGE;
-    let mut response = Response::new(html.clone().into());
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(csp) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    response
+    crate::page::response(html, csp)
 }
 
 /// `GET /` and `GET /ui` (no key: the page asks for one).
