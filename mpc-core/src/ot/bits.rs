@@ -41,6 +41,32 @@ pub fn extract_bits(words: &[u64], start: usize, n: usize) -> Vec<u64> {
     out
 }
 
+/// Appends the first `n` bits of `src` to `dst`, which holds `have` bits
+/// (its padding bits zero). Afterwards `dst` holds `have + n` bits in
+/// `ceil((have + n) / 64)` words, padding zero. Word-wise: no per-bit loop.
+pub fn append_bits(dst: &mut Vec<u64>, have: usize, src: &[u64], n: usize) {
+    dst.truncate(have.div_ceil(64));
+    dst.resize(have.div_ceil(64), 0);
+    clear_padding(dst, have);
+    let shift = have % 64;
+    let words = n.div_ceil(64);
+    if shift == 0 {
+        dst.extend((0..words).map(|k| src.get(k).copied().unwrap_or(0)));
+    } else {
+        for k in 0..words {
+            let w = src.get(k).copied().unwrap_or(0);
+            // The low part fills the open top of the last word; the high
+            // part starts a new word.
+            if let Some(last) = dst.last_mut() {
+                *last |= w << shift;
+            }
+            dst.push(w >> (64 - shift));
+        }
+    }
+    dst.truncate((have + n).div_ceil(64));
+    clear_padding(dst, have + n);
+}
+
 /// Zeroes the bits at positions `n..` of a packed vector.
 pub fn clear_padding(words: &mut [u64], n: usize) {
     let full = n / 64;
@@ -82,6 +108,21 @@ mod tests {
             prop_assert_eq!(w.len(), bits.len().div_ceil(64));
             prop_assert_eq!(unpack_bools(&w, bits.len()), bits.clone());
             prop_assert_eq!(count_ones(&w, bits.len()), bits.iter().filter(|b| **b).count());
+        }
+
+        #[test]
+        fn append_matches_concatenation(a in proptest::collection::vec(any::<bool>(), 0..300), b in proptest::collection::vec(any::<bool>(), 0..300), junk in any::<u64>()) {
+            let mut dst = pack_bools(&a);
+            // Bits of `src` beyond the appended `n` must not leak in.
+            let mut src = pack_bools(&b);
+            src.push(junk);
+            if !b.len().is_multiple_of(64) {
+                let last = b.len() / 64;
+                src[last] |= junk << (b.len() % 64);
+            }
+            append_bits(&mut dst, a.len(), &src, b.len());
+            let all: Vec<bool> = a.iter().chain(&b).copied().collect();
+            prop_assert_eq!(dst, pack_bools(&all));
         }
 
         #[test]

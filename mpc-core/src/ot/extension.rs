@@ -110,6 +110,11 @@ pub struct CotReceiver {
     core: ReceiverCore,
     cfg: ExtensionConfig,
     next_index: u128,
+    /// Reused across calls: the correction message of one batch (public,
+    /// it goes on the wire).
+    corr: Vec<Block>,
+    /// Reused across calls: the fresh choice bits (wiped after each use).
+    choice_scratch: Vec<u64>,
 }
 
 const INSTANCE_KEY_CONTEXT: &str = "mpc-core 2026 OT extension instance key v1";
@@ -274,6 +279,8 @@ impl ReceiverSeeds {
             core,
             cfg: self.cfg,
             next_index: instance_first_index(tweak),
+            corr: Vec::new(),
+            choice_scratch: Vec::new(),
         }
     }
 }
@@ -372,8 +379,48 @@ impl CotSender {
         ch: &mut C,
         n: usize,
     ) -> Result<RcotSenderBatch, OtError> {
+        let mut m0 = Vec::new();
+        let first_index = self.extend_into(ch, n, &mut m0).await?;
+        Ok(RcotSenderBatch {
+            first_index,
+            delta: self.delta,
+            m0,
+        })
+    }
+
+    /// Like [`CotSender::extend`], but appends the `n` zero-messages to
+    /// `out` and returns the stream index of the first. Lets a pool grow its
+    /// buffer in place instead of copying a fresh batch into it. On error
+    /// `out` is left as it was.
+    pub async fn extend_into<C: Channel>(
+        &mut self,
+        ch: &mut C,
+        n: usize,
+        out: &mut Vec<Block>,
+    ) -> Result<u128, OtError> {
         let nwords = n.div_ceil(ROWS);
-        let mut q = vec![Block::ZERO; nwords * ROWS];
+        let start = out.len();
+        out.resize(start + nwords * ROWS, Block::ZERO);
+        if let Err(e) = self.fill(ch, nwords, &mut out[start..]).await {
+            out[start..].zeroize();
+            out.truncate(start);
+            return Err(e);
+        }
+        // The padding OTs of the last word are never handed out: wipe them.
+        out[start + n..].zeroize();
+        out.truncate(start + n);
+        let first_index = self.next_index;
+        self.next_index += n as u128;
+        Ok(first_index)
+    }
+
+    /// Receives the corrections for `nwords` words and writes the q_j.
+    async fn fill<C: Channel>(
+        &mut self,
+        ch: &mut C,
+        nwords: usize,
+        q: &mut [Block],
+    ) -> Result<(), OtError> {
         let mut done = 0;
         while done < nwords {
             let bw = BATCH_WORDS.min(nwords - done);
@@ -383,14 +430,7 @@ impl CotSender {
                 .extend(bw, &corr, &mut q[done * ROWS..(done + bw) * ROWS]);
             done += bw;
         }
-        q.truncate(n);
-        let first_index = self.next_index;
-        self.next_index += n as u128;
-        Ok(RcotSenderBatch {
-            first_index,
-            delta: self.delta,
-            m0: q,
-        })
+        Ok(())
     }
 }
 
@@ -465,6 +505,8 @@ impl CotReceiver {
             core,
             cfg,
             next_index: 0,
+            corr: Vec::new(),
+            choice_scratch: Vec::new(),
         })
     }
 
@@ -480,21 +522,74 @@ impl CotReceiver {
         ch: &mut C,
         n: usize,
     ) -> Result<RcotReceiverBatch, OtError> {
+        let mut choices = Vec::new();
+        let mut mb = Vec::new();
+        let first_index = self.extend_into(ch, n, &mut choices, &mut mb).await?;
+        Ok(RcotReceiverBatch {
+            first_index,
+            choices,
+            mb,
+        })
+    }
+
+    /// Like [`CotReceiver::extend`], but appends the `n` messages `m_r` to
+    /// `mb` and the `n` choice bits to the packed `choices`, which must hold
+    /// exactly `mb.len()` bits before the call (padding bits zero, as after
+    /// it). Returns the stream index of the first new OT. Lets a pool grow
+    /// its buffers in place. On error both are left as they were.
+    pub async fn extend_into<C: Channel>(
+        &mut self,
+        ch: &mut C,
+        n: usize,
+        choices: &mut Vec<u64>,
+        mb: &mut Vec<Block>,
+    ) -> Result<u128, OtError> {
         let nwords = n.div_ceil(ROWS);
-        let mut t = vec![Block::ZERO; nwords * ROWS];
-        let mut choices = vec![0u64; 2 * nwords];
-        let mut corr = Vec::new();
+        let have = mb.len();
+        let mut fresh = std::mem::take(&mut self.choice_scratch);
+        fresh.clear();
+        fresh.resize(2 * nwords, 0);
+        mb.resize(have + nwords * ROWS, Block::ZERO);
+        let res = self.fill(ch, nwords, &mut fresh, &mut mb[have..]).await;
+        if let Err(e) = res {
+            mb[have..].zeroize();
+            mb.truncate(have);
+            fresh.zeroize();
+            self.choice_scratch = fresh;
+            return Err(e);
+        }
+        // The padding OTs of the last word are never handed out: wipe them.
+        mb[have + n..].zeroize();
+        mb.truncate(have + n);
+        super::bits::append_bits(choices, have, &fresh, n);
+        fresh.zeroize();
+        self.choice_scratch = fresh;
+        let first_index = self.next_index;
+        self.next_index += n as u128;
+        Ok(first_index)
+    }
+
+    /// Computes `nwords` words of OTs batch by batch, sending each batch's
+    /// corrections as soon as it is ready.
+    async fn fill<C: Channel>(
+        &mut self,
+        ch: &mut C,
+        nwords: usize,
+        choices: &mut [u64],
+        t: &mut [Block],
+    ) -> Result<(), OtError> {
         let mut done = 0;
         while done < nwords {
             let bw = BATCH_WORDS.min(nwords - done);
-            corr.resize(softspoken::correction_len(self.cfg.k, bw), Block::ZERO);
+            self.corr
+                .resize(softspoken::correction_len(self.cfg.k, bw), Block::ZERO);
             self.core.extend(
                 bw,
                 &mut choices[2 * done..2 * (done + bw)],
                 &mut t[done * ROWS..(done + bw) * ROWS],
-                &mut corr,
+                &mut self.corr,
             );
-            ch.send(encode_blocks(&corr)).await?;
+            ch.send(encode_blocks(&self.corr)).await?;
             done += bw;
             // Let the channel's writer (and anything else on this runtime
             // thread) run between batches, so the batch just queued goes out
@@ -502,15 +597,6 @@ impl CotReceiver {
             // runtime.
             tokio::task::yield_now().await;
         }
-        t.truncate(n);
-        choices.truncate(n.div_ceil(64));
-        super::bits::clear_padding(&mut choices, n);
-        let first_index = self.next_index;
-        self.next_index += n as u128;
-        Ok(RcotReceiverBatch {
-            first_index,
-            choices,
-            mb: t,
-        })
+        Ok(())
     }
 }

@@ -55,8 +55,12 @@ impl OtSenderPool {
     pub async fn reserve<C: Channel>(&mut self, ch: &mut C, n: usize) -> Result<(), OtError> {
         let missing = top_up(self.available(), n);
         if missing > 0 {
-            let fresh = self.ext.extend(ch, missing).await?;
-            self.buf.m0.extend_from_slice(&fresh.m0);
+            // Grown in place: no fresh batch to copy and wipe.
+            let first = self.ext.extend_into(ch, missing, &mut self.buf.m0).await?;
+            debug_assert_eq!(
+                first,
+                self.buf.first_index + (self.buf.len() - missing) as u128
+            );
         }
         Ok(())
     }
@@ -105,17 +109,14 @@ impl OtReceiverPool {
     pub async fn reserve<C: Channel>(&mut self, ch: &mut C, n: usize) -> Result<(), OtError> {
         let missing = top_up(self.available(), n);
         if missing > 0 {
-            let fresh = self.ext.extend(ch, missing).await?;
-            let have = self.buf.len();
-            // Append fresh choice bits after the `have` buffered ones.
-            let mut choices = super::bits::extract_bits(&self.buf.choices, 0, have + missing);
-            for j in 0..missing {
-                if super::bits::get_bit(&fresh.choices, j) {
-                    choices[(have + j) / 64] |= 1u64 << ((have + j) % 64);
-                }
-            }
-            self.buf.choices = choices;
-            self.buf.mb.extend_from_slice(&fresh.mb);
+            // Grown in place: fresh choice bits appended word-wise after the
+            // buffered ones, messages written straight into the buffer.
+            let buf = &mut self.buf;
+            let first = self
+                .ext
+                .extend_into(ch, missing, &mut buf.choices, &mut buf.mb)
+                .await?;
+            debug_assert_eq!(first, buf.first_index + (buf.len() - missing) as u128);
         }
         Ok(())
     }
