@@ -5,6 +5,7 @@
 //! compared with what the service's own engine finds in the note.
 
 mod browser_support;
+mod deid_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -12,7 +13,6 @@ use std::time::Duration;
 
 use browser_support::Browser;
 use sel_node::deid::Engine;
-use sel_node::seal::NodeKey;
 
 const MASTER: &str = "page-test-master-key-0123456789";
 const WAIT: Duration = Duration::from_secs(60);
@@ -30,17 +30,7 @@ impl Drop for Service {
 }
 
 fn start_service(dir: &std::path::Path) -> (Service, String) {
-    NodeKey::generate_file(&dir.join("node.key")).unwrap();
-    let config = dir.join("node.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\nnode_key_file = {:?}\n[deid]\nlisten = \"127.0.0.1:0\"\nmaster_key_env = \"DEID_PAGE_MASTER\"\n",
-            dir.display().to_string(),
-            dir.join("node.key").display().to_string(),
-        ),
-    )
-    .unwrap();
+    let config = deid_support::deid_config(dir, "DEID_PAGE_MASTER");
     let mut child = Command::new(env!("CARGO_BIN_EXE_sel-node"))
         .args(["deid", "serve", "--insecure-http", "--config"])
         .arg(&config)

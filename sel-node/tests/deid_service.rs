@@ -3,6 +3,8 @@
 //! service owns, what is stored (hashes, sealed) and what survives a
 //! restart. The last test runs `sel-node deid serve` itself over TLS.
 
+mod deid_support;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -811,17 +813,7 @@ async fn the_page_is_served_with_only_same_origin_resources() {
 #[tokio::test]
 async fn the_binary_serves_the_service_alone_over_tls() {
     let dir = TempDir::new("binary");
-    NodeKey::generate_file(&dir.path().join("node.key")).unwrap();
-    let config = dir.path().join("node.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\nnode_key_file = {:?}\n[deid]\nlisten = \"127.0.0.1:0\"\nmaster_key_env = \"DEID_TEST_MASTER\"\n",
-            dir.path().display().to_string(),
-            dir.path().join("node.key").display().to_string(),
-        ),
-    )
-    .unwrap();
+    let config = deid_config(dir.path());
     let mut child: Child = Command::new(env!("CARGO_BIN_EXE_sel-node"))
         .args(["deid", "serve", "--config"])
         .arg(&config)
@@ -912,20 +904,9 @@ async fn the_binary_serves_the_service_alone_over_tls() {
     }
 }
 
-/// Writes a node.toml with a `[deid]` section listening on port 0.
+/// A node.toml with a `[deid]` section listening on port 0.
 fn deid_config(dir: &Path) -> PathBuf {
-    NodeKey::generate_file(&dir.join("node.key")).unwrap();
-    let config = dir.join("node.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\nnode_key_file = {:?}\n[deid]\nlisten = \"127.0.0.1:0\"\nmaster_key_env = \"DEID_TEST_MASTER\"\n",
-            dir.display().to_string(),
-            dir.join("node.key").display().to_string(),
-        ),
-    )
-    .unwrap();
-    config
+    deid_support::deid_config(dir, "DEID_TEST_MASTER")
 }
 
 /// `sel-node serve` starts the de-id service on its own listener when
