@@ -16,8 +16,8 @@ use sel_node::store::{NodeStore, RedbStore};
 use serde_json::{Value, json};
 
 use node_support::{
-    Pki, Rest, TempDir, default_algorithm, init_local, init_remote, node_settings, start_callbacks,
-    start_data_service, start_ls, with_ids,
+    Pki, Rest, TempDir, configure_pair, default_algorithm, init_remote, node_settings,
+    start_callbacks, start_data_service, start_ls, with_ids,
 };
 
 fn wire(config: &LinkageConfig, records: &[protocol_spec::config::Record]) -> Vec<Value> {
@@ -57,40 +57,13 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
     let rest_a = Rest::new(&pki, &a, "key-of-A");
     let rest_b = Rest::new(&pki, &b, "key-of-B");
 
-    assert_eq!(
-        rest_a
-            .put(
-                "/initLocal",
-                &init_local("A", "key-of-A", "http://127.0.0.1:9/none")
-            )
-            .await,
-        204
-    );
-    assert_eq!(
-        rest_b
-            .put("/initLocal", &init_local("B", "key-of-B", &data_b.url))
-            .await,
-        204
-    );
+    configure_pair(
+        (&rest_a, &a, "http://127.0.0.1:9/none"),
+        (&rest_b, &b, &data_b.url),
+        &ls,
+    )
+    .await;
     let (ls_a, ls_b) = (&ls.sites["A"], &ls.sites["B"]);
-    assert_eq!(
-        rest_a
-            .put(
-                "/initRemote/B",
-                &init_remote(&b, Some((&ls.url, &ls_a.api_key)), true)
-            )
-            .await,
-        204
-    );
-    assert_eq!(
-        rest_b
-            .put(
-                "/initRemote/A",
-                &init_remote(&a, Some((&ls.url, &ls_b.api_key)), true)
-            )
-            .await,
-        204
-    );
     assert_eq!(
         rest_a.get("/test/B").await,
         (200, "Remotes Connected".into())

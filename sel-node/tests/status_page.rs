@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use browser_support::{Browser, js_string};
 use node_support::{
-    PAIR_KEY, Pki, Rest, TempDir, default_algorithm, init_local, init_remote, node_settings,
+    PAIR_KEY, Pki, Rest, TempDir, configure_pair, default_algorithm, node_settings,
     start_callbacks, start_data_service, start_ls, with_ids,
 };
 
@@ -69,37 +69,8 @@ async fn the_status_page_shows_the_remote_and_follows_a_job_to_done() {
     };
     let rest_b = Rest::new(&pki, &b, "key-of-B");
     let data_a = "https://ds-user:ds-password@127.0.0.1:9/none?token=ds-token";
-    assert_eq!(
-        rest_a
-            .put("/initLocal", &init_local("A", "key-of-A", data_a))
-            .await,
-        204
-    );
-    assert_eq!(
-        rest_b
-            .put("/initLocal", &init_local("B", "key-of-B", &data_b.url))
-            .await,
-        204
-    );
-    let (ls_a, ls_b) = (&ls.sites["A"], &ls.sites["B"]);
-    assert_eq!(
-        rest_a
-            .put(
-                "/initRemote/B",
-                &init_remote(&b, Some((&ls.url, &ls_a.api_key)), true)
-            )
-            .await,
-        204
-    );
-    assert_eq!(
-        rest_b
-            .put(
-                "/initRemote/A",
-                &init_remote(&a, Some((&ls.url, &ls_b.api_key)), true)
-            )
-            .await,
-        204
-    );
+    configure_pair((&rest_a, &a, data_a), (&rest_b, &b, &data_b.url), &ls).await;
+    let ls_a = &ls.sites["A"];
     assert_eq!(
         rest_a.get("/test/B").await,
         (200, "Remotes Connected".into())

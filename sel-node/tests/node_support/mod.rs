@@ -427,3 +427,45 @@ pub fn init_remote_at(url: &str, ls: Option<(&str, &str)>, matching: bool) -> Va
     }
     v
 }
+
+/// Configures nodes A and B as a pair the way their registries would:
+/// initLocal of each (`data_a`, `data_b` as data services, keys `key-of-A`
+/// and `key-of-B`), then initRemote both ways with matching allowed and
+/// each site's key at the linkage service `ls`; every call must answer 204.
+pub async fn configure_pair(
+    (rest_a, a, data_a): (&Rest, &RunningNode, &str),
+    (rest_b, b, data_b): (&Rest, &RunningNode, &str),
+    ls: &Ls,
+) {
+    assert_eq!(
+        rest_a
+            .put("/initLocal", &init_local("A", "key-of-A", data_a))
+            .await,
+        204
+    );
+    assert_eq!(
+        rest_b
+            .put("/initLocal", &init_local("B", "key-of-B", data_b))
+            .await,
+        204
+    );
+    let (ls_a, ls_b) = (&ls.sites["A"], &ls.sites["B"]);
+    assert_eq!(
+        rest_a
+            .put(
+                "/initRemote/B",
+                &init_remote(b, Some((&ls.url, &ls_a.api_key)), true)
+            )
+            .await,
+        204
+    );
+    assert_eq!(
+        rest_b
+            .put(
+                "/initRemote/A",
+                &init_remote(a, Some((&ls.url, &ls_b.api_key)), true)
+            )
+            .await,
+        204
+    );
+}
