@@ -35,6 +35,7 @@ pub mod model;
 pub mod node;
 pub mod page;
 pub mod peer;
+pub mod pg;
 pub mod registry;
 pub mod seal;
 pub mod settings;
