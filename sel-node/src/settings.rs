@@ -40,6 +40,9 @@ pub struct Settings {
     pub insecure_http: bool,
     /// Directory of the embedded store and generated files.
     pub data_dir: PathBuf,
+    /// Where the node's state lives (`store`): the embedded store in
+    /// `data_dir`, or a PostgreSQL database shared by several processes.
+    pub store: StoreLocation,
     /// The node key file (base64 of 32 bytes); else `SEL_NODE_KEY`.
     pub node_key_file: Option<PathBuf>,
     /// This node's certificate chain and key (PEM), for both listeners.
@@ -83,6 +86,7 @@ impl Default for Settings {
             peer_listen: "127.0.0.1:8162".parse().expect("valid address"),
             insecure_http: false,
             data_dir: PathBuf::from("sel-data"),
+            store: StoreLocation::Embedded,
             node_key_file: None,
             tls_cert: None,
             tls_key: None,
@@ -164,6 +168,58 @@ impl<'de> Deserialize<'de> for FileDuration {
     }
 }
 
+/// Where the node keeps its state: `store = "embedded"` (the default) or
+/// `store = "postgres://user:password@host:port/database"`.
+///
+/// The URL may hold a password, so `Debug` and [`Settings::to_toml`] show it
+/// without one.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum StoreLocation {
+    /// redb files in `data_dir`: nothing to install, one process.
+    #[default]
+    Embedded,
+    /// A PostgreSQL database; several `sel-node serve` processes on one
+    /// database behave as one node.
+    Postgres { url: String },
+}
+
+impl StoreLocation {
+    /// The location as an operator may see it (no password).
+    pub fn display(&self) -> String {
+        match self {
+            StoreLocation::Embedded => "embedded".into(),
+            StoreLocation::Postgres { url } => crate::pg::redacted_url(url),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display())
+    }
+}
+
+impl std::str::FromStr for StoreLocation {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text == "embedded" || text == "redb" {
+            Ok(StoreLocation::Embedded)
+        } else if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Ok(StoreLocation::Postgres { url: text.into() })
+        } else {
+            Err("expected \"embedded\" or a postgres:// URL".into())
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StoreLocation {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// `node.toml`: every setting but `insecure_http`, all optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,6 +227,7 @@ struct FileSettings {
     api_listen: Option<SocketAddr>,
     peer_listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    store: Option<StoreLocation>,
     node_key_file: Option<PathBuf>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -232,7 +289,7 @@ impl Settings {
             api_listen, peer_listen, max_body_bytes, max_queued_jobs,
             max_queued_jobs_per_remote, workers, workers_per_remote, max_incoming_jobs,
             max_query_records, max_database_records, callback_attempts);
-        overlay!(self, file, std::convert::identity; data_dir);
+        overlay!(self, file, std::convert::identity; data_dir, store);
         overlay!(self, file, Some; node_key_file, tls_cert, tls_key, ca_bundle);
         overlay!(self, file, |d: FileDuration| d.0;
             cache_max_age, hold_deadline, callback_first_delay, idempotency_ttl);
@@ -243,7 +300,7 @@ impl Settings {
             api_listen, peer_listen, max_body_bytes, max_queued_jobs,
             max_queued_jobs_per_remote, workers, workers_per_remote, max_incoming_jobs,
             max_query_records, max_database_records, callback_attempts);
-        overlay!(self, args, std::convert::identity; data_dir);
+        overlay!(self, args, std::convert::identity; data_dir, store);
         overlay!(self, args, Some; node_key_file, tls_cert, tls_key, ca_bundle);
         overlay!(self, args, std::convert::identity;
             cache_max_age, hold_deadline, callback_first_delay, idempotency_ttl);
@@ -350,6 +407,7 @@ impl Settings {
             Value::String(self.peer_listen.to_string()),
         );
         t.insert("data_dir".into(), path(&self.data_dir));
+        t.insert("store".into(), Value::String(self.store.display()));
         for (name, value) in [
             ("node_key_file", &self.node_key_file),
             ("tls_cert", &self.tls_cert),
@@ -440,6 +498,35 @@ mod tests {
         assert_eq!(s.workers, d.workers);
         assert_eq!(s.idempotency_ttl, Duration::from_secs(86_400));
         assert!(!s.insecure_http);
+    }
+
+    #[test]
+    fn the_store_is_embedded_or_a_postgres_url_shown_without_its_password() {
+        assert_eq!(Settings::default().store, StoreLocation::Embedded);
+        let path = config_file(
+            "store",
+            r#"store = "postgres://sel:hunter2@db.example:5432/sel?sslmode=require""#,
+        );
+        let s = Settings::load(&args(&["--config", path.to_str().unwrap()])).unwrap();
+        assert!(matches!(&s.store, StoreLocation::Postgres { url } if url.contains("hunter2")));
+        for shown in [format!("{s:?}"), s.to_toml()] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(
+                shown.contains("postgres://sel@db.example:5432/sel"),
+                "{shown}"
+            );
+        }
+        let flagged = Settings::load(&args(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--store",
+            "embedded",
+        ]))
+        .unwrap();
+        assert_eq!(flagged.store, StoreLocation::Embedded);
+        let bad = config_file("store_bad", r#"store = "mysql://x""#);
+        let e = Settings::load(&args(&["--config", bad.to_str().unwrap()])).unwrap_err();
+        assert!(e.to_string().contains("postgres://"), "{e}");
     }
 
     #[test]

@@ -52,6 +52,15 @@ pub struct ServeArgs {
     /// Directory of the store and generated files.
     #[arg(long, env = "SEL_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the state lives: `embedded` (the default, files in the data
+    /// directory) or a PostgreSQL URL shared by several node processes.
+    #[arg(
+        long,
+        env = "SEL_STORE",
+        value_name = "embedded|postgres://…",
+        hide_env_values = true
+    )]
+    pub store: Option<crate::settings::StoreLocation>,
     /// File holding the node key (base64); else SEL_NODE_KEY.
     #[arg(long, env = "SEL_NODE_KEY_FILE", value_name = "FILE")]
     pub node_key_file: Option<PathBuf>,
