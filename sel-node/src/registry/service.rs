@@ -237,12 +237,12 @@ impl Registry {
             .map(|(id, fields)| (id, WireRecord { fields, id: None }))
             .unzip();
         let count = ids.len() as u64;
-        {
+        let previous = {
             let (remote, batch_id) = (remote.to_owned(), batch_id.clone());
             let batch = Batch::new(mode, ids);
             self.with_store(move |s| s.put_batch(&remote, &batch_id, &batch))
-                .await?;
-        }
+                .await?
+        };
         let body = RecordsRequest {
             callback: Callback {
                 url: format!(
@@ -275,9 +275,8 @@ impl Registry {
             }
             Err(e) => {
                 let message = e.to_string();
-                self.store.update_batch(remote, &batch_id, |b| {
-                    b.submit_error = Some(message.clone());
-                })?;
+                self.store
+                    .refuse_batch(remote, &batch_id, previous.as_deref(), &message)?;
                 tracing::warn!(remote, mode = mode.as_str(), error = %message, "batch refused");
                 Err(ApiError::new(StatusCode::BAD_GATEWAY, message))
             }

@@ -268,17 +268,64 @@ impl RegistryStore {
     }
 
     /// Stores a new batch and makes it the latest of its mode for `remote`.
-    pub fn put_batch(&self, remote: &str, batch_id: &str, batch: &Batch) -> Result<(), StoreError> {
+    /// Stores a new batch as the latest of its mode towards `remote`, and
+    /// returns the id of the batch that was latest before it.
+    pub fn put_batch(
+        &self,
+        remote: &str,
+        batch_id: &str,
+        batch: &Batch,
+    ) -> Result<Option<String>, StoreError> {
         let txn = self.db.begin_write().map_err(dberr)?;
+        let previous;
         {
             let mut batches = txn.open_table(BATCHES).map_err(dberr)?;
             batches
                 .insert((remote, batch_id), encode_batch(batch)?.as_slice())
                 .map_err(dberr)?;
             let mut latest = txn.open_table(LATEST).map_err(dberr)?;
-            latest
+            previous = latest
                 .insert((remote, batch.mode.as_str()), batch_id)
-                .map_err(dberr)?;
+                .map_err(dberr)?
+                .map(|v| v.value().to_owned());
+        }
+        txn.commit().map_err(dberr)?;
+        Ok(previous)
+    }
+
+    /// Records that the node refused `batch_id`, and makes `previous` (the
+    /// batch that was latest before it, if any) the latest again: a refused
+    /// trigger must not hide a batch whose job is still running. The
+    /// refused batch stays stored with its error.
+    pub fn refuse_batch(
+        &self,
+        remote: &str,
+        batch_id: &str,
+        previous: Option<&str>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.update_batch(remote, batch_id, |b| {
+            b.submit_error = Some(error.to_owned())
+        })?;
+        let Some(previous) = previous else {
+            return Ok(());
+        };
+        let Some(batch) = self.batch(remote, batch_id)? else {
+            return Ok(());
+        };
+        let txn = self.db.begin_write().map_err(dberr)?;
+        {
+            let mut latest = txn.open_table(LATEST).map_err(dberr)?;
+            let current = latest
+                .get((remote, batch.mode.as_str()))
+                .map_err(dberr)?
+                .map(|v| v.value().to_owned());
+            // Only if no newer trigger has become latest meanwhile.
+            if current.as_deref() == Some(batch_id) {
+                latest
+                    .insert((remote, batch.mode.as_str()), previous)
+                    .map_err(dberr)?;
+            }
         }
         txn.commit().map_err(dberr)
     }
@@ -502,6 +549,54 @@ mod tests {
         assert_eq!(store.lids(None).unwrap().len(), 3);
         let (id, batch) = store.latest_batch("B", Mode::Link).unwrap().unwrap();
         assert_eq!((id.as_str(), batch.lids_received), ("x", 2));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_refused_batch_does_not_hide_the_running_one() {
+        let dir = temp_dir("refused");
+        let store = RegistryStore::open(&dir).unwrap();
+        let ids = vec!["p1".to_string()];
+        let none = store
+            .put_batch("B", "first", &Batch::new(Mode::Link, ids.clone()))
+            .unwrap();
+        assert_eq!(none, None);
+        // A refused first trigger of another mode stays visible with its error.
+        let previous = store
+            .put_batch("B", "m1", &Batch::new(Mode::Match, ids.clone()))
+            .unwrap();
+        store
+            .refuse_batch("B", "m1", previous.as_deref(), "busy")
+            .unwrap();
+        let (id, batch) = store.latest_batch("B", Mode::Match).unwrap().unwrap();
+        assert_eq!(
+            (id.as_str(), batch.submit_error.as_deref()),
+            ("m1", Some("busy"))
+        );
+        // A refused second link trigger: the first stays latest.
+        let previous = store
+            .put_batch("B", "second", &Batch::new(Mode::Link, ids.clone()))
+            .unwrap();
+        assert_eq!(previous.as_deref(), Some("first"));
+        store
+            .refuse_batch("B", "second", previous.as_deref(), "queue full")
+            .unwrap();
+        let (id, batch) = store.latest_batch("B", Mode::Link).unwrap().unwrap();
+        assert_eq!((id.as_str(), batch.submit_error), ("first", None));
+        let refused = store.batch("B", "second").unwrap().unwrap();
+        assert_eq!(refused.submit_error.as_deref(), Some("queue full"));
+        // A refusal that comes after a newer trigger leaves the newer one latest.
+        let p3 = store
+            .put_batch("B", "third", &Batch::new(Mode::Link, ids.clone()))
+            .unwrap();
+        let _p4 = store
+            .put_batch("B", "fourth", &Batch::new(Mode::Link, ids))
+            .unwrap();
+        store
+            .refuse_batch("B", "third", p3.as_deref(), "x")
+            .unwrap();
+        let (id, _) = store.latest_batch("B", Mode::Link).unwrap().unwrap();
+        assert_eq!(id, "fourth");
         let _ = std::fs::remove_dir_all(dir);
     }
 }
