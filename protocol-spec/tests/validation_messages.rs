@@ -32,6 +32,17 @@ fn remote_ids() {
         );
     }
     assert_eq!(check_remote_id("local"), Err(IdError::ReservedLocal));
+    let longest = "a".repeat(64);
+    assert_eq!(check_remote_id(&longest), Ok(()));
+    let too_long = "a".repeat(65);
+    assert_eq!(
+        check_remote_id(&too_long),
+        Err(IdError::TooLong { length: 65 })
+    );
+    assert_eq!(
+        IdError::TooLong { length: 65 }.to_string(),
+        "id has 65 characters; at most 64 are allowed"
+    );
     assert_eq!(
         "local".parse::<RemoteId>().unwrap_err().to_string(),
         "\"local\" is reserved for the local configuration and cannot name a remote"

@@ -210,7 +210,7 @@ fn components() -> Value {
                     "apiKey": {"type": "apiKey", "in": "header", "name": "Authorization", "description": "apiKey apiKey=\"<key>\" with the local sharedKey; compared in constant time."}
                 },
                 "parameters": {
-                    "RemoteId": {"name": "remote_id", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[a-zA-Z0-9_]+$"}, "description": "A remote's site id; never \"local\"."},
+                    "RemoteId": {"name": "remote_id", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[a-zA-Z0-9_]+$", "maxLength": 64}, "description": "A remote's site id; never \"local\"."},
                     "JobId": {"name": "job_id", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
                 },
                 "responses": {
@@ -238,7 +238,7 @@ fn schemas() -> Value {
             "bitlength": {"type": "integer", "minimum": 1}
         }},
         "InitLocal": {"type": "object", "required": ["localId", "localAuthentication", "dataService", "algorithm"], "properties": {
-            "localId": {"type": "string", "pattern": "^[a-zA-Z0-9_]+$"},
+            "localId": {"type": "string", "pattern": "^[a-zA-Z0-9_]+$", "maxLength": 64},
             "localAuthentication": {"$ref": "#/components/schemas/Authentication"},
             "dataService": {"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}, "pageSize": {"type": "integer"}}},
             "algorithm": {"type": "object", "additionalProperties": false, "required": ["algoType", "threshold_match", "threshold_non_match", "fields"], "properties": {

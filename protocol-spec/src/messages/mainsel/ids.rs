@@ -6,6 +6,11 @@
 //! before an id reaches a path, a log line or a map key.
 use std::fmt;
 
+/// The longest site id, in characters. Ids travel in paths, log lines,
+/// store keys and the peer handshake; a bound keeps all of them small, and
+/// 64 is far beyond any id a federation uses.
+pub const MAX_SITE_ID_LEN: usize = 64;
+
 /// The path segment reserved for the local configuration; never a remote id.
 pub const RESERVED_LOCAL_ID: &str = "local";
 
@@ -16,6 +21,8 @@ pub enum IdError {
     Empty,
     #[error("id has character {character:?} at position {position}; only [a-zA-Z0-9_] is allowed")]
     InvalidCharacter { character: char, position: usize },
+    #[error("id has {length} characters; at most {MAX_SITE_ID_LEN} are allowed")]
+    TooLong { length: usize },
     #[error("\"local\" is reserved for the local configuration and cannot name a remote")]
     ReservedLocal,
 }
@@ -34,6 +41,10 @@ pub fn check_site_id(id: &str) -> Result<(), IdError> {
             character,
             position,
         });
+    }
+    // All ASCII from here, so bytes are characters.
+    if id.len() > MAX_SITE_ID_LEN {
+        return Err(IdError::TooLong { length: id.len() });
     }
     Ok(())
 }
