@@ -18,9 +18,46 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The newest modification time of the files under `dir`.
+fn newest_under(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(path);
+            } else if let Ok(t) = meta.modified() {
+                newest = newest.max(Some(t));
+            }
+        }
+    }
+    newest
+}
+
+/// Whether `binary` is older than a source it is built from (the crates of
+/// the workspace that binaries depend on, and the lock file): then a test
+/// run of this package alone would start yesterday's code.
+fn stale(binary: &Path) -> bool {
+    let Some(built) = std::fs::metadata(binary).and_then(|m| m.modified()).ok() else {
+        return true;
+    };
+    let root = workspace_root();
+    let sources = ["sel-node", "linkage-service", "mpc-core", "protocol-spec"]
+        .iter()
+        .filter_map(|c| newest_under(&root.join(c).join("src")));
+    let lock = std::fs::metadata(root.join("Cargo.lock"))
+        .and_then(|m| m.modified())
+        .ok();
+    sources.chain(lock).any(|t| t > built)
+}
+
 /// A workspace binary of the profile the calling test was built with; built
-/// with cargo on demand when it is missing (`cargo test -p e2e-tests` alone
-/// does not build other packages' binaries).
+/// with cargo on demand when it is missing or older than its sources
+/// (`cargo test -p e2e-tests` alone does not build other packages'
+/// binaries; `cargo test --workspace` builds them first, so they are fresh
+/// and no nested cargo runs).
 pub fn binary(name: &str, package: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe
@@ -28,7 +65,10 @@ pub fn binary(name: &str, package: &str) -> PathBuf {
         .and_then(Path::parent)
         .expect("target/<profile>/deps/<test>");
     let path = profile_dir.join(name);
-    if !path.exists() {
+    // Checked once per binary per test process (cargo decides the rest).
+    static CHECKED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+    if !checked.iter().any(|n| n == name) && stale(&path) {
         let mut build = Command::new(env!("CARGO"));
         build
             .current_dir(workspace_root())
@@ -41,6 +81,7 @@ pub fn binary(name: &str, package: &str) -> PathBuf {
             "building {name}"
         );
     }
+    checked.push(name.to_owned());
     path
 }
 
