@@ -26,7 +26,8 @@ use std::future::Future;
 
 use super::bitmul::reduce;
 use super::error::ProtocolError;
-use super::inputs::PartyChunk;
+use super::circuit::GroupClass;
+use super::inputs::{InputSink, Owner, PartyChunk};
 use super::plan::Plan;
 use super::schedule::{Chunk, Schedule};
 use crate::circuit::word::{lanes_to_values, values_to_lanes};
@@ -94,6 +95,17 @@ pub trait Engine: Send {
         right: &[Vec<Lanes>],
     ) -> impl Future<Output = Result<(Lanes, Vec<Vec<Lanes>>), ProtocolError>> + Send;
 
+    /// The Boolean part of a wide tournament layer
+    /// ([`super::circuit::select_groups`]): `y` holds the cross-product
+    /// differences of every pair of every group, class after class; per
+    /// class the winner bits of slots `1..size` and the winner's words.
+    fn select_groups(
+        &mut self,
+        plan: &Plan,
+        y: &[u64],
+        classes: &[GroupWords],
+    ) -> impl Future<Output = Result<Vec<GroupChoice>, ProtocolError>> + Send;
+
     /// The threshold decisions ([`super::circuit::decide`]) on numerator
     /// shares and denominator bits: `(match, tentative)`.
     fn decide(
@@ -102,6 +114,55 @@ pub trait Engine: Send {
         numerator: &[u64],
         denominator: &[Lanes],
     ) -> impl Future<Output = Result<(Lanes, Lanes), ProtocolError>> + Send;
+}
+
+/// One class of equally large groups of a wide tournament layer, as this
+/// party's shares: per slot, per word (denominator, index), per bit, one
+/// lane per group.
+#[derive(Clone, Debug)]
+pub struct GroupWords {
+    /// Candidates per group.
+    pub size: usize,
+    /// Groups in the class.
+    pub groups: usize,
+    /// Per slot, per word, per bit: lanes of every group.
+    pub words: Vec<Vec<Vec<Lanes>>>,
+}
+
+/// This party's shares of the winners of a [`GroupWords`] class.
+#[derive(Clone, Debug)]
+pub struct GroupChoice {
+    /// Per slot `1..size`: the winner bit, one lane per group.
+    pub onehot: Vec<Lanes>,
+    /// The winner's words.
+    pub words: Vec<Vec<Lanes>>,
+}
+
+/// Declares the group words of a wide layer as shared inputs of a circuit
+/// (both engines use it before [`super::circuit::select_groups`]).
+pub fn declare_groups<S: InputSink>(
+    sink: &mut S,
+    classes: &[GroupWords],
+) -> Result<Vec<GroupClass<S::Wire>>, ProtocolError> {
+    classes
+        .iter()
+        .map(|c| {
+            let words = c
+                .words
+                .iter()
+                .map(|slot| {
+                    slot.iter()
+                        .map(|w| Ok(sink.declare(Owner::Shared, w.len(), c.groups, Some(w.clone()))?))
+                        .collect::<Result<Vec<_>, ProtocolError>>()
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(GroupClass {
+                size: c.size,
+                groups: c.groups,
+                words,
+            })
+        })
+        .collect()
 }
 
 /// A candidate for "best": per lane a numerator, denominator and index.
@@ -176,26 +237,18 @@ impl Cand {
     }
 }
 
-/// One comparison layer over equally long `left` and `right`: per lane the
-/// right candidate replaces the left one only if its ratio is strictly
-/// greater (ties keep the left, lower-index one).
-pub async fn compare_select<E: Engine>(
+/// Per lane `y = N_L·D'_R − N_R·D'_L mod 2^arith_width`, negative exactly
+/// when the right candidate's ratio is strictly greater:
+/// `N·D' = Σ_k 2^k·(d'_k·N)`, 2·d_width bit × integer products per lane in
+/// one batch.
+async fn cross_difference<E: Engine>(
     e: &mut E,
     plan: &Plan,
     left: &Cand,
     right: &Cand,
-) -> Result<Cand, ProtocolError> {
+) -> Result<Vec<u64>, ProtocolError> {
     let lanes = left.lanes();
     let (dw, a) = (plan.d_width, plan.arith_width);
-    if right.lanes() != lanes
-        || left.d.len() != dw
-        || right.d.len() != dw
-        || left.idx.len() != right.idx.len()
-    {
-        return Err(ProtocolError::Internal(
-            "compare_select: mismatched candidates".into(),
-        ));
-    }
     // d_{R,k}·N_L for every k, then d_{L,k}·N_R: one batch.
     let mut bits = Lanes::zeros(0);
     let mut xs = Vec::with_capacity(2 * dw * lanes);
@@ -219,6 +272,30 @@ pub async fn compare_select<E: Engine>(
     for yl in &mut y {
         *yl = reduce(*yl, a);
     }
+    Ok(y)
+}
+
+/// One comparison layer over equally long `left` and `right`: per lane the
+/// right candidate replaces the left one only if its ratio is strictly
+/// greater (ties keep the left, lower-index one).
+pub async fn compare_select<E: Engine>(
+    e: &mut E,
+    plan: &Plan,
+    left: &Cand,
+    right: &Cand,
+) -> Result<Cand, ProtocolError> {
+    let lanes = left.lanes();
+    let (dw, a) = (plan.d_width, plan.arith_width);
+    if right.lanes() != lanes
+        || left.d.len() != dw
+        || right.d.len() != dw
+        || left.idx.len() != right.idx.len()
+    {
+        return Err(ProtocolError::Internal(
+            "compare_select: mismatched candidates".into(),
+        ));
+    }
+    let y = cross_difference(e, plan, left, right).await?;
     let left_words = vec![left.d.clone(), left.idx.clone()];
     let right_words = vec![right.d.clone(), right.idx.clone()];
     let (s, mut words) = e.select(plan, &y, &left_words, &right_words).await?;
@@ -337,6 +414,154 @@ pub async fn segmented<E: Engine>(
     Ok(cur)
 }
 
+/// The wide tournament inside each of `segments` segments of `seg_len`
+/// lanes: groups of `arity` consecutive candidates (the last group of a
+/// segment smaller, a last single candidate passed on) decided in one
+/// layer each by [`wide_layer`], `⌈log_arity seg_len⌉` layers. Group
+/// winners keep their groups' order, so lower indices stay first and the
+/// winner is the lowest index among the maximal ratios, as with
+/// [`segmented`].
+pub async fn segmented_wide<E: Engine>(
+    e: &mut E,
+    plan: &Plan,
+    mut cur: Cand,
+    segments: usize,
+    seg_len: usize,
+    arity: usize,
+) -> Result<Cand, ProtocolError> {
+    if arity < 2 {
+        return Err(ProtocolError::Internal(format!("tournament arity {arity}")));
+    }
+    let mut n = seg_len;
+    while n > 1 {
+        let (full, rest) = (n / arity, n % arity);
+        // Lanes of slot p of every group of a class, segment after segment.
+        let slot_lanes = |first_group: usize, groups: usize, p: usize| -> Vec<u32> {
+            (0..segments)
+                .flat_map(|s| (0..groups).map(move |g| (s * n + (first_group + g) * arity + p) as u32))
+                .collect()
+        };
+        let mut classes: Vec<(usize, Vec<Vec<u32>>)> = Vec::with_capacity(2);
+        if full > 0 {
+            classes.push((arity, (0..arity).map(|p| slot_lanes(0, full, p)).collect()));
+        }
+        if rest >= 2 {
+            classes.push((rest, (0..rest).map(|p| slot_lanes(full, 1, p)).collect()));
+        }
+        let winners = wide_layer(e, plan, &cur, &classes).await?;
+        // Next layer, per segment: the full groups' winners, then the last
+        // group's winner or the single last candidate.
+        let mut parts = Vec::with_capacity(2);
+        let mut full_winners = None;
+        let mut iter = winners.into_iter();
+        if full > 0 {
+            full_winners = iter.next();
+        }
+        let tail = match rest {
+            0 => None,
+            1 => Some(cur.gather(&slot_lanes(full, 1, 0))?),
+            _ => iter.next(),
+        };
+        let tail_start = full_winners.as_ref().map_or(0, Cand::lanes);
+        parts.extend(full_winners);
+        parts.extend(tail.clone());
+        let joined = Cand::concat(&parts);
+        let next_n = full + usize::from(rest > 0);
+        let mut order = Vec::with_capacity(segments * next_n);
+        for s in 0..segments {
+            order.extend((0..full).map(|g| (s * full + g) as u32));
+            if tail.is_some() {
+                order.push((tail_start + s) as u32);
+            }
+        }
+        cur = joined.gather(&order)?;
+        n = next_n;
+    }
+    Ok(cur)
+}
+
+/// One wide layer: for every class `(size, lanes of each slot)` all pairs
+/// of every group compared in one batch of products
+/// ([`cross_difference`]), the winners chosen by one circuit
+/// ([`Engine::select_groups`]), their numerators multiplexed as
+/// `N_0 + Σ_{p≥1} win_p·(N_p − N_0)` in one batch of bit × integer
+/// products. Returns the winners of each class (one lane per group, in the
+/// order of the lanes given).
+async fn wide_layer<E: Engine>(
+    e: &mut E,
+    plan: &Plan,
+    cur: &Cand,
+    classes: &[(usize, Vec<Vec<u32>>)],
+) -> Result<Vec<Cand>, ProtocolError> {
+    let a = plan.arith_width;
+    let mut slots: Vec<Vec<Cand>> = Vec::with_capacity(classes.len());
+    let (mut lefts, mut rights) = (Vec::new(), Vec::new());
+    for (size, lanes) in classes {
+        let cands = lanes
+            .iter()
+            .map(|l| cur.gather(l))
+            .collect::<Result<Vec<_>, _>>()?;
+        for i in 0..*size {
+            for j in i + 1..*size {
+                lefts.push(cands[i].clone());
+                rights.push(cands[j].clone());
+            }
+        }
+        slots.push(cands);
+    }
+    let y = cross_difference(e, plan, &Cand::concat(&lefts), &Cand::concat(&rights)).await?;
+    let words: Vec<GroupWords> = classes
+        .iter()
+        .zip(&slots)
+        .map(|((size, lanes), cands)| GroupWords {
+            size: *size,
+            groups: lanes.first().map_or(0, Vec::len),
+            words: cands.iter().map(|c| vec![c.d.clone(), c.idx.clone()]).collect(),
+        })
+        .collect();
+    let choices = e.select_groups(plan, &y, &words).await?;
+    if choices.len() != classes.len() {
+        return Err(ProtocolError::Internal("select_groups output".into()));
+    }
+    // Numerators: every winner bit times (N_p − N_0), one batch.
+    let mut bits = Lanes::zeros(0);
+    let mut diffs = Vec::new();
+    for (choice, cands) in choices.iter().zip(&slots) {
+        for (win, cand) in choice.onehot.iter().zip(&cands[1..]) {
+            bits.extend(win);
+            diffs.extend(
+                cand.n
+                    .iter()
+                    .zip(&cands[0].n)
+                    .map(|(np, n0)| reduce(np.wrapping_sub(*n0), a)),
+            );
+        }
+    }
+    let deltas = e.bit_mul(&bits, &diffs, a).await?;
+    let mut at = 0usize;
+    let mut out = Vec::with_capacity(classes.len());
+    for (choice, cands) in choices.into_iter().zip(&slots) {
+        let groups = cands[0].lanes();
+        let mut n = cands[0].n.clone();
+        for _ in 1..cands.len() {
+            let part = deltas
+                .get(at..at + groups)
+                .ok_or_else(|| ProtocolError::Internal("numerator products".into()))?;
+            for (x, d) in n.iter_mut().zip(part) {
+                *x = reduce(x.wrapping_add(*d), a);
+            }
+            at += groups;
+        }
+        let mut w = choice.words.into_iter();
+        let (d, idx) = match (w.next(), w.next()) {
+            (Some(d), Some(idx)) => (d, idx),
+            _ => return Err(ProtocolError::Internal("select_groups words".into())),
+        };
+        out.push(Cand { n, d, idx });
+    }
+    Ok(out)
+}
+
 /// The result of one chunk.
 #[derive(Clone, Debug)]
 pub enum ChunkResult {
@@ -439,7 +664,7 @@ pub async fn drive<D: Driver>(
         let client = party(qs, &client_counts)?;
         let server = party(rs, &server_counts)?;
         let result =
-            process_chunk(engine, plan, &shape, role, client, server, running.take()).await?;
+            process_chunk(engine, plan, &shape, role, client, server, running.take(), schedule.record_arity).await?;
         match result {
             ChunkResult::Running(best) => running = Some(best),
             ChunkResult::Final {
@@ -507,6 +732,7 @@ pub async fn process_chunk<E: Engine>(
     client: Option<PartyChunk<'_>>,
     server: Option<PartyChunk<'_>>,
     earlier: Option<Cand>,
+    record_arity: usize,
 ) -> Result<ChunkResult, ProtocolError> {
     let lanes = shape.lanes();
     let a = plan.arith_width;
@@ -592,7 +818,11 @@ pub async fn process_chunk<E: Engine>(
         Party::Client => values_to_lanes(&indices, shape.index_width)?,
         Party::Server => vec![Lanes::zeros(lanes); shape.index_width],
     };
-    let mut best = segmented(e, plan, best, shape.queries, shape.records).await?;
+    let mut best = if record_arity <= 2 {
+        segmented(e, plan, best, shape.queries, shape.records).await?
+    } else {
+        segmented_wide(e, plan, best, shape.queries, shape.records, record_arity).await?
+    };
     if let Some(earlier) = earlier.filter(|_| role.has_earlier) {
         best = compare_select(e, plan, &earlier, &best).await?;
     }

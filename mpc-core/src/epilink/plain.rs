@@ -15,10 +15,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use super::bitmul::reduce;
-use super::circuit::{ChunkShape, ScoreInputs, decide, select, similarities, spread};
+use super::circuit::{
+    ChunkShape, ScoreInputs, decide, select, select_groups, similarities, spread,
+};
 use super::error::ProtocolError;
 use super::inputs::{InputSink, Owner, PartyChunk, chunk_inputs};
-use super::pipeline::{CountShares, Driver, Engine, SimilarityShares, drive};
+use super::pipeline::{
+    CountShares, Driver, Engine, GroupChoice, GroupWords, SimilarityShares, declare_groups, drive,
+};
 use super::plan::{Carries, Plan};
 use super::schedule::{Chunk, Schedule};
 use crate::circuit::Word;
@@ -35,6 +39,8 @@ pub struct PlainOptions {
     pub lanes_per_chunk: usize,
     /// Seed of the random count shares.
     pub seed: u64,
+    /// Candidates per group of the record tournament (2, 4 or 8).
+    pub record_arity: usize,
 }
 
 impl Default for PlainOptions {
@@ -43,6 +49,7 @@ impl Default for PlainOptions {
             carries: Carries::default(),
             lanes_per_chunk: super::schedule::DEFAULT_LANES_PER_CHUNK,
             seed: 1,
+            record_arity: super::schedule::DEFAULT_RECORD_ARITY,
         }
     }
 }
@@ -101,7 +108,16 @@ pub fn link_records_plain(
 ) -> Result<Vec<LinkResult>, PlainError> {
     check_records(config, queries, database)?;
     let plan = Plan::new(config, opts.carries).map_err(ProtocolError::from)?;
-    let schedule = Schedule::new(queries.len(), database.len(), opts.lanes_per_chunk);
+    if !super::schedule::valid_record_arity(opts.record_arity) {
+        return Err(ProtocolError::InvalidOptions(format!(
+            "record_arity = {} is not one of {:?}",
+            opts.record_arity,
+            super::schedule::RECORD_ARITIES
+        ))
+        .into());
+    }
+    let schedule = Schedule::new(queries.len(), database.len(), opts.lanes_per_chunk)
+        .with_record_arity(opts.record_arity);
     let mut driver = PlainDriver {
         engine: PlainEngine {
             rng: ChaCha8Rng::seed_from_u64(opts.seed),
@@ -281,6 +297,24 @@ impl Engine for PlainEngine {
         let r = words_of(&mut b, right, lanes)?;
         let (s, out) = select(&mut b, plan, &yc, &ys, &l, &r)?;
         Ok((s, out.into_iter().map(Word::into_bits).collect()))
+    }
+
+    async fn select_groups(
+        &mut self,
+        plan: &Plan,
+        y: &[u64],
+        classes: &[GroupWords],
+    ) -> Result<Vec<GroupChoice>, ProtocolError> {
+        let mut b = PlainBuilder::new();
+        let (yc, ys) = self.split(&mut b, y, plan.arith_width as usize)?;
+        let groups = declare_groups(&mut b, classes)?;
+        Ok(select_groups(&mut b, plan, &yc, &ys, &groups)?
+            .into_iter()
+            .map(|w| GroupChoice {
+                onehot: w.onehot,
+                words: w.words.into_iter().map(Word::into_bits).collect(),
+            })
+            .collect())
     }
 
     async fn decide(

@@ -21,6 +21,19 @@ pub const MAX_LANES_PER_CHUNK: usize = 1 << 22;
 /// 32-bit words.
 pub const MAX_RECORDS: usize = 1 << 32;
 
+/// Record-tournament arities a run accepts (SPEC §8): candidates decided
+/// per group and layer, `⌈log_k N⌉` layers.
+pub const RECORD_ARITIES: [usize; 3] = [2, 4, 8];
+
+/// Default record-tournament arity: the binary tree, fewest comparisons
+/// (see BENCHMARKS.md, "Issue 12: wide record tournament").
+pub const DEFAULT_RECORD_ARITY: usize = 2;
+
+/// Whether `k` is a record-tournament arity a run accepts.
+pub fn valid_record_arity(k: usize) -> bool {
+    RECORD_ARITIES.contains(&k)
+}
+
 /// One chunk of the job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Chunk {
@@ -49,6 +62,8 @@ pub struct Schedule {
     pub query_block: usize,
     /// Records per chunk.
     pub record_chunk: usize,
+    /// Candidates per group of the record tournament (2: binary tree).
+    pub record_arity: usize,
 }
 
 impl Schedule {
@@ -63,6 +78,16 @@ impl Schedule {
             records,
             query_block,
             record_chunk,
+            record_arity: DEFAULT_RECORD_ARITY,
+        }
+    }
+
+    /// The same schedule with groups of `arity` records per tournament
+    /// layer (checked by the caller against [`RECORD_ARITIES`]).
+    pub fn with_record_arity(self, arity: usize) -> Schedule {
+        Schedule {
+            record_arity: arity,
+            ..self
         }
     }
 

@@ -4,11 +4,11 @@
 //! [`super::bitmul`].
 
 use super::bitmul::{bit_times_arith, bit_times_public, reduce};
-use super::circuit::{ChunkShape, decide, select, similarities, spread};
+use super::circuit::{ChunkShape, decide, select, select_groups, similarities, spread};
 use super::error::ProtocolError;
 use super::inputs::{InputSink, NetInputs, Owner, PartyChunk, chunk_inputs};
 use super::ots::OtStreams;
-use super::pipeline::{Engine, SimilarityShares};
+use super::pipeline::{Engine, GroupChoice, GroupWords, SimilarityShares, declare_groups};
 use super::plan::Plan;
 use crate::channel::Channel;
 use crate::circuit::Word;
@@ -182,6 +182,38 @@ impl<C: Channel> Engine for TwoParty<C> {
             .and_then(|mut w| w.pop())
             .ok_or_else(|| ProtocolError::Internal("select output".into()))?;
         Ok((s, shares.collect()))
+    }
+
+    async fn select_groups(
+        &mut self,
+        plan: &Plan,
+        y: &[u64],
+        classes: &[GroupWords],
+    ) -> Result<Vec<GroupChoice>, ProtocolError> {
+        let mut ni = NetInputs::new(self.me);
+        let (yc, ys) = self.private_words(&mut ni, y, plan.arith_width as usize)?;
+        let groups = declare_groups(&mut ni, classes)?;
+        let winners = select_groups(&mut ni, plan, &yc, &ys, &groups)?;
+        // Outputs, class after class: the winner bits, then the words.
+        let mut all = Vec::new();
+        for w in &winners {
+            all.extend(w.onehot.iter().map(|b| Word::from_bits(vec![*b])));
+            all.extend(w.words.iter().cloned());
+        }
+        let mut shares = self.evaluate(ni, &all).await?.into_iter();
+        let missing = || ProtocolError::Internal("select_groups output".into());
+        winners
+            .iter()
+            .map(|w| {
+                let onehot = (0..w.onehot.len())
+                    .map(|_| shares.next().and_then(|mut b| b.pop()).ok_or_else(missing))
+                    .collect::<Result<_, _>>()?;
+                let words = (0..w.words.len())
+                    .map(|_| shares.next().ok_or_else(missing))
+                    .collect::<Result<_, _>>()?;
+                Ok(GroupChoice { onehot, words })
+            })
+            .collect()
     }
 
     async fn decide(
