@@ -332,29 +332,6 @@ pub fn select<B: Builder>(
     Ok((s, out))
 }
 
-/// One class of equally large groups of a wide record-tournament layer
-/// (see [`select_groups`]).
-#[derive(Clone, Debug)]
-pub struct GroupClass<W> {
-    /// Candidates per group (at least 2).
-    pub size: usize,
-    /// Groups of the class (lanes of every word below).
-    pub groups: usize,
-    /// Per slot `0..size`: the candidate's Boolean words (denominator bits,
-    /// index bits), one lane per group.
-    pub words: Vec<Vec<Word<W>>>,
-}
-
-/// The winner of every group of a class.
-#[derive(Clone, Debug)]
-pub struct GroupWinner<W> {
-    /// Per slot `1..size`: 1 if that slot wins its group (slot 0 wins when
-    /// none of them does), one lane per group.
-    pub onehot: Vec<W>,
-    /// The winner's words.
-    pub words: Vec<Word<W>>,
-}
-
 /// Index of pair `(i, j)`, `i < j < size`, in the lexicographic order of
 /// all pairs of a group.
 pub fn pair_index(size: usize, i: usize, j: usize) -> usize {
@@ -365,6 +342,7 @@ pub fn pair_index(size: usize, i: usize, j: usize) -> usize {
 /// candidates is decided at once from all its `size·(size−1)/2` pairwise
 /// comparisons.
 ///
+/// `classes` are `(size, groups)`: classes of equally large groups.
 /// `y_client + y_server` holds, class after class, pair `(i, j)` (`i < j`,
 /// lexicographic, [`pair_index`]) after pair, one lane per group,
 /// `N_i·D_j − N_j·D_i`: negative exactly when slot `j`'s ratio is strictly
@@ -377,27 +355,26 @@ pub fn pair_index(size: usize, i: usize, j: usize) -> usize {
 /// ```
 ///
 /// which is the reference's rule (largest ratio, lowest index among equal
-/// ratios); exactly one slot wins since ratios are totally preordered. The
-/// words are multiplexed as `w_0 ⊕ Σ_{p≥1} win_p·(w_p ⊕ w_0)`.
+/// ratios); exactly one slot wins since ratios are totally preordered.
+/// Returns per class the winner bits of slots `1..size` (slot 0 wins when
+/// none of them does); the caller multiplexes the candidates with them.
 pub fn select_groups<B: Builder>(
     b: &mut B,
     plan: &Plan,
     y_client: &Word<B::Wire>,
     y_server: &Word<B::Wire>,
-    classes: &[GroupClass<B::Wire>],
-) -> CResult<Vec<GroupWinner<B::Wire>>> {
+    classes: &[(usize, usize)],
+) -> CResult<Vec<Vec<B::Wire>>> {
     let s = sign_of_sum(b, plan.carries.comparison, y_client, y_server)?;
     let mut out = Vec::with_capacity(classes.len());
     let mut offset = 0usize;
-    for class in classes {
-        let (k, g) = (class.size, class.groups);
-        if k < 2 || class.words.len() != k {
+    for &(k, g) in classes {
+        if k < 2 {
             return Err(CircuitError::Parameter {
                 op: "select_groups",
-                detail: format!("a group class of size {k} with {} slots", class.words.len()),
+                detail: format!("a group class of size {k}"),
             });
         }
-        let pairs = k * (k - 1) / 2;
         let sign = |b: &mut B, i: usize, j: usize| {
             b.slice_lanes(&s, offset + pair_index(k, i, j) * g, g)
         };
@@ -413,21 +390,8 @@ pub fn select_groups<B: Builder>(
             }
             onehot.push(and_all(b, &conds)?.ok_or(missing("comparison"))?);
         }
-        let mut words = Vec::with_capacity(class.words[0].len());
-        for (w, base) in class.words[0].iter().enumerate() {
-            let mut bits: Vec<B::Wire> = base.bits().to_vec();
-            for (p, win) in onehot.iter().enumerate() {
-                let other = class.words[p + 1].get(w).ok_or(missing("group word"))?;
-                for (acc, (x, x0)) in bits.iter_mut().zip(other.bits().iter().zip(base.bits())) {
-                    let diff = b.xor(x, x0)?;
-                    let pick = b.and(win, &diff)?;
-                    *acc = b.xor(acc, &pick)?;
-                }
-            }
-            words.push(Word::from_bits(bits));
-        }
-        out.push(GroupWinner { onehot, words });
-        offset += pairs * g;
+        out.push(onehot);
+        offset += k * (k - 1) / 2 * g;
     }
     Ok(out)
 }

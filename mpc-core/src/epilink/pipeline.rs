@@ -26,8 +26,7 @@ use std::future::Future;
 
 use super::bitmul::reduce;
 use super::error::ProtocolError;
-use super::circuit::GroupClass;
-use super::inputs::{InputSink, Owner, PartyChunk};
+use super::inputs::PartyChunk;
 use super::plan::Plan;
 use super::schedule::{Chunk, Schedule};
 use crate::circuit::word::{lanes_to_values, values_to_lanes};
@@ -97,14 +96,28 @@ pub trait Engine: Send {
 
     /// The Boolean part of a wide tournament layer
     /// ([`super::circuit::select_groups`]): `y` holds the cross-product
-    /// differences of every pair of every group, class after class; per
-    /// class the winner bits of slots `1..size` and the winner's words.
+    /// differences of every pair of every group, class after class, for
+    /// `classes` of `(size, groups)`; per class the winner bits of slots
+    /// `1..size`.
     fn select_groups(
         &mut self,
         plan: &Plan,
         y: &[u64],
-        classes: &[GroupWords],
-    ) -> impl Future<Output = Result<Vec<GroupChoice>, ProtocolError>> + Send;
+        classes: &[(usize, usize)],
+    ) -> impl Future<Output = Result<Vec<Vec<Lanes>>, ProtocolError>> + Send;
+
+    /// Shares of `bits_j · x_j` (additive, mod `2^width`) and of
+    /// `bits_j · words_j` (XOR, `word_width ≤ 64` bits per element): a
+    /// multiplexer of a candidate's numerator and Boolean words with one
+    /// select bit ([`super::muxprod`]).
+    fn bit_mul_mixed(
+        &mut self,
+        bits: &Lanes,
+        x: &[u64],
+        width: u32,
+        words: &[u64],
+        word_width: usize,
+    ) -> impl Future<Output = Result<(Vec<u64>, Vec<u64>), ProtocolError>> + Send;
 
     /// The threshold decisions ([`super::circuit::decide`]) on numerator
     /// shares and denominator bits: `(match, tentative)`.
@@ -114,55 +127,6 @@ pub trait Engine: Send {
         numerator: &[u64],
         denominator: &[Lanes],
     ) -> impl Future<Output = Result<(Lanes, Lanes), ProtocolError>> + Send;
-}
-
-/// One class of equally large groups of a wide tournament layer, as this
-/// party's shares: per slot, per word (denominator, index), per bit, one
-/// lane per group.
-#[derive(Clone, Debug)]
-pub struct GroupWords {
-    /// Candidates per group.
-    pub size: usize,
-    /// Groups in the class.
-    pub groups: usize,
-    /// Per slot, per word, per bit: lanes of every group.
-    pub words: Vec<Vec<Vec<Lanes>>>,
-}
-
-/// This party's shares of the winners of a [`GroupWords`] class.
-#[derive(Clone, Debug)]
-pub struct GroupChoice {
-    /// Per slot `1..size`: the winner bit, one lane per group.
-    pub onehot: Vec<Lanes>,
-    /// The winner's words.
-    pub words: Vec<Vec<Lanes>>,
-}
-
-/// Declares the group words of a wide layer as shared inputs of a circuit
-/// (both engines use it before [`super::circuit::select_groups`]).
-pub fn declare_groups<S: InputSink>(
-    sink: &mut S,
-    classes: &[GroupWords],
-) -> Result<Vec<GroupClass<S::Wire>>, ProtocolError> {
-    classes
-        .iter()
-        .map(|c| {
-            let words = c
-                .words
-                .iter()
-                .map(|slot| {
-                    slot.iter()
-                        .map(|w| Ok(sink.declare(Owner::Shared, w.len(), c.groups, Some(w.clone()))?))
-                        .collect::<Result<Vec<_>, ProtocolError>>()
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(GroupClass {
-                size: c.size,
-                groups: c.groups,
-                words,
-            })
-        })
-        .collect()
 }
 
 /// A candidate for "best": per lane a numerator, denominator and index.
@@ -483,10 +447,11 @@ pub async fn segmented_wide<E: Engine>(
 /// One wide layer: for every class `(size, lanes of each slot)` all pairs
 /// of every group compared in one batch of products
 /// ([`cross_difference`]), the winners chosen by one circuit
-/// ([`Engine::select_groups`]), their numerators multiplexed as
-/// `N_0 + Σ_{p≥1} win_p·(N_p − N_0)` in one batch of bit × integer
-/// products. Returns the winners of each class (one lane per group, in the
-/// order of the lanes given).
+/// ([`Engine::select_groups`]), and every winner bit `win_p` (slots
+/// `p ≥ 1`) multiplexing numerator, denominator and index at once
+/// ([`Engine::bit_mul_mixed`]): `N = N_0 + Σ win_p·(N_p − N_0)`,
+/// `w = w_0 ⊕ Σ win_p·(w_p ⊕ w_0)`. Returns the winners of each class (one
+/// lane per group, in the order of the lanes given).
 async fn wide_layer<E: Engine>(
     e: &mut E,
     plan: &Plan,
@@ -494,6 +459,8 @@ async fn wide_layer<E: Engine>(
     classes: &[(usize, Vec<Vec<u32>>)],
 ) -> Result<Vec<Cand>, ProtocolError> {
     let a = plan.arith_width;
+    let (dw, iw) = (plan.d_width, cur.idx.len());
+    let word_width = dw + iw;
     let mut slots: Vec<Vec<Cand>> = Vec::with_capacity(classes.len());
     let (mut lefts, mut rights) = (Vec::new(), Vec::new());
     for (size, lanes) in classes {
@@ -510,54 +477,62 @@ async fn wide_layer<E: Engine>(
         slots.push(cands);
     }
     let y = cross_difference(e, plan, &Cand::concat(&lefts), &Cand::concat(&rights)).await?;
-    let words: Vec<GroupWords> = classes
+    let shapes: Vec<(usize, usize)> = classes
         .iter()
-        .zip(&slots)
-        .map(|((size, lanes), cands)| GroupWords {
-            size: *size,
-            groups: lanes.first().map_or(0, Vec::len),
-            words: cands.iter().map(|c| vec![c.d.clone(), c.idx.clone()]).collect(),
-        })
+        .map(|(size, lanes)| (*size, lanes.first().map_or(0, Vec::len)))
         .collect();
-    let choices = e.select_groups(plan, &y, &words).await?;
+    let choices = e.select_groups(plan, &y, &shapes).await?;
     if choices.len() != classes.len() {
         return Err(ProtocolError::Internal("select_groups output".into()));
     }
-    // Numerators: every winner bit times (N_p − N_0), one batch.
-    let mut bits = Lanes::zeros(0);
-    let mut diffs = Vec::new();
-    for (choice, cands) in choices.iter().zip(&slots) {
-        for (win, cand) in choice.onehot.iter().zip(&cands[1..]) {
-            bits.extend(win);
+    // Per candidate its Boolean words as one value per lane: D' in the low
+    // d_width bits, the index above.
+    let packed = |c: &Cand| -> Result<Vec<u64>, ProtocolError> {
+        let mut bits = c.d.clone();
+        bits.extend(c.idx.iter().cloned());
+        Ok(lanes_to_values(&bits)?.into_iter().map(|v| v as u64).collect())
+    };
+    let mut sel = Lanes::zeros(0);
+    let (mut diffs, mut words) = (Vec::new(), Vec::new());
+    let mut bases = Vec::with_capacity(classes.len());
+    for (wins, cands) in choices.iter().zip(&slots) {
+        let w0 = packed(&cands[0])?;
+        for (win, cand) in wins.iter().zip(&cands[1..]) {
+            sel.extend(win);
             diffs.extend(
                 cand.n
                     .iter()
                     .zip(&cands[0].n)
                     .map(|(np, n0)| reduce(np.wrapping_sub(*n0), a)),
             );
+            words.extend(packed(cand)?.iter().zip(&w0).map(|(wp, w)| wp ^ w));
         }
+        bases.push(w0);
     }
-    let deltas = e.bit_mul(&bits, &diffs, a).await?;
+    let (dn, dw_words) = e.bit_mul_mixed(&sel, &diffs, a, &words, word_width).await?;
     let mut at = 0usize;
     let mut out = Vec::with_capacity(classes.len());
-    for (choice, cands) in choices.into_iter().zip(&slots) {
+    for (cands, w0) in slots.iter().zip(bases) {
         let groups = cands[0].lanes();
         let mut n = cands[0].n.clone();
+        let mut w = w0;
         for _ in 1..cands.len() {
-            let part = deltas
-                .get(at..at + groups)
-                .ok_or_else(|| ProtocolError::Internal("numerator products".into()))?;
-            for (x, d) in n.iter_mut().zip(part) {
+            let (pn, pw) = match (dn.get(at..at + groups), dw_words.get(at..at + groups)) {
+                (Some(pn), Some(pw)) => (pn, pw),
+                _ => return Err(ProtocolError::Internal("multiplexer products".into())),
+            };
+            for (x, d) in n.iter_mut().zip(pn) {
                 *x = reduce(x.wrapping_add(*d), a);
+            }
+            for (x, d) in w.iter_mut().zip(pw) {
+                *x ^= d;
             }
             at += groups;
         }
-        let mut w = choice.words.into_iter();
-        let (d, idx) = match (w.next(), w.next()) {
-            (Some(d), Some(idx)) => (d, idx),
-            _ => return Err(ProtocolError::Internal("select_groups words".into())),
-        };
-        out.push(Cand { n, d, idx });
+        let values: Vec<u128> = w.into_iter().map(u128::from).collect();
+        let mut bits = values_to_lanes(&values, word_width)?;
+        let idx = bits.split_off(dw);
+        out.push(Cand { n, d: bits, idx });
     }
     Ok(out)
 }

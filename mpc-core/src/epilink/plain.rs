@@ -21,7 +21,7 @@ use super::circuit::{
 use super::error::ProtocolError;
 use super::inputs::{InputSink, Owner, PartyChunk, chunk_inputs};
 use super::pipeline::{
-    CountShares, Driver, Engine, GroupChoice, GroupWords, SimilarityShares, declare_groups, drive,
+    CountShares, Driver, Engine, SimilarityShares, drive,
 };
 use super::plan::{Carries, Plan};
 use super::schedule::{Chunk, Schedule};
@@ -303,18 +303,33 @@ impl Engine for PlainEngine {
         &mut self,
         plan: &Plan,
         y: &[u64],
-        classes: &[GroupWords],
-    ) -> Result<Vec<GroupChoice>, ProtocolError> {
+        classes: &[(usize, usize)],
+    ) -> Result<Vec<Vec<Lanes>>, ProtocolError> {
         let mut b = PlainBuilder::new();
         let (yc, ys) = self.split(&mut b, y, plan.arith_width as usize)?;
-        let groups = declare_groups(&mut b, classes)?;
-        Ok(select_groups(&mut b, plan, &yc, &ys, &groups)?
-            .into_iter()
-            .map(|w| GroupChoice {
-                onehot: w.onehot,
-                words: w.words.into_iter().map(Word::into_bits).collect(),
-            })
-            .collect())
+        Ok(select_groups(&mut b, plan, &yc, &ys, classes)?)
+    }
+
+    async fn bit_mul_mixed(
+        &mut self,
+        bits: &Lanes,
+        x: &[u64],
+        width: u32,
+        words: &[u64],
+        word_width: usize,
+    ) -> Result<(Vec<u64>, Vec<u64>), ProtocolError> {
+        let on = |j: usize| bits.get(j).unwrap_or(false);
+        Ok((
+            x.iter()
+                .enumerate()
+                .map(|(j, &v)| if on(j) { reduce(v, width) } else { 0 })
+                .collect(),
+            words
+                .iter()
+                .enumerate()
+                .map(|(j, &w)| if on(j) { reduce(w, word_width as u32) } else { 0 })
+                .collect(),
+        ))
     }
 
     async fn decide(

@@ -8,7 +8,8 @@ use super::circuit::{ChunkShape, decide, select, select_groups, similarities, sp
 use super::error::ProtocolError;
 use super::inputs::{InputSink, NetInputs, Owner, PartyChunk, chunk_inputs};
 use super::ots::OtStreams;
-use super::pipeline::{Engine, GroupChoice, GroupWords, SimilarityShares, declare_groups};
+use super::muxprod::bit_times_mixed;
+use super::pipeline::{Engine, SimilarityShares};
 use super::plan::Plan;
 use crate::channel::Channel;
 use crate::circuit::Word;
@@ -188,32 +189,37 @@ impl<C: Channel> Engine for TwoParty<C> {
         &mut self,
         plan: &Plan,
         y: &[u64],
-        classes: &[GroupWords],
-    ) -> Result<Vec<GroupChoice>, ProtocolError> {
+        classes: &[(usize, usize)],
+    ) -> Result<Vec<Vec<Lanes>>, ProtocolError> {
         let mut ni = NetInputs::new(self.me);
         let (yc, ys) = self.private_words(&mut ni, y, plan.arith_width as usize)?;
-        let groups = declare_groups(&mut ni, classes)?;
-        let winners = select_groups(&mut ni, plan, &yc, &ys, &groups)?;
-        // Outputs, class after class: the winner bits, then the words.
-        let mut all = Vec::new();
-        for w in &winners {
-            all.extend(w.onehot.iter().map(|b| Word::from_bits(vec![*b])));
-            all.extend(w.words.iter().cloned());
-        }
+        let winners = select_groups(&mut ni, plan, &yc, &ys, classes)?;
+        let all: Vec<Word<NetWire>> = winners
+            .iter()
+            .flatten()
+            .map(|b| Word::from_bits(vec![*b]))
+            .collect();
         let mut shares = self.evaluate(ni, &all).await?.into_iter();
         let missing = || ProtocolError::Internal("select_groups output".into());
         winners
             .iter()
             .map(|w| {
-                let onehot = (0..w.onehot.len())
+                (0..w.len())
                     .map(|_| shares.next().and_then(|mut b| b.pop()).ok_or_else(missing))
-                    .collect::<Result<_, _>>()?;
-                let words = (0..w.words.len())
-                    .map(|_| shares.next().ok_or_else(missing))
-                    .collect::<Result<_, _>>()?;
-                Ok(GroupChoice { onehot, words })
+                    .collect()
             })
             .collect()
+    }
+
+    async fn bit_mul_mixed(
+        &mut self,
+        bits: &Lanes,
+        x: &[u64],
+        width: u32,
+        words: &[u64],
+        word_width: usize,
+    ) -> Result<(Vec<u64>, Vec<u64>), ProtocolError> {
+        bit_times_mixed(&mut self.ch, &mut self.ots, bits, x, width, words, word_width).await
     }
 
     async fn decide(
