@@ -9,18 +9,22 @@
 //!    `2^arith_width`; every pairing's numerator `N_P = Σ w·sim` is then a
 //!    local sum;
 //! 3. a tournament over the pairings of each lane, then a segmented
-//!    tournament over the records of each query (lowest index on ties),
-//!    then the running best of earlier chunks: every comparison is one
-//!    [`compare_select`] layer;
+//!    tournament over the records of each query (lowest index on ties):
+//!    binary ([`segmented`], one [`compare_select`] layer per level) or
+//!    `k`-ary ([`segmented_wide`], groups of `k` decided in one layer from
+//!    all their pairwise comparisons), then the running best of earlier
+//!    chunks;
 //! 4. the last chunk of a query block: [`Engine::decide`].
 //!
 //! A candidate ([`Cand`]) is a numerator (additive shares), a denominator
 //! (XOR-shared bits) and an index (XOR-shared bits). Comparing `N_L/D_L`
 //! with `N_R/D_R`: `N_L·D_R = Σ_k 2^k·(d_{R,k}·N_L)`, 2·d_width bit ×
-//! integer products per lane ([`Engine::bit_mul`]); the sign of
-//! `N_L·D_R − N_R·D_L` and the multiplexers of the Boolean words come from
-//! one small circuit ([`Engine::select`]); the numerator is multiplexed
-//! arithmetically, `N = N_L + s·(N_R − N_L)`.
+//! integer products per lane ([`Engine::bit_mul`]); the sign `s` of
+//! `N_L·D_R − N_R·D_L` comes from one small circuit ([`Engine::select`]);
+//! the winner is multiplexed by one product per lane with `s`
+//! ([`Engine::bit_mul_mixed`]): `N = N_L + s·(N_R − N_L)` on the additive
+//! shares and `w = w_L ⊕ s·(w_R ⊕ w_L)` on the Boolean words (denominator
+//! and index bits), instead of one AND gate per word bit.
 
 use std::future::Future;
 
@@ -260,29 +264,60 @@ pub async fn compare_select<E: Engine>(
         ));
     }
     let y = cross_difference(e, plan, left, right).await?;
-    let left_words = vec![left.d.clone(), left.idx.clone()];
-    let right_words = vec![right.d.clone(), right.idx.clone()];
-    let (s, mut words) = e.select(plan, &y, &left_words, &right_words).await?;
+    // The circuit gives only the sign; the winner's numerator and words
+    // are multiplexed by one product per lane with `s`.
+    let (s, _) = e.select(plan, &y, &[], &[]).await?;
     let diff: Vec<u64> = right
         .n
         .iter()
         .zip(&left.n)
         .map(|(r, l)| reduce(r.wrapping_sub(*l), a))
         .collect();
-    let delta = e.bit_mul(&s, &diff, a).await?;
+    let (wl, wr) = (packed_words(left)?, packed_words(right)?);
+    let flips: Vec<u64> = wr.iter().zip(&wl).map(|(r, l)| r ^ l).collect();
+    let word_width = dw + left.idx.len();
+    let (delta, flip) = e.bit_mul_mixed(&s, &diff, a, &flips, word_width).await?;
     let n = left
         .n
         .iter()
         .zip(&delta)
         .map(|(l, d)| reduce(l.wrapping_add(*d), a))
         .collect();
-    let idx = words
-        .pop()
-        .ok_or_else(|| ProtocolError::Internal("select output".into()))?;
-    let d = words
-        .pop()
-        .ok_or_else(|| ProtocolError::Internal("select output".into()))?;
-    Ok(Cand { n, d, idx })
+    let words: Vec<u128> = wl
+        .iter()
+        .zip(&flip)
+        .map(|(l, f)| u128::from(l ^ f))
+        .collect();
+    Ok(Cand {
+        n,
+        ..unpack_words(&words, dw, word_width)?
+    })
+}
+
+/// A candidate's Boolean words as one value per lane: `D'` in the low
+/// `d_width` bits, the index above (at most 64 bits: `d_width ≤ 23` since
+/// the arithmetic shares have at most 64 bits, indices at most 32).
+fn packed_words(c: &Cand) -> Result<Vec<u64>, ProtocolError> {
+    let mut bits = c.d.clone();
+    bits.extend(c.idx.iter().cloned());
+    if bits.len() > 64 {
+        return Err(ProtocolError::Internal("candidate words over 64 bits".into()));
+    }
+    Ok(lanes_to_values(&bits)?
+        .into_iter()
+        .map(|v| v as u64)
+        .collect())
+}
+
+/// The inverse of [`packed_words`], with the numerator left empty.
+fn unpack_words(values: &[u128], dw: usize, width: usize) -> Result<Cand, ProtocolError> {
+    let mut d = values_to_lanes(values, width)?;
+    let idx = d.split_off(dw);
+    Ok(Cand {
+        n: Vec::new(),
+        d,
+        idx,
+    })
 }
 
 /// Tournament over separate candidates of equal lanes (e.g. the pairings
@@ -485,13 +520,7 @@ async fn wide_layer<E: Engine>(
     if choices.len() != classes.len() {
         return Err(ProtocolError::Internal("select_groups output".into()));
     }
-    // Per candidate its Boolean words as one value per lane: D' in the low
-    // d_width bits, the index above.
-    let packed = |c: &Cand| -> Result<Vec<u64>, ProtocolError> {
-        let mut bits = c.d.clone();
-        bits.extend(c.idx.iter().cloned());
-        Ok(lanes_to_values(&bits)?.into_iter().map(|v| v as u64).collect())
-    };
+    let packed = packed_words;
     let mut sel = Lanes::zeros(0);
     let (mut diffs, mut words) = (Vec::new(), Vec::new());
     let mut bases = Vec::with_capacity(classes.len());
@@ -530,9 +559,10 @@ async fn wide_layer<E: Engine>(
             at += groups;
         }
         let values: Vec<u128> = w.into_iter().map(u128::from).collect();
-        let mut bits = values_to_lanes(&values, word_width)?;
-        let idx = bits.split_off(dw);
-        out.push(Cand { n, d: bits, idx });
+        out.push(Cand {
+            n,
+            ..unpack_words(&values, dw, word_width)?
+        });
     }
     Ok(out)
 }
