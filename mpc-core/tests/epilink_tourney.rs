@@ -89,7 +89,18 @@ fn database(
 /// The sizes every arity is checked at: 1, 2, k − 1, k, k + 1, odd sizes
 /// and sizes of several layers.
 fn sizes(k: usize) -> Vec<usize> {
-    let mut v = vec![1, 2, k - 1, k, k + 1, 2 * k - 1, 2 * k + 3, k * k - 1, k * k + 1, 37];
+    let mut v = vec![
+        1,
+        2,
+        k - 1,
+        k,
+        k + 1,
+        2 * k - 1,
+        2 * k + 3,
+        k * k - 1,
+        k * k + 1,
+        37,
+    ];
     v.sort_unstable();
     v.dedup();
     v.retain(|&n| n >= 1);
@@ -103,11 +114,11 @@ fn plain_sizes_ties_and_chunks_match_the_reference() {
     for k in ARITIES {
         for n in sizes(k) {
             let patterns: [&dyn Fn(usize) -> bool; 5] = [
-                &|_| false,                 // best among the others
-                &|i| i == n - 1,            // only the last
-                &|i| i % 3 == 2,            // ties at many positions
-                &|i| i >= n / 2,            // ties in the second half
-                &|_| true,                  // all equal
+                &|_| false,      // best among the others
+                &|i| i == n - 1, // only the last
+                &|i| i % 3 == 2, // ties at many positions
+                &|i| i >= n / 2, // ties in the second half
+                &|_| true,       // all equal
             ];
             for best_at in patterns {
                 let db = database(&query, &others, n, best_at);

@@ -138,10 +138,7 @@ fn parse_args() -> Result<Args, String> {
             "--record-arity" => {
                 a.record_arity = num("--record-arity", value("--record-arity")?)?;
                 if !mpc_core::epilink::schedule::valid_record_arity(a.record_arity) {
-                    return Err(format!(
-                        "--record-arity {}: use 2, 4 or 8",
-                        a.record_arity
-                    ));
+                    return Err(format!("--record-arity {}: use 2, 4 or 8", a.record_arity));
                 }
             }
             "--reps" => a.reps = num("--reps", value("--reps")?)?.max(1),

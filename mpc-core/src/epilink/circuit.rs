@@ -375,9 +375,8 @@ pub fn select_groups<B: Builder>(
                 detail: format!("a group class of size {k}"),
             });
         }
-        let sign = |b: &mut B, i: usize, j: usize| {
-            b.slice_lanes(&s, offset + pair_index(k, i, j) * g, g)
-        };
+        let sign =
+            |b: &mut B, i: usize, j: usize| b.slice_lanes(&s, offset + pair_index(k, i, j) * g, g);
         let mut onehot = Vec::with_capacity(k - 1);
         for p in 1..k {
             let mut conds = Vec::with_capacity(k - 1);

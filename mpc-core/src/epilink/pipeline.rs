@@ -301,7 +301,9 @@ fn packed_words(c: &Cand) -> Result<Vec<u64>, ProtocolError> {
     let mut bits = c.d.clone();
     bits.extend(c.idx.iter().cloned());
     if bits.len() > 64 {
-        return Err(ProtocolError::Internal("candidate words over 64 bits".into()));
+        return Err(ProtocolError::Internal(
+            "candidate words over 64 bits".into(),
+        ));
     }
     Ok(lanes_to_values(&bits)?
         .into_iter()
@@ -437,7 +439,9 @@ pub async fn segmented_wide<E: Engine>(
         // Lanes of slot p of every group of a class, segment after segment.
         let slot_lanes = |first_group: usize, groups: usize, p: usize| -> Vec<u32> {
             (0..segments)
-                .flat_map(|s| (0..groups).map(move |g| (s * n + (first_group + g) * arity + p) as u32))
+                .flat_map(|s| {
+                    (0..groups).map(move |g| (s * n + (first_group + g) * arity + p) as u32)
+                })
                 .collect()
         };
         let mut classes: Vec<(usize, Vec<Vec<u32>>)> = Vec::with_capacity(2);
@@ -668,8 +672,17 @@ pub async fn drive<D: Driver>(
         let rs = records_of(database, chunk.first_record, chunk.records)?;
         let client = party(qs, &client_counts)?;
         let server = party(rs, &server_counts)?;
-        let result =
-            process_chunk(engine, plan, &shape, role, client, server, running.take(), schedule.record_arity).await?;
+        let result = process_chunk(
+            engine,
+            plan,
+            &shape,
+            role,
+            client,
+            server,
+            running.take(),
+            schedule.record_arity,
+        )
+        .await?;
         match result {
             ChunkResult::Running(best) => running = Some(best),
             ChunkResult::Final {

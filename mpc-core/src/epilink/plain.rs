@@ -20,9 +20,7 @@ use super::circuit::{
 };
 use super::error::ProtocolError;
 use super::inputs::{InputSink, Owner, PartyChunk, chunk_inputs};
-use super::pipeline::{
-    CountShares, Driver, Engine, SimilarityShares, drive,
-};
+use super::pipeline::{CountShares, Driver, Engine, SimilarityShares, drive};
 use super::plan::{Carries, Plan};
 use super::schedule::{Chunk, Schedule};
 use crate::circuit::Word;
@@ -327,7 +325,13 @@ impl Engine for PlainEngine {
             words
                 .iter()
                 .enumerate()
-                .map(|(j, &w)| if on(j) { reduce(w, word_width as u32) } else { 0 })
+                .map(|(j, &w)| {
+                    if on(j) {
+                        reduce(w, word_width as u32)
+                    } else {
+                        0
+                    }
+                })
                 .collect(),
         ))
     }

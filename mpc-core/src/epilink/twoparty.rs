@@ -7,8 +7,8 @@ use super::bitmul::{bit_times_arith, bit_times_public, reduce};
 use super::circuit::{ChunkShape, decide, select, select_groups, similarities, spread};
 use super::error::ProtocolError;
 use super::inputs::{InputSink, NetInputs, Owner, PartyChunk, chunk_inputs};
-use super::ots::OtStreams;
 use super::muxprod::bit_times_mixed;
+use super::ots::OtStreams;
 use super::pipeline::{Engine, SimilarityShares};
 use super::plan::Plan;
 use crate::channel::Channel;
@@ -219,7 +219,16 @@ impl<C: Channel> Engine for TwoParty<C> {
         words: &[u64],
         word_width: usize,
     ) -> Result<(Vec<u64>, Vec<u64>), ProtocolError> {
-        bit_times_mixed(&mut self.ch, &mut self.ots, bits, x, width, words, word_width).await
+        bit_times_mixed(
+            &mut self.ch,
+            &mut self.ots,
+            bits,
+            x,
+            width,
+            words,
+            word_width,
+        )
+        .await
     }
 
     async fn decide(
