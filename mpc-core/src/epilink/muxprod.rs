@@ -27,10 +27,10 @@
 use super::bitmul::reduce;
 use super::error::ProtocolError;
 use super::ots::{OneWay, OtStreams};
+use crate::Lanes;
 use crate::arith::ring::{self, Ring};
 use crate::channel::Channel;
 use crate::gmw::{recv_payload, send_payload};
-use crate::Lanes;
 
 /// `w mod 2^width` for `width ≤ 64`.
 fn low_bits(w: u64, width: usize) -> u64 {
@@ -116,4 +116,95 @@ pub async fn bit_times_mixed<C: Channel>(
         xor[j] = low_bits(xor[j] ^ mx, word_width);
     }
     Ok((arith, xor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Party;
+    use crate::channel::memory_pair;
+    use crate::epilink::peer_ot::PeerOt;
+    use rand::RngExt;
+
+    /// Random XOR / additive splits of the values, both parties' products,
+    /// and the combined results against the clear products.
+    async fn party(
+        ch: crate::channel::MemoryChannel,
+        me: Party,
+        bits: Lanes,
+        x: Vec<u64>,
+        w: Vec<u64>,
+        width: u32,
+        word_width: usize,
+    ) -> (Vec<u64>, Vec<u64>) {
+        let mut ch = ch;
+        let ot = PeerOt::establish(&mut ch, me, b"muxprod test")
+            .await
+            .expect("ot");
+        let mut ots = ot.streams(me, &[7; 32]);
+        bit_times_mixed(&mut ch, &mut ots, &bits, &x, width, &w, word_width)
+            .await
+            .expect("products")
+    }
+
+    #[test]
+    fn mixed_products_combine_to_the_clear_products() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut rng = rand::rng();
+        for (n, width, word_width) in [(1, 45, 28), (200, 64, 64), (130, 1, 1), (77, 33, 14)] {
+            let b: Vec<bool> = (0..n).map(|_| rng.random()).collect();
+            let x: Vec<u64> = (0..n).map(|_| reduce(rng.random(), width)).collect();
+            let w: Vec<u64> = (0..n)
+                .map(|_| reduce(rng.random(), word_width as u32))
+                .collect();
+            // Shares: b = b_C ⊕ b_S, x = x_C + x_S, w = w_C ⊕ w_S.
+            let bc: Vec<bool> = (0..n).map(|_| rng.random()).collect();
+            let xc: Vec<u64> = (0..n).map(|_| reduce(rng.random(), width)).collect();
+            let wc: Vec<u64> = (0..n)
+                .map(|_| reduce(rng.random(), word_width as u32))
+                .collect();
+            let bs: Vec<bool> = b.iter().zip(&bc).map(|(v, c)| v ^ c).collect();
+            let xs: Vec<u64> = x
+                .iter()
+                .zip(&xc)
+                .map(|(v, c)| reduce(v.wrapping_sub(*c), width))
+                .collect();
+            let ws: Vec<u64> = w.iter().zip(&wc).map(|(v, c)| v ^ c).collect();
+            let (a, s) = memory_pair();
+            let client = rt.spawn(party(
+                a,
+                Party::Client,
+                Lanes::from_bools(&bc),
+                xc,
+                wc,
+                width,
+                word_width,
+            ));
+            let server = rt.spawn(party(
+                s,
+                Party::Server,
+                Lanes::from_bools(&bs),
+                xs,
+                ws,
+                width,
+                word_width,
+            ));
+            let (c, s) = rt.block_on(async { (client.await, server.await) });
+            let ((ca, cx), (sa, sx)) = (c.expect("client"), s.expect("server"));
+            for j in 0..n {
+                let want_a = if b[j] { x[j] } else { 0 };
+                let want_x = if b[j] { w[j] } else { 0 };
+                assert_eq!(
+                    reduce(ca[j].wrapping_add(sa[j]), width),
+                    want_a,
+                    "n {n} lane {j}"
+                );
+                assert_eq!(cx[j] ^ sx[j], want_x, "n {n} lane {j}");
+            }
+        }
+    }
 }
