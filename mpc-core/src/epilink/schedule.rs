@@ -167,4 +167,18 @@ mod tests {
             assert_eq!(s.chunks().count() as u64, s.chunk_count());
         }
     }
+
+    #[test]
+    fn record_arity_is_binary_unless_chosen() {
+        let s = Schedule::new(3, 100, 1000);
+        assert_eq!(s.record_arity, DEFAULT_RECORD_ARITY);
+        let wide = s.with_record_arity(8);
+        assert_eq!(wide.record_arity, 8);
+        assert_eq!(
+            wide.chunks().collect::<Vec<_>>(),
+            s.chunks().collect::<Vec<_>>()
+        );
+        assert!(RECORD_ARITIES.iter().all(|&k| valid_record_arity(k)));
+        assert!(![0, 1, 3, 16].iter().any(|&k| valid_record_arity(k)));
+    }
 }
