@@ -22,6 +22,7 @@ fn check(
         carries,
         lanes_per_chunk: lanes,
         seed: 7,
+        ..PlainOptions::default()
     };
     let want = link_records(config, queries, database).expect("reference");
     let got = link_records_plain(config, queries, database, &opts).expect("plaintext circuit");

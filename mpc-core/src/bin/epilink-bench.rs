@@ -6,6 +6,7 @@
 //! epilink-bench [--db N] [--queries M] [--seed S] [--config C]
 //!               [--client A.jsonl --server B.jsonl] [--out FILE]
 //!               [--carries min-gates|balanced|min-rounds] [--lanes L] [--ot-k K] [--reps R]
+//!               [--record-arity 2|4|8]
 //!               [--matching] [--check] [--listen ADDR | --connect ADDR]
 //! ```
 //!
@@ -51,7 +52,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 const USAGE: &str = "usage: epilink-bench [--db N] [--queries M] [--seed S] [--config C] \
 [--client A.jsonl --server B.jsonl] [--out FILE] [--carries min-gates|balanced|min-rounds] [--lanes L] [--ot-k K] \
-[--reps R] [--matching] [--check] [--dump DIR] [--listen ADDR | --connect ADDR]
+[--record-arity 2|4|8] [--reps R] [--matching] [--check] [--dump DIR] [--listen ADDR | --connect ADDR]
 
 Runs the EpiLink 2PC (client: M queries, server: N records) over loopback TCP and prints one JSON
 object per run: db, queries, seconds, bytes (payload, both directions), rounds (round trips),
@@ -80,6 +81,7 @@ struct Args {
     carries: Carries,
     lanes: usize,
     ot_k: usize,
+    record_arity: usize,
     reps: usize,
     matching: bool,
     check: bool,
@@ -108,6 +110,7 @@ fn parse_args() -> Result<Args, String> {
         carries: Carries::default(),
         lanes: mpc_core::epilink::schedule::DEFAULT_LANES_PER_CHUNK,
         ot_k: 4,
+        record_arity: mpc_core::epilink::schedule::DEFAULT_RECORD_ARITY,
         reps: 1,
         matching: false,
         check: false,
@@ -132,6 +135,12 @@ fn parse_args() -> Result<Args, String> {
             "--out" => a.out = Some(value("--out")?),
             "--lanes" => a.lanes = num("--lanes", value("--lanes")?)?,
             "--ot-k" => a.ot_k = num("--ot-k", value("--ot-k")?)?,
+            "--record-arity" => {
+                a.record_arity = num("--record-arity", value("--record-arity")?)?;
+                if !mpc_core::epilink::schedule::valid_record_arity(a.record_arity) {
+                    return Err(format!("--record-arity {}: use 2, 4 or 8", a.record_arity));
+                }
+            }
             "--reps" => a.reps = num("--reps", value("--reps")?)?.max(1),
             "--carries" => {
                 a.carries = match value("--carries")?.as_str() {
@@ -462,6 +471,7 @@ fn real_main(args: &Args) -> Result<(), String> {
     let opts = Options {
         carries: args.carries,
         lanes_per_chunk: args.lanes,
+        record_arity: args.record_arity,
         ot,
         context: b"epilink-bench".to_vec(),
         progress: Some(Arc::new(|_| {})),
@@ -514,6 +524,7 @@ fn real_main(args: &Args) -> Result<(), String> {
             "mode": if args.matching { "matching" } else { "linkage" },
             "carries": carries_name(args.carries),
             "lanes_per_chunk": args.lanes,
+            "record_arity": args.record_arity,
             "ot": ot.to_string(),
             "client_bytes_sent": cs.bytes_sent,
             "server_bytes_sent": ss.bytes_sent,

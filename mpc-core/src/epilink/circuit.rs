@@ -332,6 +332,69 @@ pub fn select<B: Builder>(
     Ok((s, out))
 }
 
+/// Index of pair `(i, j)`, `i < j < size`, in the lexicographic order of
+/// all pairs of a group.
+pub fn pair_index(size: usize, i: usize, j: usize) -> usize {
+    i * size - i * (i + 1) / 2 + (j - i - 1)
+}
+
+/// The Boolean part of a wide tournament layer: every group of `size`
+/// candidates is decided at once from all its `size·(size−1)/2` pairwise
+/// comparisons.
+///
+/// `classes` are `(size, groups)`: classes of equally large groups.
+/// `y_client + y_server` holds, class after class, pair `(i, j)` (`i < j`,
+/// lexicographic, [`pair_index`]) after pair, one lane per group,
+/// `N_i·D_j − N_j·D_i`: negative exactly when slot `j`'s ratio is strictly
+/// greater than slot `i`'s. With `s_ij` that sign, slot `p` wins iff it is
+/// strictly greater than every earlier slot and no later slot is strictly
+/// greater than it:
+///
+/// ```text
+/// win_p = AND_{i<p} s_ip  ∧  AND_{j>p} ¬s_pj
+/// ```
+///
+/// which is the reference's rule (largest ratio, lowest index among equal
+/// ratios); exactly one slot wins since ratios are totally preordered.
+/// Returns per class the winner bits of slots `1..size` (slot 0 wins when
+/// none of them does); the caller multiplexes the candidates with them.
+pub fn select_groups<B: Builder>(
+    b: &mut B,
+    plan: &Plan,
+    y_client: &Word<B::Wire>,
+    y_server: &Word<B::Wire>,
+    classes: &[(usize, usize)],
+) -> CResult<Vec<Vec<B::Wire>>> {
+    let s = sign_of_sum(b, plan.carries.comparison, y_client, y_server)?;
+    let mut out = Vec::with_capacity(classes.len());
+    let mut offset = 0usize;
+    for &(k, g) in classes {
+        if k < 2 {
+            return Err(CircuitError::Parameter {
+                op: "select_groups",
+                detail: format!("a group class of size {k}"),
+            });
+        }
+        let sign =
+            |b: &mut B, i: usize, j: usize| b.slice_lanes(&s, offset + pair_index(k, i, j) * g, g);
+        let mut onehot = Vec::with_capacity(k - 1);
+        for p in 1..k {
+            let mut conds = Vec::with_capacity(k - 1);
+            for i in 0..p {
+                conds.push(sign(b, i, p)?);
+            }
+            for j in p + 1..k {
+                let sj = sign(b, p, j)?;
+                conds.push(b.not(&sj)?);
+            }
+            onehot.push(and_all(b, &conds)?.ok_or(missing("comparison"))?);
+        }
+        out.push(onehot);
+        offset += k * (k - 1) / 2 * g;
+    }
+    Ok(out)
+}
+
 /// The threshold decisions for the best record: `N ≥ T·D'` for the match
 /// and the tentative threshold, with `N = n_client + n_server` (mod
 /// `2^n_width`; N is below it) and `D'` as bits. `D' ≥ 1` and `T ≥ 1`, so

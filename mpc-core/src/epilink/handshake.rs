@@ -12,7 +12,9 @@
 //! | 10 | carries of the similarity circuit: 0 ripple, 1 log-depth |
 //! | 11 | OT extension k |
 //! | 12 | carries of the comparison signs: 0 ripple, 1 log-depth |
-//! | 13..16 | reserved, zero |
+//! | 13 | reserved, zero |
+//! | 14 | record-tournament arity: 0 binary, 1 four-way, 2 eight-way (`log2 k − 1`) |
+//! | 15 | reserved, zero |
 //! | 16..24 | records this party inputs (client: M, server: N), u64 LE |
 //! | 24..32 | lanes per chunk, u64 LE |
 //! | 32..64 | configuration fingerprint (BLAKE3) |
@@ -67,6 +69,8 @@ pub struct Hello {
     pub carries: Carries,
     /// OT extension parameter k.
     pub ot_k: u8,
+    /// Candidates per group of the record tournament (2, 4 or 8).
+    pub record_arity: u8,
     /// Records the sender inputs.
     pub records: u64,
     /// Pairs per chunk.
@@ -233,6 +237,7 @@ impl Hello {
         m[10] = code(self.carries.similarity);
         m[11] = self.ot_k;
         m[12] = code(self.carries.comparison);
+        m[14] = self.record_arity.max(1).ilog2().saturating_sub(1) as u8;
         m[16..24].copy_from_slice(&self.records.to_le_bytes());
         m[24..32].copy_from_slice(&self.lanes_per_chunk.to_le_bytes());
         m[32..64].copy_from_slice(&self.fingerprint);
@@ -249,7 +254,7 @@ impl Hello {
         if &m[..8] != MAGIC {
             return Err(HandshakeError::Malformed("wrong magic or version"));
         }
-        if m[13..16] != [0; 3] {
+        if m[13] != 0 || m[15] != 0 {
             return Err(HandshakeError::Malformed("reserved bytes set"));
         }
         let u64_at = |o: usize| {
@@ -283,6 +288,12 @@ impl Hello {
                 comparison: adder(m[12])?,
             },
             ot_k: m[11],
+            record_arity: match m[14] {
+                0 => 2,
+                1 => 4,
+                2 => 8,
+                _ => return Err(HandshakeError::Malformed("unknown record arity")),
+            },
             records: u64_at(16),
             lanes_per_chunk: u64_at(24),
             fingerprint: bytes32(32),
@@ -327,6 +338,9 @@ impl Hello {
         if peer.ot_k != self.ot_k {
             return Err(HandshakeError::Options("the OT extension parameter k"));
         }
+        if peer.record_arity != self.record_arity {
+            return Err(HandshakeError::Options("the record-tournament arity"));
+        }
         if peer.lanes_per_chunk != self.lanes_per_chunk {
             return Err(HandshakeError::Options("the chunk size (lanes per chunk)"));
         }
@@ -359,6 +373,7 @@ mod tests {
             mode: Mode::Linkage,
             carries: Carries::BALANCED,
             ot_k: 4,
+            record_arity: 2,
             records: 7,
             lanes_per_chunk: 1 << 14,
             fingerprint: [9; 32],
@@ -424,6 +439,27 @@ mod tests {
         };
         assert_eq!(h.check_peer(&other, 100, None), Err(HandshakeError::Config));
         let other = Hello {
+            record_arity: 4,
+            ..peer.clone()
+        };
+        assert_eq!(
+            h.check_peer(&other, 100, None),
+            Err(HandshakeError::Options("the record-tournament arity"))
+        );
+        for k in [2u8, 4, 8] {
+            let wide = Hello {
+                record_arity: k,
+                ..h.clone()
+            };
+            assert_eq!(Hello::decode(&wide.encode()), Ok(wide));
+        }
+        let mut bad = enc;
+        bad[14] = 3;
+        assert_eq!(
+            Hello::decode(&bad),
+            Err(HandshakeError::Malformed("unknown record arity"))
+        );
+        let other = Hello {
             mode: Mode::Matching,
             ..peer
         };
@@ -440,6 +476,7 @@ mod tests {
             mode: Mode::Linkage,
             carries: Carries::BALANCED,
             ot_k: 4,
+            record_arity: 8,
             records: 1,
             lanes_per_chunk: 1 << 14,
             fingerprint: [9; 32],

@@ -22,7 +22,7 @@ use super::protocol::{
     DEFAULT_MAX_PEER_RECORDS, OtSource, Outcome, ProgressFn, ProtocolError, ResultShare, RunParams,
     execute,
 };
-use super::schedule::DEFAULT_LANES_PER_CHUNK;
+use super::schedule::{DEFAULT_LANES_PER_CHUNK, DEFAULT_RECORD_ARITY};
 use crate::Party;
 use crate::channel::{Channel, ChannelStats};
 
@@ -52,6 +52,9 @@ pub struct JobOptions {
     pub carries: Carries,
     /// (query, record) pairs per chunk: bounds memory.
     pub lanes_per_chunk: usize,
+    /// Candidates per group of the record tournament (2, 4 or 8), agreed in
+    /// the handshake.
+    pub record_arity: usize,
 }
 
 impl Default for JobOptions {
@@ -64,6 +67,7 @@ impl Default for JobOptions {
             cancel: CancellationToken::new(),
             carries: Carries::default(),
             lanes_per_chunk: DEFAULT_LANES_PER_CHUNK,
+            record_arity: DEFAULT_RECORD_ARITY,
         }
     }
 }
@@ -78,6 +82,7 @@ impl std::fmt::Debug for JobOptions {
             .field("cancelled", &self.cancel.is_cancelled())
             .field("carries", &self.carries)
             .field("lanes_per_chunk", &self.lanes_per_chunk)
+            .field("record_arity", &self.record_arity)
             .finish()
     }
 }
@@ -133,6 +138,7 @@ pub async fn run_job<C: Channel>(
     let params = RunParams {
         carries: opts.carries,
         lanes_per_chunk: opts.lanes_per_chunk,
+        record_arity: opts.record_arity,
         expected_peer_records: opts.expected_peer_records,
         max_peer_records: opts.max_peer_records,
         context: opts.job_id.as_bytes(),

@@ -49,6 +49,7 @@ pub(crate) mod gadgets;
 pub mod handshake;
 pub(crate) mod inputs;
 pub mod job;
+pub(crate) mod muxprod;
 pub(crate) mod ots;
 pub mod peer_ot;
 pub(crate) mod pipeline;

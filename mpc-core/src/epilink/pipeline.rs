@@ -9,18 +9,22 @@
 //!    `2^arith_width`; every pairing's numerator `N_P = Σ w·sim` is then a
 //!    local sum;
 //! 3. a tournament over the pairings of each lane, then a segmented
-//!    tournament over the records of each query (lowest index on ties),
-//!    then the running best of earlier chunks: every comparison is one
-//!    [`compare_select`] layer;
+//!    tournament over the records of each query (lowest index on ties):
+//!    binary ([`segmented`], one [`compare_select`] layer per level) or
+//!    `k`-ary ([`segmented_wide`], groups of `k` decided in one layer from
+//!    all their pairwise comparisons), then the running best of earlier
+//!    chunks;
 //! 4. the last chunk of a query block: [`Engine::decide`].
 //!
 //! A candidate ([`Cand`]) is a numerator (additive shares), a denominator
 //! (XOR-shared bits) and an index (XOR-shared bits). Comparing `N_L/D_L`
 //! with `N_R/D_R`: `N_L·D_R = Σ_k 2^k·(d_{R,k}·N_L)`, 2·d_width bit ×
-//! integer products per lane ([`Engine::bit_mul`]); the sign of
-//! `N_L·D_R − N_R·D_L` and the multiplexers of the Boolean words come from
-//! one small circuit ([`Engine::select`]); the numerator is multiplexed
-//! arithmetically, `N = N_L + s·(N_R − N_L)`.
+//! integer products per lane ([`Engine::bit_mul`]); the sign `s` of
+//! `N_L·D_R − N_R·D_L` comes from one small circuit ([`Engine::select`]);
+//! the winner is multiplexed by one product per lane with `s`
+//! ([`Engine::bit_mul_mixed`]): `N = N_L + s·(N_R − N_L)` on the additive
+//! shares and `w = w_L ⊕ s·(w_R ⊕ w_L)` on the Boolean words (denominator
+//! and index bits), instead of one AND gate per word bit.
 
 use std::future::Future;
 
@@ -93,6 +97,31 @@ pub trait Engine: Send {
         left: &[Vec<Lanes>],
         right: &[Vec<Lanes>],
     ) -> impl Future<Output = Result<(Lanes, Vec<Vec<Lanes>>), ProtocolError>> + Send;
+
+    /// The Boolean part of a wide tournament layer
+    /// ([`super::circuit::select_groups`]): `y` holds the cross-product
+    /// differences of every pair of every group, class after class, for
+    /// `classes` of `(size, groups)`; per class the winner bits of slots
+    /// `1..size`.
+    fn select_groups(
+        &mut self,
+        plan: &Plan,
+        y: &[u64],
+        classes: &[(usize, usize)],
+    ) -> impl Future<Output = Result<Vec<Vec<Lanes>>, ProtocolError>> + Send;
+
+    /// Shares of `bits_j · x_j` (additive, mod `2^width`) and of
+    /// `bits_j · words_j` (XOR, `word_width ≤ 64` bits per element): a
+    /// multiplexer of a candidate's numerator and Boolean words with one
+    /// select bit ([`super::muxprod`]).
+    fn bit_mul_mixed(
+        &mut self,
+        bits: &Lanes,
+        x: &[u64],
+        width: u32,
+        words: &[u64],
+        word_width: usize,
+    ) -> impl Future<Output = Result<(Vec<u64>, Vec<u64>), ProtocolError>> + Send;
 
     /// The threshold decisions ([`super::circuit::decide`]) on numerator
     /// shares and denominator bits: `(match, tentative)`.
@@ -176,26 +205,18 @@ impl Cand {
     }
 }
 
-/// One comparison layer over equally long `left` and `right`: per lane the
-/// right candidate replaces the left one only if its ratio is strictly
-/// greater (ties keep the left, lower-index one).
-pub async fn compare_select<E: Engine>(
+/// Per lane `y = N_L·D'_R − N_R·D'_L mod 2^arith_width`, negative exactly
+/// when the right candidate's ratio is strictly greater:
+/// `N·D' = Σ_k 2^k·(d'_k·N)`, 2·d_width bit × integer products per lane in
+/// one batch.
+async fn cross_difference<E: Engine>(
     e: &mut E,
     plan: &Plan,
     left: &Cand,
     right: &Cand,
-) -> Result<Cand, ProtocolError> {
+) -> Result<Vec<u64>, ProtocolError> {
     let lanes = left.lanes();
     let (dw, a) = (plan.d_width, plan.arith_width);
-    if right.lanes() != lanes
-        || left.d.len() != dw
-        || right.d.len() != dw
-        || left.idx.len() != right.idx.len()
-    {
-        return Err(ProtocolError::Internal(
-            "compare_select: mismatched candidates".into(),
-        ));
-    }
     // d_{R,k}·N_L for every k, then d_{L,k}·N_R: one batch.
     let mut bits = Lanes::zeros(0);
     let mut xs = Vec::with_capacity(2 * dw * lanes);
@@ -219,29 +240,86 @@ pub async fn compare_select<E: Engine>(
     for yl in &mut y {
         *yl = reduce(*yl, a);
     }
-    let left_words = vec![left.d.clone(), left.idx.clone()];
-    let right_words = vec![right.d.clone(), right.idx.clone()];
-    let (s, mut words) = e.select(plan, &y, &left_words, &right_words).await?;
+    Ok(y)
+}
+
+/// One comparison layer over equally long `left` and `right`: per lane the
+/// right candidate replaces the left one only if its ratio is strictly
+/// greater (ties keep the left, lower-index one).
+pub async fn compare_select<E: Engine>(
+    e: &mut E,
+    plan: &Plan,
+    left: &Cand,
+    right: &Cand,
+) -> Result<Cand, ProtocolError> {
+    let lanes = left.lanes();
+    let (dw, a) = (plan.d_width, plan.arith_width);
+    if right.lanes() != lanes
+        || left.d.len() != dw
+        || right.d.len() != dw
+        || left.idx.len() != right.idx.len()
+    {
+        return Err(ProtocolError::Internal(
+            "compare_select: mismatched candidates".into(),
+        ));
+    }
+    let y = cross_difference(e, plan, left, right).await?;
+    // The circuit gives only the sign; the winner's numerator and words
+    // are multiplexed by one product per lane with `s`.
+    let (s, _) = e.select(plan, &y, &[], &[]).await?;
     let diff: Vec<u64> = right
         .n
         .iter()
         .zip(&left.n)
         .map(|(r, l)| reduce(r.wrapping_sub(*l), a))
         .collect();
-    let delta = e.bit_mul(&s, &diff, a).await?;
+    let (wl, wr) = (packed_words(left)?, packed_words(right)?);
+    let flips: Vec<u64> = wr.iter().zip(&wl).map(|(r, l)| r ^ l).collect();
+    let word_width = dw + left.idx.len();
+    let (delta, flip) = e.bit_mul_mixed(&s, &diff, a, &flips, word_width).await?;
     let n = left
         .n
         .iter()
         .zip(&delta)
         .map(|(l, d)| reduce(l.wrapping_add(*d), a))
         .collect();
-    let idx = words
-        .pop()
-        .ok_or_else(|| ProtocolError::Internal("select output".into()))?;
-    let d = words
-        .pop()
-        .ok_or_else(|| ProtocolError::Internal("select output".into()))?;
-    Ok(Cand { n, d, idx })
+    let words: Vec<u128> = wl
+        .iter()
+        .zip(&flip)
+        .map(|(l, f)| u128::from(l ^ f))
+        .collect();
+    Ok(Cand {
+        n,
+        ..unpack_words(&words, dw, word_width)?
+    })
+}
+
+/// A candidate's Boolean words as one value per lane: `D'` in the low
+/// `d_width` bits, the index above (at most 64 bits: `d_width ≤ 23` since
+/// the arithmetic shares have at most 64 bits, indices at most 32).
+fn packed_words(c: &Cand) -> Result<Vec<u64>, ProtocolError> {
+    let mut bits = c.d.clone();
+    bits.extend(c.idx.iter().cloned());
+    if bits.len() > 64 {
+        return Err(ProtocolError::Internal(
+            "candidate words over 64 bits".into(),
+        ));
+    }
+    Ok(lanes_to_values(&bits)?
+        .into_iter()
+        .map(|v| v as u64)
+        .collect())
+}
+
+/// The inverse of [`packed_words`], with the numerator left empty.
+fn unpack_words(values: &[u128], dw: usize, width: usize) -> Result<Cand, ProtocolError> {
+    let mut d = values_to_lanes(values, width)?;
+    let idx = d.split_off(dw);
+    Ok(Cand {
+        n: Vec::new(),
+        d,
+        idx,
+    })
 }
 
 /// Tournament over separate candidates of equal lanes (e.g. the pairings
@@ -335,6 +413,162 @@ pub async fn segmented<E: Engine>(
         n = pairs + n % 2;
     }
     Ok(cur)
+}
+
+/// The wide tournament inside each of `segments` segments of `seg_len`
+/// lanes: groups of `arity` consecutive candidates (the last group of a
+/// segment smaller, a last single candidate passed on) decided in one
+/// layer each by [`wide_layer`], `⌈log_arity seg_len⌉` layers. Group
+/// winners keep their groups' order, so lower indices stay first and the
+/// winner is the lowest index among the maximal ratios, as with
+/// [`segmented`].
+pub async fn segmented_wide<E: Engine>(
+    e: &mut E,
+    plan: &Plan,
+    mut cur: Cand,
+    segments: usize,
+    seg_len: usize,
+    arity: usize,
+) -> Result<Cand, ProtocolError> {
+    if arity < 2 {
+        return Err(ProtocolError::Internal(format!("tournament arity {arity}")));
+    }
+    let mut n = seg_len;
+    while n > 1 {
+        let (full, rest) = (n / arity, n % arity);
+        // Lanes of slot p of every group of a class, segment after segment.
+        let slot_lanes = |first_group: usize, groups: usize, p: usize| -> Vec<u32> {
+            (0..segments)
+                .flat_map(|s| {
+                    (0..groups).map(move |g| (s * n + (first_group + g) * arity + p) as u32)
+                })
+                .collect()
+        };
+        let mut classes: Vec<(usize, Vec<Vec<u32>>)> = Vec::with_capacity(2);
+        if full > 0 {
+            classes.push((arity, (0..arity).map(|p| slot_lanes(0, full, p)).collect()));
+        }
+        if rest >= 2 {
+            classes.push((rest, (0..rest).map(|p| slot_lanes(full, 1, p)).collect()));
+        }
+        let winners = wide_layer(e, plan, &cur, &classes).await?;
+        // Next layer, per segment: the full groups' winners, then the last
+        // group's winner or the single last candidate.
+        let mut parts = Vec::with_capacity(2);
+        let mut full_winners = None;
+        let mut iter = winners.into_iter();
+        if full > 0 {
+            full_winners = iter.next();
+        }
+        let tail = match rest {
+            0 => None,
+            1 => Some(cur.gather(&slot_lanes(full, 1, 0))?),
+            _ => iter.next(),
+        };
+        let tail_start = full_winners.as_ref().map_or(0, Cand::lanes);
+        parts.extend(full_winners);
+        parts.extend(tail.clone());
+        let joined = Cand::concat(&parts);
+        let next_n = full + usize::from(rest > 0);
+        let mut order = Vec::with_capacity(segments * next_n);
+        for s in 0..segments {
+            order.extend((0..full).map(|g| (s * full + g) as u32));
+            if tail.is_some() {
+                order.push((tail_start + s) as u32);
+            }
+        }
+        cur = joined.gather(&order)?;
+        n = next_n;
+    }
+    Ok(cur)
+}
+
+/// One wide layer: for every class `(size, lanes of each slot)` all pairs
+/// of every group compared in one batch of products
+/// ([`cross_difference`]), the winners chosen by one circuit
+/// ([`Engine::select_groups`]), and every winner bit `win_p` (slots
+/// `p ≥ 1`) multiplexing numerator, denominator and index at once
+/// ([`Engine::bit_mul_mixed`]): `N = N_0 + Σ win_p·(N_p − N_0)`,
+/// `w = w_0 ⊕ Σ win_p·(w_p ⊕ w_0)`. Returns the winners of each class (one
+/// lane per group, in the order of the lanes given).
+async fn wide_layer<E: Engine>(
+    e: &mut E,
+    plan: &Plan,
+    cur: &Cand,
+    classes: &[(usize, Vec<Vec<u32>>)],
+) -> Result<Vec<Cand>, ProtocolError> {
+    let a = plan.arith_width;
+    let (dw, iw) = (plan.d_width, cur.idx.len());
+    let word_width = dw + iw;
+    let mut slots: Vec<Vec<Cand>> = Vec::with_capacity(classes.len());
+    let (mut lefts, mut rights) = (Vec::new(), Vec::new());
+    for (size, lanes) in classes {
+        let cands = lanes
+            .iter()
+            .map(|l| cur.gather(l))
+            .collect::<Result<Vec<_>, _>>()?;
+        for i in 0..*size {
+            for j in i + 1..*size {
+                lefts.push(cands[i].clone());
+                rights.push(cands[j].clone());
+            }
+        }
+        slots.push(cands);
+    }
+    let y = cross_difference(e, plan, &Cand::concat(&lefts), &Cand::concat(&rights)).await?;
+    let shapes: Vec<(usize, usize)> = classes
+        .iter()
+        .map(|(size, lanes)| (*size, lanes.first().map_or(0, Vec::len)))
+        .collect();
+    let choices = e.select_groups(plan, &y, &shapes).await?;
+    if choices.len() != classes.len() {
+        return Err(ProtocolError::Internal("select_groups output".into()));
+    }
+    let packed = packed_words;
+    let mut sel = Lanes::zeros(0);
+    let (mut diffs, mut words) = (Vec::new(), Vec::new());
+    let mut bases = Vec::with_capacity(classes.len());
+    for (wins, cands) in choices.iter().zip(&slots) {
+        let w0 = packed(&cands[0])?;
+        for (win, cand) in wins.iter().zip(&cands[1..]) {
+            sel.extend(win);
+            diffs.extend(
+                cand.n
+                    .iter()
+                    .zip(&cands[0].n)
+                    .map(|(np, n0)| reduce(np.wrapping_sub(*n0), a)),
+            );
+            words.extend(packed(cand)?.iter().zip(&w0).map(|(wp, w)| wp ^ w));
+        }
+        bases.push(w0);
+    }
+    let (dn, dw_words) = e.bit_mul_mixed(&sel, &diffs, a, &words, word_width).await?;
+    let mut at = 0usize;
+    let mut out = Vec::with_capacity(classes.len());
+    for (cands, w0) in slots.iter().zip(bases) {
+        let groups = cands[0].lanes();
+        let mut n = cands[0].n.clone();
+        let mut w = w0;
+        for _ in 1..cands.len() {
+            let (pn, pw) = match (dn.get(at..at + groups), dw_words.get(at..at + groups)) {
+                (Some(pn), Some(pw)) => (pn, pw),
+                _ => return Err(ProtocolError::Internal("multiplexer products".into())),
+            };
+            for (x, d) in n.iter_mut().zip(pn) {
+                *x = reduce(x.wrapping_add(*d), a);
+            }
+            for (x, d) in w.iter_mut().zip(pw) {
+                *x ^= d;
+            }
+            at += groups;
+        }
+        let values: Vec<u128> = w.into_iter().map(u128::from).collect();
+        out.push(Cand {
+            n,
+            ..unpack_words(&values, dw, word_width)?
+        });
+    }
+    Ok(out)
 }
 
 /// The result of one chunk.
@@ -438,8 +672,17 @@ pub async fn drive<D: Driver>(
         let rs = records_of(database, chunk.first_record, chunk.records)?;
         let client = party(qs, &client_counts)?;
         let server = party(rs, &server_counts)?;
-        let result =
-            process_chunk(engine, plan, &shape, role, client, server, running.take()).await?;
+        let result = process_chunk(
+            engine,
+            plan,
+            &shape,
+            role,
+            client,
+            server,
+            running.take(),
+            schedule.record_arity,
+        )
+        .await?;
         match result {
             ChunkResult::Running(best) => running = Some(best),
             ChunkResult::Final {
@@ -507,6 +750,7 @@ pub async fn process_chunk<E: Engine>(
     client: Option<PartyChunk<'_>>,
     server: Option<PartyChunk<'_>>,
     earlier: Option<Cand>,
+    record_arity: usize,
 ) -> Result<ChunkResult, ProtocolError> {
     let lanes = shape.lanes();
     let a = plan.arith_width;
@@ -592,7 +836,11 @@ pub async fn process_chunk<E: Engine>(
         Party::Client => values_to_lanes(&indices, shape.index_width)?,
         Party::Server => vec![Lanes::zeros(lanes); shape.index_width],
     };
-    let mut best = segmented(e, plan, best, shape.queries, shape.records).await?;
+    let mut best = if record_arity <= 2 {
+        segmented(e, plan, best, shape.queries, shape.records).await?
+    } else {
+        segmented_wide(e, plan, best, shape.queries, shape.records, record_arity).await?
+    };
     if let Some(earlier) = earlier.filter(|_| role.has_earlier) {
         best = compare_select(e, plan, &earlier, &best).await?;
     }

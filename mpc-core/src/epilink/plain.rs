@@ -15,7 +15,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use super::bitmul::reduce;
-use super::circuit::{ChunkShape, ScoreInputs, decide, select, similarities, spread};
+use super::circuit::{
+    ChunkShape, ScoreInputs, decide, select, select_groups, similarities, spread,
+};
 use super::error::ProtocolError;
 use super::inputs::{InputSink, Owner, PartyChunk, chunk_inputs};
 use super::pipeline::{CountShares, Driver, Engine, SimilarityShares, drive};
@@ -35,6 +37,8 @@ pub struct PlainOptions {
     pub lanes_per_chunk: usize,
     /// Seed of the random count shares.
     pub seed: u64,
+    /// Candidates per group of the record tournament (2, 4 or 8).
+    pub record_arity: usize,
 }
 
 impl Default for PlainOptions {
@@ -43,6 +47,7 @@ impl Default for PlainOptions {
             carries: Carries::default(),
             lanes_per_chunk: super::schedule::DEFAULT_LANES_PER_CHUNK,
             seed: 1,
+            record_arity: super::schedule::DEFAULT_RECORD_ARITY,
         }
     }
 }
@@ -101,7 +106,16 @@ pub fn link_records_plain(
 ) -> Result<Vec<LinkResult>, PlainError> {
     check_records(config, queries, database)?;
     let plan = Plan::new(config, opts.carries).map_err(ProtocolError::from)?;
-    let schedule = Schedule::new(queries.len(), database.len(), opts.lanes_per_chunk);
+    if !super::schedule::valid_record_arity(opts.record_arity) {
+        return Err(ProtocolError::InvalidOptions(format!(
+            "record_arity = {} is not one of {:?}",
+            opts.record_arity,
+            super::schedule::RECORD_ARITIES
+        ))
+        .into());
+    }
+    let schedule = Schedule::new(queries.len(), database.len(), opts.lanes_per_chunk)
+        .with_record_arity(opts.record_arity);
     let mut driver = PlainDriver {
         engine: PlainEngine {
             rng: ChaCha8Rng::seed_from_u64(opts.seed),
@@ -281,6 +295,45 @@ impl Engine for PlainEngine {
         let r = words_of(&mut b, right, lanes)?;
         let (s, out) = select(&mut b, plan, &yc, &ys, &l, &r)?;
         Ok((s, out.into_iter().map(Word::into_bits).collect()))
+    }
+
+    async fn select_groups(
+        &mut self,
+        plan: &Plan,
+        y: &[u64],
+        classes: &[(usize, usize)],
+    ) -> Result<Vec<Vec<Lanes>>, ProtocolError> {
+        let mut b = PlainBuilder::new();
+        let (yc, ys) = self.split(&mut b, y, plan.arith_width as usize)?;
+        Ok(select_groups(&mut b, plan, &yc, &ys, classes)?)
+    }
+
+    async fn bit_mul_mixed(
+        &mut self,
+        bits: &Lanes,
+        x: &[u64],
+        width: u32,
+        words: &[u64],
+        word_width: usize,
+    ) -> Result<(Vec<u64>, Vec<u64>), ProtocolError> {
+        let on = |j: usize| bits.get(j).unwrap_or(false);
+        Ok((
+            x.iter()
+                .enumerate()
+                .map(|(j, &v)| if on(j) { reduce(v, width) } else { 0 })
+                .collect(),
+            words
+                .iter()
+                .enumerate()
+                .map(|(j, &w)| {
+                    if on(j) {
+                        reduce(w, word_width as u32)
+                    } else {
+                        0
+                    }
+                })
+                .collect(),
+        ))
     }
 
     async fn decide(

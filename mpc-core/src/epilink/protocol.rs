@@ -43,7 +43,10 @@ use super::peer_ot::PeerOt;
 use super::pipeline::{CountShares, Driver, drive};
 use super::plain::check_records;
 use super::plan::{Carries, Plan};
-use super::schedule::{Chunk, DEFAULT_LANES_PER_CHUNK, MAX_LANES_PER_CHUNK, MAX_RECORDS, Schedule};
+use super::schedule::{
+    Chunk, DEFAULT_LANES_PER_CHUNK, DEFAULT_RECORD_ARITY, MAX_LANES_PER_CHUNK, MAX_RECORDS,
+    RECORD_ARITIES, Schedule, valid_record_arity,
+};
 use super::twoparty::TwoParty;
 use super::vecprod::{self, FieldPads};
 use crate::channel::{Channel, ChannelStats};
@@ -71,6 +74,9 @@ pub struct Options {
     pub carries: Carries,
     /// (query, record) pairs per chunk: bounds memory.
     pub lanes_per_chunk: usize,
+    /// Candidates per group of the record tournament (2, 4 or 8; SPEC §8):
+    /// fewer layers (rounds) for more comparisons.
+    pub record_arity: usize,
     /// OT extension.
     pub ot: ExtensionConfig,
     /// The peer's record count, if known (N for the client, M for the
@@ -97,6 +103,7 @@ impl Default for Options {
         Options {
             carries: Carries::default(),
             lanes_per_chunk: DEFAULT_LANES_PER_CHUNK,
+            record_arity: DEFAULT_RECORD_ARITY,
             ot: ExtensionConfig::default(),
             expected_peer_records: None,
             max_peer_records: DEFAULT_MAX_PEER_RECORDS,
@@ -112,6 +119,7 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("carries", &self.carries)
             .field("lanes_per_chunk", &self.lanes_per_chunk)
+            .field("record_arity", &self.record_arity)
             .field("ot", &self.ot)
             .field("expected_peer_records", &self.expected_peer_records)
             .field("max_peer_records", &self.max_peer_records)
@@ -241,6 +249,7 @@ impl OtSource<'_> {
 pub(crate) struct RunParams<'a> {
     pub(crate) carries: Carries,
     pub(crate) lanes_per_chunk: usize,
+    pub(crate) record_arity: usize,
     pub(crate) expected_peer_records: Option<u64>,
     pub(crate) max_peer_records: u64,
     pub(crate) context: &'a [u8],
@@ -269,6 +278,7 @@ async fn run_standalone<C: Channel>(
     let params = RunParams {
         carries: opts.carries,
         lanes_per_chunk: opts.lanes_per_chunk,
+        record_arity: opts.record_arity,
         expected_peer_records: opts.expected_peer_records.map(|n| n as u64),
         max_peer_records: opts.max_peer_records,
         context: &opts.context,
@@ -326,6 +336,12 @@ async fn execute_inner<C: Channel>(
             params.lanes_per_chunk
         )));
     }
+    if !valid_record_arity(params.record_arity) {
+        return Err(ProtocolError::InvalidOptions(format!(
+            "record_arity = {} is not one of {RECORD_ARITIES:?}",
+            params.record_arity
+        )));
+    }
     if records.len() > MAX_RECORDS {
         return Err(ProtocolError::InvalidOptions(format!(
             "{} records exceed {MAX_RECORDS}",
@@ -338,6 +354,7 @@ async fn execute_inner<C: Channel>(
         mode,
         carries: params.carries,
         ot_k: source.config().k() as u8,
+        record_arity: params.record_arity as u8,
         records: records.len() as u64,
         lanes_per_chunk: params.lanes_per_chunk as u64,
         fingerprint: fingerprint(config),
@@ -360,7 +377,8 @@ async fn execute_inner<C: Channel>(
         Party::Server => (peer_records, records.len()),
     };
     let comparisons = (m as u64).saturating_mul(n as u64);
-    let schedule = Schedule::new(m, n, params.lanes_per_chunk);
+    let schedule =
+        Schedule::new(m, n, params.lanes_per_chunk).with_record_arity(params.record_arity);
     if m == 0 || n == 0 {
         // Nothing to compare: (0, 0, 0) per query, counts zero. Both
         // parties know this from the handshake, so zero shares hide

@@ -21,6 +21,19 @@ pub const MAX_LANES_PER_CHUNK: usize = 1 << 22;
 /// 32-bit words.
 pub const MAX_RECORDS: usize = 1 << 32;
 
+/// Record-tournament arities a run accepts (SPEC §8): candidates decided
+/// per group and layer, `⌈log_k N⌉` layers.
+pub const RECORD_ARITIES: [usize; 3] = [2, 4, 8];
+
+/// Default record-tournament arity: the binary tree, fewest comparisons
+/// (see BENCHMARKS.md, "Issue 12: wide record tournament").
+pub const DEFAULT_RECORD_ARITY: usize = 2;
+
+/// Whether `k` is a record-tournament arity a run accepts.
+pub fn valid_record_arity(k: usize) -> bool {
+    RECORD_ARITIES.contains(&k)
+}
+
 /// One chunk of the job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Chunk {
@@ -49,6 +62,8 @@ pub struct Schedule {
     pub query_block: usize,
     /// Records per chunk.
     pub record_chunk: usize,
+    /// Candidates per group of the record tournament (2: binary tree).
+    pub record_arity: usize,
 }
 
 impl Schedule {
@@ -63,6 +78,16 @@ impl Schedule {
             records,
             query_block,
             record_chunk,
+            record_arity: DEFAULT_RECORD_ARITY,
+        }
+    }
+
+    /// The same schedule with groups of `arity` records per tournament
+    /// layer (checked by the caller against [`RECORD_ARITIES`]).
+    pub fn with_record_arity(self, arity: usize) -> Schedule {
+        Schedule {
+            record_arity: arity,
+            ..self
         }
     }
 
@@ -141,5 +166,19 @@ mod tests {
             let s = Schedule::new(m, n, l);
             assert_eq!(s.chunks().count() as u64, s.chunk_count());
         }
+    }
+
+    #[test]
+    fn record_arity_is_binary_unless_chosen() {
+        let s = Schedule::new(3, 100, 1000);
+        assert_eq!(s.record_arity, DEFAULT_RECORD_ARITY);
+        let wide = s.with_record_arity(8);
+        assert_eq!(wide.record_arity, 8);
+        assert_eq!(
+            wide.chunks().collect::<Vec<_>>(),
+            s.chunks().collect::<Vec<_>>()
+        );
+        assert!(RECORD_ARITIES.iter().all(|&k| valid_record_arity(k)));
+        assert!(![0, 1, 3, 16].iter().any(|&k| valid_record_arity(k)));
     }
 }

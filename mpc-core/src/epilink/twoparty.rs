@@ -4,9 +4,10 @@
 //! [`super::bitmul`].
 
 use super::bitmul::{bit_times_arith, bit_times_public, reduce};
-use super::circuit::{ChunkShape, decide, select, similarities, spread};
+use super::circuit::{ChunkShape, decide, select, select_groups, similarities, spread};
 use super::error::ProtocolError;
 use super::inputs::{InputSink, NetInputs, Owner, PartyChunk, chunk_inputs};
+use super::muxprod::bit_times_mixed;
 use super::ots::OtStreams;
 use super::pipeline::{Engine, SimilarityShares};
 use super::plan::Plan;
@@ -182,6 +183,52 @@ impl<C: Channel> Engine for TwoParty<C> {
             .and_then(|mut w| w.pop())
             .ok_or_else(|| ProtocolError::Internal("select output".into()))?;
         Ok((s, shares.collect()))
+    }
+
+    async fn select_groups(
+        &mut self,
+        plan: &Plan,
+        y: &[u64],
+        classes: &[(usize, usize)],
+    ) -> Result<Vec<Vec<Lanes>>, ProtocolError> {
+        let mut ni = NetInputs::new(self.me);
+        let (yc, ys) = self.private_words(&mut ni, y, plan.arith_width as usize)?;
+        let winners = select_groups(&mut ni, plan, &yc, &ys, classes)?;
+        let all: Vec<Word<NetWire>> = winners
+            .iter()
+            .flatten()
+            .map(|b| Word::from_bits(vec![*b]))
+            .collect();
+        let mut shares = self.evaluate(ni, &all).await?.into_iter();
+        let missing = || ProtocolError::Internal("select_groups output".into());
+        winners
+            .iter()
+            .map(|w| {
+                (0..w.len())
+                    .map(|_| shares.next().and_then(|mut b| b.pop()).ok_or_else(missing))
+                    .collect()
+            })
+            .collect()
+    }
+
+    async fn bit_mul_mixed(
+        &mut self,
+        bits: &Lanes,
+        x: &[u64],
+        width: u32,
+        words: &[u64],
+        word_width: usize,
+    ) -> Result<(Vec<u64>, Vec<u64>), ProtocolError> {
+        bit_times_mixed(
+            &mut self.ch,
+            &mut self.ots,
+            bits,
+            x,
+            width,
+            words,
+            word_width,
+        )
+        .await
     }
 
     async fn decide(
