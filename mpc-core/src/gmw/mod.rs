@@ -34,16 +34,20 @@
 //!   shares" is re-randomised with a fresh mask the client sends, so each
 //!   exported share is uniform on its own.
 
+pub mod fixed;
 mod io;
 mod material;
 mod online;
 mod preprocess;
 
 pub use io::{Inputs, Outputs};
-pub use material::{Material, ReceivedBitRots, SentBitRots, TripleShares};
+pub use fixed::FixedPlan;
+pub use material::{Material, ReceivedBitRots, ReceivedKeyRots, SentBitRots, TripleShares};
 pub use online::{CHUNK_BYTES, run_online};
 pub(crate) use online::{peer_bits, recv_payload, send_payload};
-pub use preprocess::{GmwSession, PREPROCESS_CHUNK, evaluate, preprocess, setup_pool};
+pub use preprocess::{
+    GmwSession, PREPROCESS_CHUNK, evaluate, preprocess, preprocess_fixed, setup_pool,
+};
 
 use crate::channel::ChannelError;
 use crate::circuit::CircuitError;

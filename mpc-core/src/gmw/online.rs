@@ -18,6 +18,7 @@ use bytes::Bytes;
 use rand::RngExt;
 
 use super::GmwError;
+use super::fixed::{masked_choices, spread_classes};
 use super::io::{Inputs, Outputs};
 use super::material::Material;
 use crate::channel::{Channel, ChannelError};
@@ -90,12 +91,22 @@ impl BitCursor {
     }
 }
 
+/// `len` bits of `l` from `off`, or the material is short.
+fn slice_n(l: &Lanes, off: usize, len: usize) -> Result<Lanes, GmwError> {
+    l.slice(off, len).ok_or(GmwError::MaterialShort {
+        needed: off + len,
+        have: l.len(),
+    })
+}
+
 /// Offsets into the material, advanced as gates consume it.
 #[derive(Default)]
 struct Cursors {
     triple: usize,
     recv: usize,
     send: usize,
+    key_recv: usize,
+    key_send: usize,
 }
 
 /// What an interactive gate needs after the exchange.
@@ -115,6 +126,13 @@ enum Pending {
     Sender {
         delta: Lanes,
         m0: Lanes,
+    },
+    /// A fixed AND where the peer chooses: its masked choices come one
+    /// per class and are spread over the lanes.
+    FixedSender {
+        delta: Lanes,
+        m0: Lanes,
+        classes: std::sync::Arc<super::fixed::ClassMap>,
     },
 }
 
@@ -249,6 +267,48 @@ impl<'n> Evaluator<'n> {
                 have: l.len(),
             })
         };
+        if let Some(f) = mat.fixed.as_ref().and_then(|p| p.gate(id)) {
+            let k = f.classes.count();
+            return if f.chooser == self.me {
+                let c = slice_n(&mat.key_recv.choices, cur.key_recv, k)?;
+                let keys = mat
+                    .key_recv
+                    .keys
+                    .get(cur.key_recv..cur.key_recv + k)
+                    .ok_or(GmwError::MaterialShort {
+                        needed: cur.key_recv + k,
+                        have: mat.key_recv.keys.len(),
+                    })?;
+                cur.key_recv += k;
+                let xv = self.value(f.x)?.clone();
+                out.extend(&masked_choices(&f.classes, &xv, &c));
+                // m_c = m_0 ^ c·Δ per lane, from the one key held per class.
+                Ok(Pending::Receiver {
+                    x: xv,
+                    y_mine: self.share(f.y)?.into_owned(),
+                    m_c: f.classes.expand(keys),
+                })
+            } else {
+                let pairs = mat
+                    .key_send
+                    .get(cur.key_send..cur.key_send + k)
+                    .ok_or(GmwError::MaterialShort {
+                        needed: cur.key_send + k,
+                        have: mat.key_send.len(),
+                    })?;
+                cur.key_send += k;
+                let k0: Vec<_> = pairs.iter().map(|p| p[0]).collect();
+                let k1: Vec<_> = pairs.iter().map(|p| p[1]).collect();
+                let m0 = f.classes.expand(&k0);
+                let delta = f.classes.expand(&k1).xor(&m0);
+                out.extend(&self.share(f.y)?.xor(&delta));
+                Ok(Pending::FixedSender {
+                    delta,
+                    m0,
+                    classes: std::sync::Arc::clone(&f.classes),
+                })
+            };
+        }
         match info.and_kind {
             Some(AndKind::Triple) => {
                 let (ta, tb, tc) = (
@@ -299,9 +359,17 @@ impl<'n> Evaluator<'n> {
         }
     }
 
-    /// Bits this party sends for an interactive gate (equal for both).
-    fn and_bits(&self, id: u32) -> usize {
+    /// Bits `party` sends for an interactive gate (equal for both except
+    /// for fixed ANDs).
+    fn and_bits(&self, id: u32, mat: &Material, party: Party) -> usize {
         let info = self.net.info()[id as usize];
+        if let Some(n) = mat
+            .fixed
+            .as_ref()
+            .and_then(|p| p.bits_sent(id, party, info.lanes as usize))
+        {
+            return n;
+        }
         match info.and_kind {
             Some(AndKind::Triple) => 2 * info.lanes as usize,
             _ => info.lanes as usize,
@@ -334,6 +402,14 @@ impl<'n> Evaluator<'n> {
             Pending::Sender { delta, m0 } => {
                 // z = d & delta ^ m0
                 let mut d = peer.next(delta.len())?;
+                d.and_assign(&delta);
+                d.xor_assign(&m0);
+                d
+            }
+            Pending::FixedSender { delta, m0, classes } => {
+                // z = d & delta ^ m0, d one bit per class.
+                let d = peer.next(classes.count())?;
+                let mut d = spread_classes(&classes, &d);
                 d.and_assign(&delta);
                 d.xor_assign(&m0);
                 d
@@ -372,7 +448,16 @@ pub async fn run_online<C: Channel>(
     };
     for layer in &layers {
         if !layer.interactive.is_empty() {
-            let total: usize = layer.interactive.iter().map(|&g| ev.and_bits(g)).sum();
+            let total: usize = layer
+                .interactive
+                .iter()
+                .map(|&g| ev.and_bits(g, material, me))
+                .sum();
+            let total_in: usize = layer
+                .interactive
+                .iter()
+                .map(|&g| ev.and_bits(g, material, me.other()))
+                .sum();
             let mut out = Lanes::zeros(0);
             let mut pending = Vec::with_capacity(layer.interactive.len());
             for &g in &layer.interactive {
@@ -381,11 +466,10 @@ pub async fn run_online<C: Channel>(
             debug_assert_eq!(out.len(), total);
             let mut bytes = Vec::with_capacity(out.byte_len());
             out.write_bytes(&mut bytes);
-            let len = bytes.len();
             send_payload(ch, bytes).await?;
-            let peer = recv_payload(ch, len, "GMW layer").await?;
+            let peer = recv_payload(ch, total_in.div_ceil(8), "GMW layer").await?;
             let mut peer = BitCursor {
-                bits: Lanes::from_bytes(&peer, total).map_err(|e| peer_bits("GMW layer", e))?,
+                bits: Lanes::from_bytes(&peer, total_in).map_err(|e| peer_bits("GMW layer", e))?,
                 pos: 0,
             };
             for (&g, p) in layer.interactive.iter().zip(pending) {
