@@ -18,8 +18,8 @@
 //! `Σ 2^L` bits instead of about 66 bits (two random OTs plus four bits)
 //! per bit of the value.
 
-use crate::circuit::{Builder, CResult, CircuitError, Word};
 use crate::circuit::gadgets::and_all;
+use crate::circuit::{Builder, CResult, CircuitError, Word};
 
 /// Largest block of the value looked up at once: 16 table entries. Larger
 /// blocks trade one Beaver triple for `2^L` more bits per lane (5 bits
@@ -39,7 +39,11 @@ pub fn block_lengths(width: usize) -> Vec<usize> {
 /// The one-hot vector of `bits` (bit 0 first): entry `v` is
 /// `present ∧ [bits = v]` (`present` omitted = 1). Local when all inputs
 /// belong to one party.
-fn one_hot<B: Builder>(b: &mut B, bits: &[B::Wire], present: Option<&B::Wire>) -> CResult<Vec<B::Wire>> {
+fn one_hot<B: Builder>(
+    b: &mut B,
+    bits: &[B::Wire],
+    present: Option<&B::Wire>,
+) -> CResult<Vec<B::Wire>> {
     let mut table: Vec<B::Wire> = present.into_iter().cloned().collect();
     for bit in bits {
         let nb = b.not(bit)?;
@@ -144,8 +148,16 @@ mod tests {
         };
         let pa = b.input(lanes(&|r| r.2));
         let pb = b.input(lanes(&|r| r.3));
-        let wa = Word::from_bits((0..width).map(|k| b.input(lanes(&|r| r.0 >> k & 1 == 1))).collect());
-        let wb = Word::from_bits((0..width).map(|k| b.input(lanes(&|r| r.1 >> k & 1 == 1))).collect());
+        let wa = Word::from_bits(
+            (0..width)
+                .map(|k| b.input(lanes(&|r| r.0 >> k & 1 == 1)))
+                .collect(),
+        );
+        let wb = Word::from_bits(
+            (0..width)
+                .map(|k| b.input(lanes(&|r| r.1 >> k & 1 == 1)))
+                .collect(),
+        );
         let e = present_equal(&mut b, &pa, &pb, &wa, &wb).expect("circuit");
         for (l, r) in rows.iter().enumerate() {
             assert_eq!(e.get(l), Some(r.2 && r.3 && r.0 == r.1), "{r:?}");

@@ -17,8 +17,8 @@ use crate::circuit::word::values_to_lanes;
 use crate::gmw::{
     FixedPlan, GmwError, Material, ReceivedBitRots, ReceivedKeyRots, SentBitRots, run_online,
 };
-use std::sync::Arc;
 use crate::{Lanes, Party};
+use std::sync::Arc;
 
 /// The two-party [`Engine`]: Boolean circuits in GMW, conversions and
 /// products with OTs from the run's two OT streams.

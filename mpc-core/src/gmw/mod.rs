@@ -40,8 +40,8 @@ mod material;
 mod online;
 mod preprocess;
 
-pub use io::{Inputs, Outputs};
 pub use fixed::FixedPlan;
+pub use io::{Inputs, Outputs};
 pub use material::{Material, ReceivedBitRots, ReceivedKeyRots, SentBitRots, TripleShares};
 pub use online::{CHUNK_BYTES, run_online};
 pub(crate) use online::{peer_bits, recv_payload, send_payload};

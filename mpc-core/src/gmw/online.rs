@@ -289,13 +289,12 @@ impl<'n> Evaluator<'n> {
                     m_c: f.classes.expand(keys),
                 })
             } else {
-                let pairs = mat
-                    .key_send
-                    .get(cur.key_send..cur.key_send + k)
-                    .ok_or(GmwError::MaterialShort {
+                let pairs = mat.key_send.get(cur.key_send..cur.key_send + k).ok_or(
+                    GmwError::MaterialShort {
                         needed: cur.key_send + k,
                         have: mat.key_send.len(),
-                    })?;
+                    },
+                )?;
                 cur.key_send += k;
                 let k0: Vec<_> = pairs.iter().map(|p| p[0]).collect();
                 let k1: Vec<_> = pairs.iter().map(|p| p[1]).collect();

@@ -1,0 +1,152 @@
+//! Fixed-choice ANDs in the GMW engine (`gmw::fixed`): a netlist whose
+//! clear operands are broadcast over many lanes — by either party, against
+//! the other party's private wires and against shared wires, through
+//! gathers, slices, concatenations and local gates — evaluated by both
+//! parties and compared with the plaintext result; plus the plan's counts.
+
+use mpc_core::channel::memory_pair;
+use mpc_core::circuit::Builder;
+use mpc_core::circuit::netlist::{NetWire, NetlistBuilder, Reveal};
+use mpc_core::gmw::{FixedPlan, GmwSession, Inputs, Netlist};
+use mpc_core::ot::ExtensionConfig;
+use mpc_core::{Lanes, Party};
+
+const Q: usize = 3;
+const R: usize = 37;
+
+struct Circuit {
+    net: Netlist,
+    cq: NetWire,
+    sq: NetWire,
+    cr: NetWire,
+    sr: NetWire,
+    outs: Vec<usize>,
+}
+
+/// Client and server each have a per-"query" bit (Q lanes) and a
+/// per-"record" bit (R lanes); lanes are (query, record) pairs.
+fn circuit() -> Circuit {
+    let mut b = NetlistBuilder::new();
+    let cq = b.input(Party::Client, Q).expect("input");
+    let sq = b.input(Party::Server, Q).expect("input");
+    let cr = b.input(Party::Client, R).expect("input");
+    let sr = b.input(Party::Server, R).expect("input");
+    let by_q: Vec<u32> = (0..Q * R).map(|l| (l / R) as u32).collect();
+    let by_r: Vec<u32> = (0..Q * R).map(|l| (l % R) as u32).collect();
+    let cqs = b.gather_lanes(&cq, &by_q).expect("gather");
+    let sqs = b.gather_lanes(&sq, &by_q).expect("gather");
+    let crs = b.gather_lanes(&cr, &by_r).expect("gather");
+    let srs = b.gather_lanes(&sr, &by_r).expect("gather");
+    // Client-fixed × server-distinct: the client chooses (3 classes).
+    let a1 = b.and(&cqs, &srs).expect("and");
+    // Server-fixed × client-distinct: the server chooses.
+    let a2 = b.and(&crs, &sqs).expect("and");
+    // A shared wire (a1 ^ a2) times a client-fixed local function.
+    let shared = b.xor(&a1, &a2).expect("xor");
+    let ncq = b.not(&cqs).expect("not");
+    let a3 = b.and(&shared, &ncq).expect("and");
+    // Shared × server-fixed wire after a slice and a concatenation.
+    let head = b.slice_lanes(&sqs, 0, R).expect("slice");
+    let tail = b.slice_lanes(&sqs, R, (Q - 1) * R).expect("slice");
+    let rejoined = b.concat_lanes(&[head, tail]).expect("concat");
+    let a4 = b.and(&a3, &rejoined).expect("and");
+    // Client-fixed × client-distinct is local; fixed × shared again with a
+    // uniform (single-query) operand.
+    let c0 = b.slice_lanes(&cq, 0, 1).expect("slice");
+    let c0s = b.broadcast(&c0, Q * R).expect("broadcast");
+    let a5 = b.and(&c0s, &a4).expect("and");
+    let outs = [a1, a2, a3, a4, a5]
+        .iter()
+        .map(|w| b.output(w, Reveal::Both).expect("out"))
+        .collect();
+    Circuit {
+        net: b.finish(),
+        cq,
+        sq,
+        cr,
+        sr,
+        outs,
+    }
+}
+
+fn bits(n: usize, seed: usize) -> Lanes {
+    Lanes::from_bools(
+        &(0..n)
+            .map(|i| (i * 7 + seed * 13 + i / 3) % 5 < 2)
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[test]
+fn plan_chooses_the_operand_with_fewer_classes() {
+    let c = circuit();
+    let plan = FixedPlan::new(&c.net);
+    let (gates, lanes) = plan.fixed_gates(&c.net);
+    assert_eq!(gates, 5);
+    assert_eq!(lanes, (5 * Q * R) as u64);
+    // a1, a3, a5 chosen by the client (3 + 3 + 1 classes), a2, a4 by the
+    // server (3 + 3).
+    assert_eq!(plan.keys_received_by(Party::Client), 7);
+    assert_eq!(plan.keys_received_by(Party::Server), 6);
+    let r = plan.bit_requirements();
+    assert_eq!(
+        (r.ot_ands_client_receives, r.ot_ands_server_receives),
+        (0, 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixed_ands_equal_the_plaintext_values() {
+    for seed in 0..4 {
+        let (cq, sq, cr, sr) = (
+            bits(Q, seed),
+            bits(Q, seed + 1),
+            bits(R, seed + 2),
+            bits(R, seed + 3),
+        );
+        let (mut a, mut b) = memory_pair();
+        let (cq2, cr2) = (cq.clone(), cr.clone());
+        let client = tokio::spawn(async move {
+            let c = circuit();
+            let mut s = GmwSession::setup(Party::Client, &mut a, ExtensionConfig::default(), b"f")
+                .await
+                .expect("setup");
+            let mut inputs = Inputs::new();
+            inputs.set(&c.cq, cq2).set(&c.cr, cr2);
+            let out = s.evaluate(&mut a, &c.net, inputs).await.expect("run");
+            c.outs
+                .iter()
+                .map(|&o| out.get(o).cloned().expect("revealed"))
+                .collect::<Vec<_>>()
+        });
+        let (sq2, sr2) = (sq.clone(), sr.clone());
+        let server = tokio::spawn(async move {
+            let c = circuit();
+            let mut s = GmwSession::setup(Party::Server, &mut b, ExtensionConfig::default(), b"f")
+                .await
+                .expect("setup");
+            let mut inputs = Inputs::new();
+            inputs.set(&c.sq, sq2).set(&c.sr, sr2);
+            let out = s.evaluate(&mut b, &c.net, inputs).await.expect("run");
+            c.outs
+                .iter()
+                .map(|&o| out.get(o).cloned().expect("revealed"))
+                .collect::<Vec<_>>()
+        });
+        let got_c = client.await.expect("client");
+        let got_s = server.await.expect("server");
+        assert_eq!(got_c, got_s);
+        for l in 0..Q * R {
+            let (q, r) = (l / R, l % R);
+            let g = |v: &Lanes, i: usize| v.get(i).expect("in range");
+            let a1 = g(&cq, q) & g(&sr, r);
+            let a2 = g(&cr, r) & g(&sq, q);
+            let a3 = (a1 ^ a2) & !g(&cq, q);
+            let a4 = a3 & g(&sq, q);
+            let a5 = g(&cq, 0) & a4;
+            for (k, want) in [a1, a2, a3, a4, a5].into_iter().enumerate() {
+                assert_eq!(got_c[k].get(l), Some(want), "seed {seed} gate {k} lane {l}");
+            }
+        }
+    }
+}
