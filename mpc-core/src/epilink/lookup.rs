@@ -132,7 +132,9 @@ mod tests {
     #[test]
     fn equals_the_definition() {
         let width = 6;
-        let mut rows = Vec::new();
+        /// (client value, server value, client present, server present)
+        type Row = (u32, u32, bool, bool);
+        let mut rows: Vec<Row> = Vec::new();
         for a in 0..64u32 {
             for bv in 0..64u32 {
                 for pa in [false, true] {
@@ -143,7 +145,7 @@ mod tests {
             }
         }
         let mut b = PlainBuilder::new();
-        let lanes = |f: &dyn Fn(&(u32, u32, bool, bool)) -> bool| {
+        let lanes = |f: &dyn Fn(&Row) -> bool| {
             Lanes::from_bools(&rows.iter().map(f).collect::<Vec<_>>())
         };
         let pa = b.input(lanes(&|r| r.2));
