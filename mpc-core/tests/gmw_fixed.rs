@@ -5,8 +5,9 @@
 //! parties and compared with the plaintext result; plus the plan's counts.
 
 use mpc_core::channel::memory_pair;
-use mpc_core::circuit::Builder;
+use mpc_core::circuit::gadgets::{AdderKind, add_with_carry};
 use mpc_core::circuit::netlist::{NetWire, NetlistBuilder, Reveal};
+use mpc_core::circuit::{Builder, Word};
 use mpc_core::gmw::{FixedPlan, GmwSession, Inputs, Netlist};
 use mpc_core::ot::ExtensionConfig;
 use mpc_core::{Lanes, Party};
@@ -148,5 +149,71 @@ async fn fixed_ands_equal_the_plaintext_values() {
                 assert_eq!(got_c[k].get(l), Some(want), "seed {seed} gate {k} lane {l}");
             }
         }
+    }
+}
+
+/// A ripple adder of a per-query client word and a per-record server word:
+/// its first carry is a fixed AND, every later carry `(x ⊕ c) ∧ (y ⊕ c)`
+/// is split into a fixed AND and one per-lane OT; the sums equal the
+/// plaintext sums, and the plan holds no triple.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_ripple_carries_add_correctly() {
+    const W: usize = 6;
+    let build = || {
+        let mut b = NetlistBuilder::new();
+        let x = b.input_word(Party::Client, W, Q).expect("input");
+        let y = b.input_word(Party::Server, W, R).expect("input");
+        let by_q: Vec<u32> = (0..Q * R).map(|l| (l / R) as u32).collect();
+        let by_r: Vec<u32> = (0..Q * R).map(|l| (l % R) as u32).collect();
+        let xs = Word::from_bits(
+            x.bits()
+                .iter()
+                .map(|w| b.gather_lanes(w, &by_q).expect("gather"))
+                .collect(),
+        );
+        let ys = Word::from_bits(
+            y.bits()
+                .iter()
+                .map(|w| b.gather_lanes(w, &by_r).expect("gather"))
+                .collect(),
+        );
+        let sum = add_with_carry(&mut b, AdderKind::Ripple, &xs, &ys).expect("add");
+        let first = b.output_word(&sum, Reveal::Both).expect("out");
+        (b.finish(), x, y, first)
+    };
+    let (net, ..) = build();
+    let plan = FixedPlan::new(&net);
+    assert_eq!(plan.bit_requirements().triples, 0);
+    // W carries, each with one key-ROT per query for the client.
+    assert_eq!(plan.keys_received_by(Party::Client), (W * Q) as u64);
+    let xv: Vec<u128> = (0..Q as u128).map(|q| (q * 23 + 40) % 64).collect();
+    let yv: Vec<u128> = (0..R as u128).map(|r| (r * 37 + 5) % 64).collect();
+    let (mut a, mut b) = memory_pair();
+    let xc = xv.clone();
+    let client = tokio::spawn(async move {
+        let (net, x, _, first) = build();
+        let mut s = GmwSession::setup(Party::Client, &mut a, ExtensionConfig::default(), b"c")
+            .await
+            .expect("setup");
+        let mut inputs = Inputs::new();
+        inputs.set_word(&x, &xc).expect("fits");
+        let out = s.evaluate(&mut a, &net, inputs).await.expect("run");
+        out.word(first, W + 1).expect("sum")
+    });
+    let yc = yv.clone();
+    let server = tokio::spawn(async move {
+        let (net, _, y, first) = build();
+        let mut s = GmwSession::setup(Party::Server, &mut b, ExtensionConfig::default(), b"c")
+            .await
+            .expect("setup");
+        let mut inputs = Inputs::new();
+        inputs.set_word(&y, &yc).expect("fits");
+        let out = s.evaluate(&mut b, &net, inputs).await.expect("run");
+        out.word(first, W + 1).expect("sum")
+    });
+    let got = client.await.expect("client");
+    assert_eq!(got, server.await.expect("server"));
+    for l in 0..Q * R {
+        assert_eq!(got[l], xv[l / R] + yv[l % R], "lane {l}");
     }
 }

@@ -43,10 +43,24 @@ pub struct WireCost {
     pub depth: u32,
 }
 
-/// Counts `net` evaluated with (`fixed`) or without fixed-choice ANDs,
-/// divided by `per` comparisons.
-pub fn netlist_cost(net: &Netlist, fixed: bool, per: f64, ot_bits: f64) -> WireCost {
-    let plan = fixed.then(|| FixedPlan::new(net));
+/// How the mixed ANDs of a netlist are evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evaluation {
+    /// One random OT per lane for every mixed AND, every triple a triple.
+    PerLane,
+    /// Fixed-choice ANDs, triples kept.
+    Fixed,
+    /// Fixed-choice ANDs and split carries (what the 2PC runs).
+    FixedAndSplit,
+}
+
+/// Counts `net` evaluated as `how`, divided by `per` comparisons.
+pub fn netlist_cost(net: &Netlist, how: Evaluation, per: f64, ot_bits: f64) -> WireCost {
+    let plan = match how {
+        Evaluation::PerLane => None,
+        Evaluation::Fixed => Some(FixedPlan::with_splits(net, false)),
+        Evaluation::FixedAndSplit => Some(FixedPlan::new(net)),
+    };
     let mut c = WireCost {
         depth: net.depth(),
         ..WireCost::default()
@@ -61,6 +75,11 @@ pub fn netlist_cost(net: &Netlist, fixed: bool, per: f64, ot_bits: f64) -> WireC
             let k = f.classes.count() as f64;
             c.fixed_ands += n;
             c.online_bits += n + k;
+            if f.split.is_some() {
+                // A split carry: plus one per-lane mixed AND.
+                c.ot_ands += n;
+                c.online_bits += 2.0 * n;
+            }
             keys += f.classes.count() as u64;
             continue;
         }
@@ -173,20 +192,31 @@ mod tests {
         let config = default_config();
         let records = 10_000;
         let net = similarity_netlist(&config, Carries::BALANCED, 1, records).expect("netlist");
-        let before = netlist_cost(&net, false, records as f64, 31.0);
-        let after = netlist_cost(&net, true, records as f64, 31.0);
+        let per = records as f64;
+        let before = netlist_cost(&net, Evaluation::PerLane, per, 31.0);
+        let fixed = netlist_cost(&net, Evaluation::Fixed, per, 31.0);
+        let after = netlist_cost(&net, Evaluation::FixedAndSplit, per, 31.0);
         println!("similarity circuit, per-lane mixed ANDs: {before:?}");
-        println!("similarity circuit, fixed-choice ANDs:   {after:?}");
+        println!("similarity circuit, fixed-choice ANDs:   {fixed:?}");
+        println!("similarity circuit, and split carries:   {after:?}");
         // Every mixed AND on a query bit becomes fixed; what stays per
         // lane is the count adder's (both count shares differ per lane).
-        assert!(after.fixed_ands > 0.0);
-        assert!(after.ots < before.ots && after.bytes < before.bytes);
-        assert_eq!(after.triples, before.triples);
+        assert!(fixed.fixed_ands > 0.0);
+        assert!(fixed.ots < before.ots && fixed.bytes < before.bytes);
+        assert_eq!(fixed.triples, before.triples);
+        assert_eq!(fixed.depth, before.depth);
+        // The split carries of |a| + |b|: every saved triple becomes one
+        // fixed AND and one per-lane mixed AND.
+        let saved = fixed.triples - after.triples;
+        assert!(saved > 0.0);
+        assert_eq!(after.fixed_ands - fixed.fixed_ands, saved);
+        assert_eq!(after.ot_ands - fixed.ot_ands, saved);
+        assert!(after.ots < fixed.ots && after.bytes < fixed.bytes);
         assert_eq!(after.depth, before.depth);
         // With 4 queries per chunk the classes are the queries: still one
         // OT per query, not per lane.
         let net4 = similarity_netlist(&config, Carries::BALANCED, 4, 2_500).expect("netlist");
-        let four = netlist_cost(&net4, true, records as f64, 31.0);
+        let four = netlist_cost(&net4, Evaluation::FixedAndSplit, per, 31.0);
         assert_eq!(
             (four.ot_ands, four.fixed_ands),
             (after.ot_ands, after.fixed_ands)
@@ -197,8 +227,8 @@ mod tests {
         for width in [5, 4, 12, 17] {
             let tree = equality_netlist(width, records, false).expect("tree");
             let table = equality_netlist(width, records, true).expect("table");
-            let t = netlist_cost(&tree, true, records as f64, 31.0);
-            let l = netlist_cost(&table, true, records as f64, 31.0);
+            let t = netlist_cost(&tree, Evaluation::FixedAndSplit, per, 31.0);
+            let l = netlist_cost(&table, Evaluation::FixedAndSplit, per, 31.0);
             println!("binary equality, {width:2} bits: AND tree {t:?}");
             println!("binary equality, {width:2} bits: lookup   {l:?}");
             assert!(l.triples < t.triples && l.bytes < t.bytes, "{width}");

@@ -145,9 +145,8 @@ mod tests {
             }
         }
         let mut b = PlainBuilder::new();
-        let lanes = |f: &dyn Fn(&Row) -> bool| {
-            Lanes::from_bools(&rows.iter().map(f).collect::<Vec<_>>())
-        };
+        let lanes =
+            |f: &dyn Fn(&Row) -> bool| Lanes::from_bools(&rows.iter().map(f).collect::<Vec<_>>());
         let pa = b.input(lanes(&|r| r.2));
         let pb = b.input(lanes(&|r| r.3));
         let wa = Word::from_bits(

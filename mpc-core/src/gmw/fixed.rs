@@ -201,6 +201,20 @@ pub struct FixedAnd {
     pub y: u32,
     /// The classes of `x`: one OT per class.
     pub classes: Arc<ClassMap>,
+    /// Set for a carry-shaped triple `(x ⊕ c) ∧ (y' ⊕ c)`, evaluated as
+    /// `x ∧ (y' ⊕ c) ⊕ y' ∧ c ⊕ c`: this fixed AND is the first term
+    /// (`y` is the wire `y' ⊕ c`), the second is a per-lane mixed AND.
+    pub split: Option<Split>,
+}
+
+/// The per-lane part of a split carry: `y' ∧ c`, `y'` private to the party
+/// that does not choose, `c` shared.
+#[derive(Clone, Copy)]
+pub struct Split {
+    /// `y'`, private to the other party (the ROT receiver of this part).
+    pub y: u32,
+    /// The shared wire `c` both operands were XORed with.
+    pub c: u32,
 }
 
 /// Which mixed ANDs of a netlist run as fixed-choice ANDs, and the random
@@ -224,6 +238,12 @@ impl FixedPlan {
     /// classes than lanes becomes a fixed AND (for an AND of two private
     /// wires of different parties, the operand with fewer classes chooses).
     pub fn new(net: &Netlist) -> FixedPlan {
+        Self::with_splits(net, true)
+    }
+
+    /// As [`FixedPlan::new`]; `splits = false` leaves carry-shaped triples
+    /// as triples (to measure what the split saves).
+    pub fn with_splits(net: &Netlist, splits: bool) -> FixedPlan {
         let info = net.info();
         let mut shapes: Vec<Shape> = Vec::with_capacity(info.len());
         let mut plan = FixedPlan {
@@ -294,24 +314,83 @@ impl FixedPlan {
                     Shape::of_map(ClassMap::from_labels(all.into_iter(), offset))
                 }
             };
-            if let (Gate::And(a, b), Some(AndKind::OneOt { .. })) = (gate, i.and_kind) {
-                plan.consider(net, id, *a, *b, &shapes);
+            match (gate, i.and_kind) {
+                (Gate::And(a, b), Some(AndKind::OneOt { .. })) => {
+                    plan.consider(net, id, *a, *b, &shapes);
+                }
+                (Gate::And(a, b), Some(AndKind::Triple)) if splits => {
+                    plan.consider_carry(net, id, *a, *b, &shapes);
+                }
+                _ => {}
             }
             shapes.push(shape);
         }
         plan
     }
 
+    /// A triple `(x ⊕ c) ∧ (y ⊕ c)` (a ripple carry) with `x`, `y` private
+    /// to different parties, `c` shared and `x` fixed: becomes one fixed
+    /// AND `x ∧ (y ⊕ c)` and one per-lane mixed AND `y ∧ c` (one random OT
+    /// per lane instead of two).
+    fn consider_carry(&mut self, net: &Netlist, id: usize, u: u32, v: u32, shapes: &[Shape]) {
+        let info = net.info();
+        let (Gate::Xor(u0, u1), Gate::Xor(v0, v1)) =
+            (&net.gates()[u as usize], &net.gates()[v as usize])
+        else {
+            return;
+        };
+        let k = |w: u32| info[w as usize].knowledge;
+        let mut best: Option<FixedAnd> = None;
+        for (x, c, yv) in [(*u0, *u1, v), (*u1, *u0, v), (*v0, *v1, u), (*v1, *v0, u)] {
+            let Knowledge::Private(p) = k(x) else {
+                continue;
+            };
+            if k(c) != Knowledge::Shared {
+                continue;
+            }
+            // The other operand must be y ⊕ c with y private to the peer.
+            let Gate::Xor(w0, w1) = &net.gates()[yv as usize] else {
+                continue;
+            };
+            let y = if *w1 == c {
+                *w0
+            } else if *w0 == c {
+                *w1
+            } else {
+                continue;
+            };
+            if k(y) != Knowledge::Private(p.other()) {
+                continue;
+            }
+            if let Some(m) = classes_of(info, shapes, x)
+                && best.as_ref().is_none_or(|f| m.count() < f.classes.count())
+            {
+                best = Some(FixedAnd {
+                    chooser: p,
+                    x,
+                    y: yv,
+                    classes: m,
+                    split: Some(Split { y, c }),
+                });
+            }
+        }
+        let Some(f) = best else { return };
+        let lanes = u64::from(info[id].lanes);
+        self.bits.triples -= lanes;
+        match f.chooser.other() {
+            Party::Client => self.bits.ot_ands_client_receives += lanes,
+            Party::Server => self.bits.ot_ands_server_receives += lanes,
+        }
+        match f.chooser {
+            Party::Client => self.keys_client_receives += f.classes.count() as u64,
+            Party::Server => self.keys_server_receives += f.classes.count() as u64,
+        }
+        self.gates[id] = Some(f);
+    }
+
     fn consider(&mut self, net: &Netlist, id: usize, a: u32, b: u32, shapes: &[Shape]) {
         let info = net.info();
-        let classes = |w: u32| match &shapes[w as usize] {
-            Shape::Uniform => Some(Arc::new(ClassMap::from_labels(
-                std::iter::repeat_n(0, info[w as usize].lanes as usize),
-                1,
-            ))),
-            Shape::Classes(m) => Some(Arc::clone(m)),
-            Shape::Distinct => None,
-        };
+        let classes = |w: u32| classes_of(info, shapes, w);
         let mut best: Option<FixedAnd> = None;
         for (x, y) in [(a, b), (b, a)] {
             let Knowledge::Private(p) = info[x as usize].knowledge else {
@@ -330,6 +409,7 @@ impl FixedPlan {
                     x,
                     y,
                     classes: m,
+                    split: None,
                 });
             }
         }
@@ -383,16 +463,35 @@ impl FixedPlan {
         (gates, lanes)
     }
 
-    /// Bits this party sends per lane-or-class for gate `id` of `lanes`
-    /// lanes: the chooser one per class, the other party one per lane.
+    /// Bits `me` sends for gate `id` of `lanes` lanes: for the fixed AND
+    /// the chooser one per class, the other party one per lane; a split
+    /// carry adds one per lane each for its mixed AND.
     pub(crate) fn bits_sent(&self, id: u32, me: Party, lanes: usize) -> Option<usize> {
         self.gate(id).map(|f| {
-            if f.chooser == me {
+            let fixed = if f.chooser == me {
                 f.classes.count()
             } else {
                 lanes
-            }
+            };
+            fixed + if f.split.is_some() { lanes } else { 0 }
         })
+    }
+}
+
+/// The classes of private wire `w` (one class for a uniform wire), if it
+/// has fewer classes than lanes.
+fn classes_of(
+    info: &[crate::circuit::netlist::WireInfo],
+    shapes: &[Shape],
+    w: u32,
+) -> Option<Arc<ClassMap>> {
+    match &shapes[w as usize] {
+        Shape::Uniform => Some(Arc::new(ClassMap::from_labels(
+            std::iter::repeat_n(0, info[w as usize].lanes as usize),
+            1,
+        ))),
+        Shape::Classes(m) => Some(Arc::clone(m)),
+        Shape::Distinct => None,
     }
 }
 

@@ -127,6 +127,13 @@ enum Pending {
         delta: Lanes,
         m0: Lanes,
     },
+    /// A split carry: the fixed AND, the per-lane mixed AND and this
+    /// party's share of `c`, XORed together.
+    Split {
+        fixed: Box<Pending>,
+        second: Box<Pending>,
+        c: Lanes,
+    },
     /// A fixed AND where the peer chooses: its masked choices come one
     /// per class and are spread over the lanes.
     FixedSender {
@@ -269,7 +276,7 @@ impl<'n> Evaluator<'n> {
         };
         if let Some(f) = mat.fixed.as_ref().and_then(|p| p.gate(id)) {
             let k = f.classes.count();
-            return if f.chooser == self.me {
+            let fixed = if f.chooser == self.me {
                 let c = slice_n(&mat.key_recv.choices, cur.key_recv, k)?;
                 let keys = mat
                     .key_recv
@@ -283,11 +290,11 @@ impl<'n> Evaluator<'n> {
                 let xv = self.value(f.x)?.clone();
                 out.extend(&masked_choices(&f.classes, &xv, &c));
                 // m_c = m_0 ^ c·Δ per lane, from the one key held per class.
-                Ok(Pending::Receiver {
+                Pending::Receiver {
                     x: xv,
                     y_mine: self.share(f.y)?.into_owned(),
                     m_c: f.classes.expand(keys),
-                })
+                }
             } else {
                 let pairs = mat.key_send.get(cur.key_send..cur.key_send + k).ok_or(
                     GmwError::MaterialShort {
@@ -301,12 +308,24 @@ impl<'n> Evaluator<'n> {
                 let m0 = f.classes.expand(&k0);
                 let delta = f.classes.expand(&k1).xor(&m0);
                 out.extend(&self.share(f.y)?.xor(&delta));
-                Ok(Pending::FixedSender {
+                Pending::FixedSender {
                     delta,
                     m0,
                     classes: std::sync::Arc::clone(&f.classes),
-                })
+                }
             };
+            let Some(split) = f.split else {
+                return Ok(fixed);
+            };
+            // (x ⊕ c) ∧ (y ⊕ c) = x ∧ (y ⊕ c) ⊕ y ∧ c ⊕ c: the per-lane
+            // mixed AND y ∧ c, its receiver the owner of y.
+            let second =
+                self.one_ot_begin(f.chooser.other(), split.y, split.c, n, mat, cur, out)?;
+            return Ok(Pending::Split {
+                fixed: Box::new(fixed),
+                second: Box::new(second),
+                c: self.share(split.c)?.into_owned(),
+            });
         }
         match info.and_kind {
             Some(AndKind::Triple) => {
@@ -335,26 +354,42 @@ impl<'n> Evaluator<'n> {
                 } else {
                     (b, a)
                 };
-                if receiver == self.me {
-                    let c = slice(&mat.ot_recv.choices, cur.recv)?;
-                    let m_c = slice(&mat.ot_recv.messages, cur.recv)?;
-                    cur.recv += n;
-                    let xv = self.value(x)?.clone();
-                    out.extend(&xv.xor(&c));
-                    Ok(Pending::Receiver {
-                        x: xv,
-                        y_mine: self.share(y)?.into_owned(),
-                        m_c,
-                    })
-                } else {
-                    let m0 = slice(&mat.ot_send.m0, cur.send)?;
-                    let delta = slice(&mat.ot_send.m1, cur.send)?;
-                    cur.send += n;
-                    out.extend(&self.share(y)?.xor(&delta));
-                    Ok(Pending::Sender { delta, m0 })
-                }
+                self.one_ot_begin(receiver, x, y, n, mat, cur, out)
             }
             _ => Err(GmwError::Internal("local AND scheduled as interactive")),
+        }
+    }
+
+    /// Phase one of a per-lane mixed AND `x ∧ y`, `x` known in the clear to
+    /// `receiver`, `n` lanes.
+    #[allow(clippy::too_many_arguments)]
+    fn one_ot_begin(
+        &self,
+        receiver: Party,
+        x: u32,
+        y: u32,
+        n: usize,
+        mat: &Material,
+        cur: &mut Cursors,
+        out: &mut Lanes,
+    ) -> Result<Pending, GmwError> {
+        if receiver == self.me {
+            let c = slice_n(&mat.ot_recv.choices, cur.recv, n)?;
+            let m_c = slice_n(&mat.ot_recv.messages, cur.recv, n)?;
+            cur.recv += n;
+            let xv = self.value(x)?.clone();
+            out.extend(&xv.xor(&c));
+            Ok(Pending::Receiver {
+                x: xv,
+                y_mine: self.share(y)?.into_owned(),
+                m_c,
+            })
+        } else {
+            let m0 = slice_n(&mat.ot_send.m0, cur.send, n)?;
+            let delta = slice_n(&mat.ot_send.m1, cur.send, n)?;
+            cur.send += n;
+            out.extend(&self.share(y)?.xor(&delta));
+            Ok(Pending::Sender { delta, m0 })
         }
     }
 
@@ -378,6 +413,12 @@ impl<'n> Evaluator<'n> {
     /// Phase two: combine with the peer's bits into this party's share.
     fn and_finish(&self, p: Pending, peer: &mut BitCursor) -> Result<Lanes, GmwError> {
         Ok(match p {
+            Pending::Split { fixed, second, c } => {
+                let mut z = self.and_finish(*fixed, peer)?;
+                z.xor_assign(&self.and_finish(*second, peer)?);
+                z.xor_assign(&c);
+                z
+            }
             Pending::Triple { a, b, mut c, d, e } => {
                 let n = a.len();
                 let d = d.xor(&peer.next(n)?);
@@ -428,7 +469,32 @@ pub async fn run_online<C: Channel>(
 ) -> Result<Outputs, GmwError> {
     inputs.validate(net, me)?;
     let layers = net.layers();
-    let last_use = net.last_use(&layers);
+    let mut last_use = net.last_use(&layers);
+    // A split carry also reads x, y' and c, the operands of its operands:
+    // keep them until its step.
+    let extra = |id: u32| -> Vec<u32> {
+        match material.fixed.as_ref().and_then(|p| p.gate(id)) {
+            Some(f) => match f.split {
+                Some(sp) => vec![f.x, sp.y, sp.c],
+                None => Vec::new(),
+            },
+            None => Vec::new(),
+        }
+    };
+    if material.fixed.is_some() {
+        let mut step = 0u32;
+        for layer in &layers {
+            for &id in layer.interactive.iter().chain(&layer.local) {
+                step += 1;
+                for w in extra(id) {
+                    let l = &mut last_use[w as usize];
+                    if *l != u32::MAX {
+                        *l = (*l).max(step);
+                    }
+                }
+            }
+        }
+    }
     let mut ev = Evaluator {
         net,
         me,
@@ -437,7 +503,7 @@ pub async fn run_online<C: Channel>(
     let mut cur = Cursors::default();
     let mut step = 0u32;
     let free = |ev: &mut Evaluator<'_>, id: u32, step: u32| {
-        let mut ops = Vec::new();
+        let mut ops = extra(id);
         ev.net.for_each_operand(id, |op| ops.push(op));
         for op in ops {
             if last_use[op as usize] == step {
