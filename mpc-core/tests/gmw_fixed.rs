@@ -217,3 +217,49 @@ async fn split_ripple_carries_add_correctly() {
         assert_eq!(got[l], xv[l / R] + yv[l % R], "lane {l}");
     }
 }
+
+/// Material whose key-ROTs do not match the plan is refused with a precise
+/// error instead of being consumed out of step with the peer.
+#[test]
+fn material_with_the_wrong_key_count_is_refused() {
+    use mpc_core::block::Block;
+    use mpc_core::gmw::{GmwError, Material, ReceivedBitRots, ReceivedKeyRots, SentBitRots};
+    use std::sync::Arc;
+    let c = circuit();
+    let plan = Arc::new(FixedPlan::new(&c.net));
+    let r = plan.bit_requirements();
+    let n_recv = r.rots_received_by(Party::Client) as usize;
+    let n_send = r.rots_received_by(Party::Server) as usize;
+    let received = ReceivedBitRots {
+        choices: Lanes::zeros(n_recv),
+        messages: Lanes::zeros(n_recv),
+    };
+    let sent = SentBitRots {
+        m0: Lanes::zeros(n_send),
+        m1: Lanes::zeros(n_send),
+    };
+    let short = ReceivedKeyRots {
+        choices: Lanes::zeros(6),
+        keys: vec![Block::ZERO; 6],
+    };
+    let pairs = vec![[Block::ZERO; 2]; 6];
+    let err = Material::with_fixed(
+        Party::Client,
+        Arc::clone(&plan),
+        &received,
+        &sent,
+        short,
+        pairs.clone(),
+    )
+    .err()
+    .expect("7 keys are needed");
+    assert!(
+        matches!(err, GmwError::MaterialShort { needed: 7, have: 6 }),
+        "{err:?}"
+    );
+    let right = ReceivedKeyRots {
+        choices: Lanes::zeros(7),
+        keys: vec![Block::ZERO; 7],
+    };
+    assert!(Material::with_fixed(Party::Client, plan, &received, &sent, right, pairs).is_ok());
+}
