@@ -243,16 +243,17 @@ fn material_with_the_wrong_key_count_is_refused() {
         keys: vec![Block::ZERO; 6],
     };
     let pairs = vec![[Block::ZERO; 2]; 6];
-    let err = Material::with_fixed(
+    let err = match Material::with_fixed(
         Party::Client,
         Arc::clone(&plan),
         &received,
         &sent,
         short,
         pairs.clone(),
-    )
-    .err()
-    .expect("7 keys are needed");
+    ) {
+        Err(e) => e,
+        Ok(_) => panic!("7 keys are needed"),
+    };
     assert!(
         matches!(err, GmwError::MaterialShort { needed: 7, have: 6 }),
         "{err:?}"
