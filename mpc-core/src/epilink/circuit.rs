@@ -205,20 +205,20 @@ fn similarity<B: Builder>(
             Similarity::Dice(dice_similarity(b, plan, count, wa, wb)?)
         }
         Comparator::Binary => {
-            // δ ∧ [a = b]: an AND tree over the bitwise equalities and δ.
+            // δ ∧ [a = b]: one table lookup per 4-bit block (`lookup`).
             let va = inp.client_value[i]
                 .as_ref()
                 .ok_or(missing("client value"))?;
             let vb = inp.server_value[j]
                 .as_ref()
                 .ok_or(missing("server value"))?;
-            let mut leaves = Vec::with_capacity(va.width() + 1);
-            leaves.push(delta.clone());
-            for (x, y) in va.bits().iter().zip(vb.bits()) {
-                let d = b.xor(x, y)?;
-                leaves.push(b.not(&d)?);
-            }
-            Similarity::Binary(and_all(b, &leaves)?.ok_or(missing("value bit"))?)
+            Similarity::Binary(super::lookup::present_equal(
+                b,
+                &inp.client_present[i],
+                &inp.server_present[j],
+                va,
+                vb,
+            )?)
         }
     };
     Ok((delta, sim))

@@ -99,6 +99,23 @@ impl InputSink for CostCounter {
     }
 }
 
+/// A bare netlist declares every input without a value (for counting the
+/// netlist both parties would build; nothing is evaluated).
+impl InputSink for NetlistBuilder {
+    fn declare(
+        &mut self,
+        owner: Owner,
+        width: usize,
+        lanes: usize,
+        _value: Option<Vec<Lanes>>,
+    ) -> CResult<Word<NetWire>> {
+        match owner {
+            Owner::Private(p) => self.input_word(p, width, lanes),
+            Owner::Shared => self.shared_input_word(width, lanes),
+        }
+    }
+}
+
 /// A [`NetlistBuilder`] that also collects this party's input values for
 /// the GMW evaluation.
 pub struct NetInputs {

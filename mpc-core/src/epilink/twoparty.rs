@@ -8,15 +8,18 @@ use super::circuit::{ChunkShape, decide, select, select_groups, similarities, sp
 use super::error::ProtocolError;
 use super::inputs::{InputSink, NetInputs, Owner, PartyChunk, chunk_inputs};
 use super::muxprod::bit_times_mixed;
-use super::ots::OtStreams;
+use super::ots::{BIT_ROT_BATCH, OtStreams};
 use super::pipeline::{Engine, SimilarityShares};
 use super::plan::Plan;
 use crate::channel::Channel;
 use crate::circuit::Word;
 use crate::circuit::netlist::{NetWire, Reveal};
 use crate::circuit::word::values_to_lanes;
-use crate::gmw::run_online;
+use crate::gmw::{
+    FixedPlan, GmwError, Material, ReceivedBitRots, ReceivedKeyRots, SentBitRots, run_online,
+};
 use crate::{Lanes, Party};
+use std::sync::Arc;
 
 /// The two-party [`Engine`]: Boolean circuits in GMW, conversions and
 /// products with OTs from the run's two OT streams.
@@ -40,7 +43,7 @@ impl<C: Channel> TwoParty<C> {
         }
         let NetInputs { net, inputs, .. } = ni;
         let net = net.finish();
-        let material = self.ots.material(&mut self.ch, &net).await?;
+        let material = fixed_material(&mut self.ch, &mut self.ots, self.me, &net).await?;
         let outputs = run_online(&net, self.me, &mut self.ch, &material, inputs).await?;
         marks
             .into_iter()
@@ -70,6 +73,61 @@ impl<C: Channel> TwoParty<C> {
         let ws = ni.declare(Owner::Private(Party::Server), width, lanes, s)?;
         Ok((wc, ws))
     }
+}
+
+/// The GMW material of `net` with its fixed-choice ANDs
+/// ([`crate::gmw::fixed`]): the key-ROTs ride in the first extension batch
+/// with the bit-ROTs, so they cost no extra flight.
+async fn fixed_material<C: Channel>(
+    ch: &mut C,
+    ots: &mut OtStreams,
+    me: Party,
+    net: &crate::circuit::netlist::Netlist,
+) -> Result<Material, ProtocolError> {
+    let plan = Arc::new(FixedPlan::new(net));
+    let too_large = || ProtocolError::from(GmwError::TooLarge);
+    let size = |n: u64| usize::try_from(n).map_err(|_| too_large());
+    let req = plan.bit_requirements();
+    let n_recv = size(req.rots_received_by(me))?;
+    let n_send = size(req.rots_received_by(me.other()))?;
+    let key_r = size(plan.keys_received_by(me))?;
+    let key_s = size(plan.keys_received_by(me.other()))?;
+    let mut received = ReceivedBitRots::default();
+    let mut sent = SentBitRots::default();
+    let mut key_recv = ReceivedKeyRots::default();
+    let mut key_send = Vec::new();
+    let (mut done_recv, mut done_send) = (0usize, 0usize);
+    let mut keys_due = key_r + key_s > 0;
+    while keys_due || done_recv < n_recv || done_send < n_send {
+        let r = BIT_ROT_BATCH.min(n_recv - done_recv);
+        let s = BIT_ROT_BATCH.min(n_send - done_send);
+        let (kr, ks) = if keys_due { (key_r, key_s) } else { (0, 0) };
+        let (mut sb, mut rb) = ots.extend(ch, s + ks, r + kr).await?;
+        if keys_due {
+            key_send = sb.take_front(ks).random_ot();
+            let kb = rb.take_front(kr);
+            key_recv = ReceivedKeyRots {
+                choices: Lanes::from_words(kb.choices.clone(), kr),
+                keys: kb.random_ot(),
+            };
+            keys_due = false;
+        }
+        if s > 0 {
+            let (m0, m1) = sb.random_bits();
+            sent.m0.extend(&Lanes::from_words(m0, s));
+            sent.m1.extend(&Lanes::from_words(m1, s));
+        }
+        if r > 0 {
+            let (c, m) = rb.random_bits();
+            received.choices.extend(&Lanes::from_words(c, r));
+            received.messages.extend(&Lanes::from_words(m, r));
+        }
+        done_recv += r;
+        done_send += s;
+    }
+    Ok(Material::with_fixed(
+        me, plan, &received, &sent, key_recv, key_send,
+    )?)
 }
 
 fn shared_words(

@@ -14,7 +14,11 @@
 //! batch the server receives, so `c_client ^ c_server = (a_client ^
 //! a_server) & (b_client ^ b_server)`.
 
+use std::sync::Arc;
+
 use super::GmwError;
+use super::fixed::FixedPlan;
+use crate::block::Block;
 use crate::circuit::netlist::Requirements;
 use crate::{Lanes, Party};
 
@@ -58,9 +62,32 @@ pub struct Material {
     /// Mixed ANDs where this party is the ROT sender: `(m0 ^ m1, m0)`,
     /// stored as `m0 = m0`, `m1 = m0 ^ m1`.
     pub(crate) ot_send: SentBitRots,
+    /// The fixed-choice ANDs of the netlist ([`super::fixed`]), if this
+    /// material was made for them; `None` evaluates every mixed AND per
+    /// lane.
+    pub(crate) fixed: Option<Arc<FixedPlan>>,
+    /// Key-ROTs of the fixed ANDs where this party chooses: `(c, k_c)`.
+    pub(crate) key_recv: ReceivedKeyRots,
+    /// Key-ROTs of the fixed ANDs where the peer chooses: `(k_0, k_1)`.
+    pub(crate) key_send: Vec<[Block; 2]>,
 }
 
-crate::redacted_debug!(ReceivedBitRots, SentBitRots, TripleShares, Material);
+/// Key-ROTs this party received: random choice bits and the chosen keys.
+#[derive(Clone, Default)]
+pub struct ReceivedKeyRots {
+    /// Random choice bits `c`.
+    pub choices: Lanes,
+    /// Keys `k_c`.
+    pub keys: Vec<Block>,
+}
+
+crate::redacted_debug!(
+    ReceivedBitRots,
+    SentBitRots,
+    TripleShares,
+    Material,
+    ReceivedKeyRots
+);
 
 /// Triples and OT bits are one-time secrets: wiped when the material goes.
 impl Drop for Material {
@@ -76,6 +103,11 @@ impl Drop for Material {
             &mut self.ot_send.m1,
         ] {
             l.zeroize();
+        }
+        self.key_recv.choices.zeroize();
+        self.key_recv.keys.zeroize();
+        for k in &mut self.key_send {
+            k.zeroize();
         }
     }
 }
@@ -133,7 +165,45 @@ impl Material {
             triples: TripleShares { a, b, c },
             ot_recv,
             ot_send: SentBitRots { m0: s0, m1: delta },
+            fixed: None,
+            key_recv: ReceivedKeyRots::default(),
+            key_send: Vec::new(),
         })
+    }
+
+    /// Material for `plan`'s fixed ANDs: the bit-ROTs (as in
+    /// [`Material::from_rots`], for `plan.bit_requirements()`) and the
+    /// key-ROTs, `plan.keys_received_by(me)` received and
+    /// `plan.keys_received_by(me.other())` sent.
+    pub fn with_fixed(
+        me: Party,
+        plan: Arc<FixedPlan>,
+        received: &ReceivedBitRots,
+        sent: &SentBitRots,
+        key_recv: ReceivedKeyRots,
+        key_send: Vec<[Block; 2]>,
+    ) -> Result<Material, GmwError> {
+        let need_recv =
+            usize::try_from(plan.keys_received_by(me)).map_err(|_| GmwError::TooLarge)?;
+        let need_send =
+            usize::try_from(plan.keys_received_by(me.other())).map_err(|_| GmwError::TooLarge)?;
+        if key_recv.keys.len() != need_recv || key_recv.choices.len() != need_recv {
+            return Err(GmwError::MaterialShort {
+                needed: need_recv,
+                have: key_recv.keys.len(),
+            });
+        }
+        if key_send.len() != need_send {
+            return Err(GmwError::MaterialShort {
+                needed: need_send,
+                have: key_send.len(),
+            });
+        }
+        let mut m = Material::from_rots(me, plan.bit_requirements(), received, sent)?;
+        m.fixed = Some(plan);
+        m.key_recv = key_recv;
+        m.key_send = key_send;
+        Ok(m)
     }
 
     /// Number of triples held.

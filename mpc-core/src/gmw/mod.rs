@@ -30,20 +30,31 @@
 //!   `z_R = x & (y_R ^ e) ^ m_c`, `z_S = d & Δ ^ m0`. `d` is masked by `c`
 //!   (unknown to S), `e` by `Δ` (R knows only one of `m0, m1`). One OT
 //!   instead of the two a triple costs.
+//! * **Fixed-choice AND** ([`fixed`], when the material was made from a
+//!   [`FixedPlan`]): a mixed AND whose clear operand is equal on many lanes
+//!   by construction of the netlist (a broadcast query bit) takes one
+//!   random OT of keys per class of equal lanes; each lane gets its own
+//!   bit of the AES-CTR streams of the keys, R sends `d` once per class and
+//!   S sends `e` per lane. A ripple carry `(x ⊕ c) ∧ (y ⊕ c)` with such an
+//!   `x` is split into a fixed AND and one mixed AND.
 //! * **Outputs**: a revealed wire costs the holder's share; an output "as
 //!   shares" is re-randomised with a fresh mask the client sends, so each
 //!   exported share is uniform on its own.
 
+pub mod fixed;
 mod io;
 mod material;
 mod online;
 mod preprocess;
 
+pub use fixed::FixedPlan;
 pub use io::{Inputs, Outputs};
-pub use material::{Material, ReceivedBitRots, SentBitRots, TripleShares};
+pub use material::{Material, ReceivedBitRots, ReceivedKeyRots, SentBitRots, TripleShares};
 pub use online::{CHUNK_BYTES, run_online};
 pub(crate) use online::{peer_bits, recv_payload, send_payload};
-pub use preprocess::{GmwSession, PREPROCESS_CHUNK, evaluate, preprocess, setup_pool};
+pub use preprocess::{
+    GmwSession, PREPROCESS_CHUNK, evaluate, preprocess, preprocess_fixed, setup_pool,
+};
 
 use crate::channel::ChannelError;
 use crate::circuit::CircuitError;

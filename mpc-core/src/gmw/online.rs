@@ -18,6 +18,7 @@ use bytes::Bytes;
 use rand::RngExt;
 
 use super::GmwError;
+use super::fixed::{masked_choices, spread_classes};
 use super::io::{Inputs, Outputs};
 use super::material::Material;
 use crate::channel::{Channel, ChannelError};
@@ -90,12 +91,22 @@ impl BitCursor {
     }
 }
 
+/// `len` bits of `l` from `off`, or the material is short.
+fn slice_n(l: &Lanes, off: usize, len: usize) -> Result<Lanes, GmwError> {
+    l.slice(off, len).ok_or(GmwError::MaterialShort {
+        needed: off + len,
+        have: l.len(),
+    })
+}
+
 /// Offsets into the material, advanced as gates consume it.
 #[derive(Default)]
 struct Cursors {
     triple: usize,
     recv: usize,
     send: usize,
+    key_recv: usize,
+    key_send: usize,
 }
 
 /// What an interactive gate needs after the exchange.
@@ -115,6 +126,20 @@ enum Pending {
     Sender {
         delta: Lanes,
         m0: Lanes,
+    },
+    /// A split carry: the fixed AND, the per-lane mixed AND and this
+    /// party's share of `c`, XORed together.
+    Split {
+        fixed: Box<Pending>,
+        second: Box<Pending>,
+        c: Lanes,
+    },
+    /// A fixed AND where the peer chooses: its masked choices come one
+    /// per class and are spread over the lanes.
+    FixedSender {
+        delta: Lanes,
+        m0: Lanes,
+        classes: std::sync::Arc<super::fixed::ClassMap>,
     },
 }
 
@@ -249,6 +274,59 @@ impl<'n> Evaluator<'n> {
                 have: l.len(),
             })
         };
+        if let Some(f) = mat.fixed.as_ref().and_then(|p| p.gate(id)) {
+            let k = f.classes.count();
+            let fixed = if f.chooser == self.me {
+                let c = slice_n(&mat.key_recv.choices, cur.key_recv, k)?;
+                let keys = mat
+                    .key_recv
+                    .keys
+                    .get(cur.key_recv..cur.key_recv + k)
+                    .ok_or(GmwError::MaterialShort {
+                        needed: cur.key_recv + k,
+                        have: mat.key_recv.keys.len(),
+                    })?;
+                cur.key_recv += k;
+                let xv = self.value(f.x)?.clone();
+                out.extend(&masked_choices(&f.classes, &xv, &c));
+                // m_c = m_0 ^ c·Δ per lane, from the one key held per class.
+                Pending::Receiver {
+                    x: xv,
+                    y_mine: self.share(f.y)?.into_owned(),
+                    m_c: f.classes.expand(keys),
+                }
+            } else {
+                let pairs = mat.key_send.get(cur.key_send..cur.key_send + k).ok_or(
+                    GmwError::MaterialShort {
+                        needed: cur.key_send + k,
+                        have: mat.key_send.len(),
+                    },
+                )?;
+                cur.key_send += k;
+                let k0: Vec<_> = pairs.iter().map(|p| p[0]).collect();
+                let k1: Vec<_> = pairs.iter().map(|p| p[1]).collect();
+                let m0 = f.classes.expand(&k0);
+                let delta = f.classes.expand(&k1).xor(&m0);
+                out.extend(&self.share(f.y)?.xor(&delta));
+                Pending::FixedSender {
+                    delta,
+                    m0,
+                    classes: std::sync::Arc::clone(&f.classes),
+                }
+            };
+            let Some(split) = f.split else {
+                return Ok(fixed);
+            };
+            // (x ⊕ c) ∧ (y ⊕ c) = x ∧ (y ⊕ c) ⊕ y ∧ c ⊕ c: the per-lane
+            // mixed AND y ∧ c, its receiver the owner of y.
+            let second =
+                self.one_ot_begin(f.chooser.other(), split.y, split.c, n, mat, cur, out)?;
+            return Ok(Pending::Split {
+                fixed: Box::new(fixed),
+                second: Box::new(second),
+                c: self.share(split.c)?.into_owned(),
+            });
+        }
         match info.and_kind {
             Some(AndKind::Triple) => {
                 let (ta, tb, tc) = (
@@ -276,32 +354,56 @@ impl<'n> Evaluator<'n> {
                 } else {
                     (b, a)
                 };
-                if receiver == self.me {
-                    let c = slice(&mat.ot_recv.choices, cur.recv)?;
-                    let m_c = slice(&mat.ot_recv.messages, cur.recv)?;
-                    cur.recv += n;
-                    let xv = self.value(x)?.clone();
-                    out.extend(&xv.xor(&c));
-                    Ok(Pending::Receiver {
-                        x: xv,
-                        y_mine: self.share(y)?.into_owned(),
-                        m_c,
-                    })
-                } else {
-                    let m0 = slice(&mat.ot_send.m0, cur.send)?;
-                    let delta = slice(&mat.ot_send.m1, cur.send)?;
-                    cur.send += n;
-                    out.extend(&self.share(y)?.xor(&delta));
-                    Ok(Pending::Sender { delta, m0 })
-                }
+                self.one_ot_begin(receiver, x, y, n, mat, cur, out)
             }
             _ => Err(GmwError::Internal("local AND scheduled as interactive")),
         }
     }
 
-    /// Bits this party sends for an interactive gate (equal for both).
-    fn and_bits(&self, id: u32) -> usize {
+    /// Phase one of a per-lane mixed AND `x ∧ y`, `x` known in the clear to
+    /// `receiver`, `n` lanes.
+    #[allow(clippy::too_many_arguments)]
+    fn one_ot_begin(
+        &self,
+        receiver: Party,
+        x: u32,
+        y: u32,
+        n: usize,
+        mat: &Material,
+        cur: &mut Cursors,
+        out: &mut Lanes,
+    ) -> Result<Pending, GmwError> {
+        if receiver == self.me {
+            let c = slice_n(&mat.ot_recv.choices, cur.recv, n)?;
+            let m_c = slice_n(&mat.ot_recv.messages, cur.recv, n)?;
+            cur.recv += n;
+            let xv = self.value(x)?.clone();
+            out.extend(&xv.xor(&c));
+            Ok(Pending::Receiver {
+                x: xv,
+                y_mine: self.share(y)?.into_owned(),
+                m_c,
+            })
+        } else {
+            let m0 = slice_n(&mat.ot_send.m0, cur.send, n)?;
+            let delta = slice_n(&mat.ot_send.m1, cur.send, n)?;
+            cur.send += n;
+            out.extend(&self.share(y)?.xor(&delta));
+            Ok(Pending::Sender { delta, m0 })
+        }
+    }
+
+    /// Bits `party` sends for an interactive gate (equal for both except
+    /// for fixed ANDs).
+    fn and_bits(&self, id: u32, mat: &Material, party: Party) -> usize {
         let info = self.net.info()[id as usize];
+        if let Some(n) = mat
+            .fixed
+            .as_ref()
+            .and_then(|p| p.bits_sent(id, party, info.lanes as usize))
+        {
+            return n;
+        }
         match info.and_kind {
             Some(AndKind::Triple) => 2 * info.lanes as usize,
             _ => info.lanes as usize,
@@ -311,6 +413,12 @@ impl<'n> Evaluator<'n> {
     /// Phase two: combine with the peer's bits into this party's share.
     fn and_finish(&self, p: Pending, peer: &mut BitCursor) -> Result<Lanes, GmwError> {
         Ok(match p {
+            Pending::Split { fixed, second, c } => {
+                let mut z = self.and_finish(*fixed, peer)?;
+                z.xor_assign(&self.and_finish(*second, peer)?);
+                z.xor_assign(&c);
+                z
+            }
             Pending::Triple { a, b, mut c, d, e } => {
                 let n = a.len();
                 let d = d.xor(&peer.next(n)?);
@@ -338,6 +446,14 @@ impl<'n> Evaluator<'n> {
                 d.xor_assign(&m0);
                 d
             }
+            Pending::FixedSender { delta, m0, classes } => {
+                // z = d & delta ^ m0, d one bit per class.
+                let d = peer.next(classes.count())?;
+                let mut d = spread_classes(&classes, &d);
+                d.and_assign(&delta);
+                d.xor_assign(&m0);
+                d
+            }
         })
     }
 }
@@ -353,7 +469,32 @@ pub async fn run_online<C: Channel>(
 ) -> Result<Outputs, GmwError> {
     inputs.validate(net, me)?;
     let layers = net.layers();
-    let last_use = net.last_use(&layers);
+    let mut last_use = net.last_use(&layers);
+    // A split carry also reads x, y' and c, the operands of its operands:
+    // keep them until its step.
+    let extra = |id: u32| -> Vec<u32> {
+        match material.fixed.as_ref().and_then(|p| p.gate(id)) {
+            Some(f) => match f.split {
+                Some(sp) => vec![f.x, sp.y, sp.c],
+                None => Vec::new(),
+            },
+            None => Vec::new(),
+        }
+    };
+    if material.fixed.is_some() {
+        let mut step = 0u32;
+        for layer in &layers {
+            for &id in layer.interactive.iter().chain(&layer.local) {
+                step += 1;
+                for w in extra(id) {
+                    let l = &mut last_use[w as usize];
+                    if *l != u32::MAX {
+                        *l = (*l).max(step);
+                    }
+                }
+            }
+        }
+    }
     let mut ev = Evaluator {
         net,
         me,
@@ -362,7 +503,7 @@ pub async fn run_online<C: Channel>(
     let mut cur = Cursors::default();
     let mut step = 0u32;
     let free = |ev: &mut Evaluator<'_>, id: u32, step: u32| {
-        let mut ops = Vec::new();
+        let mut ops = extra(id);
         ev.net.for_each_operand(id, |op| ops.push(op));
         for op in ops {
             if last_use[op as usize] == step {
@@ -372,7 +513,16 @@ pub async fn run_online<C: Channel>(
     };
     for layer in &layers {
         if !layer.interactive.is_empty() {
-            let total: usize = layer.interactive.iter().map(|&g| ev.and_bits(g)).sum();
+            let total: usize = layer
+                .interactive
+                .iter()
+                .map(|&g| ev.and_bits(g, material, me))
+                .sum();
+            let total_in: usize = layer
+                .interactive
+                .iter()
+                .map(|&g| ev.and_bits(g, material, me.other()))
+                .sum();
             let mut out = Lanes::zeros(0);
             let mut pending = Vec::with_capacity(layer.interactive.len());
             for &g in &layer.interactive {
@@ -381,11 +531,10 @@ pub async fn run_online<C: Channel>(
             debug_assert_eq!(out.len(), total);
             let mut bytes = Vec::with_capacity(out.byte_len());
             out.write_bytes(&mut bytes);
-            let len = bytes.len();
             send_payload(ch, bytes).await?;
-            let peer = recv_payload(ch, len, "GMW layer").await?;
+            let peer = recv_payload(ch, total_in.div_ceil(8), "GMW layer").await?;
             let mut peer = BitCursor {
-                bits: Lanes::from_bytes(&peer, total).map_err(|e| peer_bits("GMW layer", e))?,
+                bits: Lanes::from_bytes(&peer, total_in).map_err(|e| peer_bits("GMW layer", e))?,
                 pos: 0,
             };
             for (&g, p) in layer.interactive.iter().zip(pending) {

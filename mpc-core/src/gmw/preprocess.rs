@@ -6,8 +6,11 @@
 //! the clear input. Both parties compute the same counts from the same
 //! netlist, so the interactive `reserve` calls pair up.
 
+use std::sync::Arc;
+
+use super::fixed::FixedPlan;
 use super::io::{Inputs, Outputs};
-use super::material::{Material, ReceivedBitRots, SentBitRots};
+use super::material::{Material, ReceivedBitRots, ReceivedKeyRots, SentBitRots};
 use super::{GmwError, run_online};
 use crate::channel::Channel;
 use crate::circuit::netlist::{Netlist, Requirements};
@@ -42,6 +45,17 @@ pub async fn preprocess<C: Channel>(
     pool: &mut OtPool,
     req: &Requirements,
 ) -> Result<Material, GmwError> {
+    let (received, sent) = preprocess_bits(me, ch, pool, req).await?;
+    Material::from_rots(me, req, &received, &sent)
+}
+
+/// The bit-ROTs of `req` in both directions.
+async fn preprocess_bits<C: Channel>(
+    me: Party,
+    ch: &mut C,
+    pool: &mut OtPool,
+    req: &Requirements,
+) -> Result<(ReceivedBitRots, SentBitRots), GmwError> {
     let n_recv = usize::try_from(req.rots_received_by(me)).map_err(|_| GmwError::TooLarge)?;
     let n_send =
         usize::try_from(req.rots_received_by(me.other())).map_err(|_| GmwError::TooLarge)?;
@@ -61,7 +75,29 @@ pub async fn preprocess<C: Channel>(
         done_recv += r;
         done_send += s;
     }
-    Material::from_rots(me, req, &received, &sent)
+    Ok((received, sent))
+}
+
+/// Takes this party's material for the netlist `plan` was made for:
+/// key-ROTs for its fixed ANDs, then bit-ROTs for the rest.
+pub async fn preprocess_fixed<C: Channel>(
+    me: Party,
+    ch: &mut C,
+    pool: &mut OtPool,
+    plan: Arc<FixedPlan>,
+) -> Result<Material, GmwError> {
+    let kr = usize::try_from(plan.keys_received_by(me)).map_err(|_| GmwError::TooLarge)?;
+    let ks = usize::try_from(plan.keys_received_by(me.other())).map_err(|_| GmwError::TooLarge)?;
+    pool.reserve(ch, ks, kr).await?;
+    let key_send = pool.sender.take(ks)?.random_ot();
+    let rb = pool.receiver.take(kr)?;
+    let key_recv = ReceivedKeyRots {
+        choices: Lanes::from_words(rb.choices.clone(), kr),
+        keys: rb.random_ot(),
+    };
+    drop(rb);
+    let bits = preprocess_bits(me, ch, pool, plan.bit_requirements()).await?;
+    Material::with_fixed(me, plan, &bits.0, &bits.1, key_recv, key_send)
 }
 
 /// A GMW session between the two parties: one OT pool (base OTs run once)
@@ -96,13 +132,15 @@ impl GmwSession {
         &mut self.pool
     }
 
-    /// Generates the material for a netlist.
+    /// Generates the material for a netlist, with fixed-choice ANDs where
+    /// the netlist allows them ([`FixedPlan`]).
     pub async fn preprocess<C: Channel>(
         &mut self,
         ch: &mut C,
         net: &Netlist,
     ) -> Result<Material, GmwError> {
-        preprocess(self.me, ch, &mut self.pool, &net.requirements()).await
+        let plan = Arc::new(FixedPlan::new(net));
+        preprocess_fixed(self.me, ch, &mut self.pool, plan).await
     }
 
     /// Preprocessing and online phase of one netlist.
