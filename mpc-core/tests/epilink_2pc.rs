@@ -106,45 +106,47 @@ proptest! {
 fn edge_families_match_the_reference() {
     let rt = runtime();
     rt.block_on(async {
-        let config = default_config();
-        let s = Scenario {
-            pools: pools_for(&config, 77),
-            config,
-        };
-        let full = record_from_choices(&s, &[0, 1, 2, 0, 1, 0, 1, 0]);
-        let other = record_from_choices(&s, &[1, 0, 2, 1, 1, 0, 0, 1]);
-        let empty = empty_record(&s.config);
-        // All-empty records on either side.
-        check(
-            &s.config,
-            std::slice::from_ref(&empty),
-            &[full.clone(), other.clone()],
-            opts(64),
-        )
-        .await;
-        check(
-            &s.config,
-            std::slice::from_ref(&full),
-            &[empty.clone(), empty.clone(), other.clone()],
-            opts(64),
-        )
-        .await;
-        // Exact ties across chunk boundaries: lowest index wins.
-        let db = vec![
-            other.clone(),
-            full.clone(),
-            other.clone(),
-            full.clone(),
-            full.clone(),
-        ];
-        check(&s.config, &[full.clone(), other.clone()], &db, opts(2)).await;
-        check(
-            &s.config,
-            &[full.clone(), other.clone(), empty.clone()],
-            &db,
-            opts(3),
-        )
-        .await;
+        for bits in PRECISIONS {
+            let config = with_bits(&default_config(), bits);
+            let s = Scenario {
+                pools: pools_for(&config, 77),
+                config,
+            };
+            let full = record_from_choices(&s, &[0, 1, 2, 0, 1, 0, 1, 0]);
+            let other = record_from_choices(&s, &[1, 0, 2, 1, 1, 0, 0, 1]);
+            let empty = empty_record(&s.config);
+            // All-empty records on either side.
+            check(
+                &s.config,
+                std::slice::from_ref(&empty),
+                &[full.clone(), other.clone()],
+                opts(64),
+            )
+            .await;
+            check(
+                &s.config,
+                std::slice::from_ref(&full),
+                &[empty.clone(), empty.clone(), other.clone()],
+                opts(64),
+            )
+            .await;
+            // Exact ties across chunk boundaries: lowest index wins.
+            let db = vec![
+                other.clone(),
+                full.clone(),
+                other.clone(),
+                full.clone(),
+                full.clone(),
+            ];
+            check(&s.config, &[full.clone(), other.clone()], &db, opts(2)).await;
+            check(
+                &s.config,
+                &[full.clone(), other.clone(), empty.clone()],
+                &db,
+                opts(3),
+            )
+            .await;
+        }
     });
 }
 
@@ -166,7 +168,9 @@ fn thresholds_groups_and_field_mixes() {
             vec![v(3), None],
         ];
         check(&config, &[vec![v(3), v(5)], vec![v(1), v(5)]], &db, opts(8)).await;
-        // Dice exactly at the threshold (2/3 → 43690).
+        // Dice exactly at the threshold: 2/3 → floor(2^F·2/3), i.e. 170·2^8
+        // = 43520 at F = 8 and 43690 at F = 16 on the thresholds' scale;
+        // one unit either side; and the exact 2/3 (43690.67).
         let fields = vec![field(
             "d",
             0.01,
@@ -175,16 +179,22 @@ fn thresholds_groups_and_field_mixes() {
             FieldType::Bitmask,
             8,
         )];
-        for t in [43689u32, 43690, 43691] {
-            let config = LinkageConfig::new(fields.clone(), &[], f64::from(t) / 65536.0, 0.5)
-                .expect("valid");
-            check(
-                &config,
-                &[vec![Some(bits_from_u64(8, 3))]],
-                &[vec![Some(bits_from_u64(8, 1))]],
-                opts(8),
-            )
-            .await;
+        for bits in PRECISIONS {
+            let boundary = ((2u32 << bits) / 3) << (16 - bits);
+            for t in [boundary - 1, boundary, boundary + 1, 43690, 43691] {
+                let config = with_bits(
+                    &LinkageConfig::new(fields.clone(), &[], f64::from(t) / 65536.0, 0.5)
+                        .expect("valid"),
+                    bits,
+                );
+                check(
+                    &config,
+                    &[vec![Some(bits_from_u64(8, 3))]],
+                    &[vec![Some(bits_from_u64(8, 1))]],
+                    opts(8),
+                )
+                .await;
+            }
         }
         // Exchange groups of 2 and 3, Dice and binary.
         for (size, comparator, ty, bits) in [
@@ -230,6 +240,21 @@ fn thresholds_groups_and_field_mixes() {
 }
 
 #[test]
+fn dice_edges_at_both_precisions() {
+    let rt = runtime();
+    rt.block_on(async {
+        for (k, (config, queries, database)) in dice_edge_cases().into_iter().enumerate() {
+            let carries = [Carries::MIN_GATES, Carries::BALANCED, Carries::MIN_ROUNDS][k % 3];
+            let o = Options {
+                carries,
+                ..opts(3 + k % 5)
+            };
+            check(&config, &queries, &database, o).await;
+        }
+    });
+}
+
+#[test]
 fn synthetic_population_with_the_default_configuration() {
     use mpc_core::epilink::synth::{Population, SynthOptions};
     let rt = runtime();
@@ -245,8 +270,11 @@ fn synthetic_population_with_the_default_configuration() {
             },
         )
         .expect("synthetic population");
-        // 2,048 realistic comparisons, in chunks that split the database.
+        // 2,048 realistic comparisons, in chunks that split the database;
+        // at the default 8 bits and at 16.
         check(&config, &pop.queries, &pop.database, opts(1000)).await;
+        let sixteen = with_bits(&config, 16);
+        check(&sixteen, &pop.queries, &pop.database, opts(1000)).await;
     });
 }
 
@@ -334,6 +362,25 @@ fn handshake_rejects_mismatches() {
         let (c, s) = link_2pc(
             &config,
             &other,
+            &q,
+            &q,
+            Options::default(),
+            Options::default(),
+        )
+        .await;
+        assert!(
+            matches!(c, Err(ProtocolError::Mismatch(HandshakeError::Config))),
+            "{c:?}"
+        );
+        assert!(
+            matches!(s, Err(ProtocolError::Mismatch(HandshakeError::Config))),
+            "{s:?}"
+        );
+        // Only the similarity precision differs: the fingerprints differ too.
+        let finer = with_bits(&config, 16);
+        let (c, s) = link_2pc(
+            &config,
+            &finer,
             &q,
             &q,
             Options::default(),

@@ -182,7 +182,10 @@ fn scores_exactly_at_the_thresholds() {
         );
     }
     // A Dice pair at exactly the threshold: filters 0b0011 vs 0b0001,
-    // Dice = 2·1/3 → floor(2^16·2/3) = 43690; threshold 43690/65536.
+    // Dice = 2·1/3 → floor(2^F·2/3): 170 at F = 8 (170·2^8 = 43520 on the
+    // thresholds' 2^16 scale), 43690 at F = 16. Thresholds one unit below,
+    // at and above that boundary; and the exact 2/3 (43690.67), which the
+    // 8-bit floor demotes.
     let fields = vec![field(
         "d",
         0.01,
@@ -191,20 +194,36 @@ fn scores_exactly_at_the_thresholds() {
         FieldType::Bitmask,
         8,
     )];
-    for t in [43689u32, 43690, 43691] {
-        let config =
-            LinkageConfig::new(fields.clone(), &[], f64::from(t) / 65536.0, 0.5).expect("valid");
-        let q = vec![Some(bits_from_u64(8, 0b0011))];
-        let d = vec![vec![Some(bits_from_u64(8, 0b0001))]];
-        check(&config, std::slice::from_ref(&q), &d, 4, Carries::MIN_GATES);
-        let got = link_records_plain(
-            &config,
-            std::slice::from_ref(&q),
-            &d,
-            &PlainOptions::default(),
-        )
-        .expect("runs");
-        assert_eq!(got[0].is_match, t <= 43690, "t = {t}");
+    for bits in PRECISIONS {
+        let boundary = ((2u32 << bits) / 3) << (16 - bits);
+        for t in [boundary - 1, boundary, boundary + 1, 43690, 43691] {
+            let config = with_bits(
+                &LinkageConfig::new(fields.clone(), &[], f64::from(t) / 65536.0, 0.5)
+                    .expect("valid"),
+                bits,
+            );
+            let q = vec![Some(bits_from_u64(8, 0b0011))];
+            let d = vec![vec![Some(bits_from_u64(8, 0b0001))]];
+            check(&config, std::slice::from_ref(&q), &d, 4, Carries::MIN_GATES);
+            let got = link_records_plain(
+                &config,
+                std::slice::from_ref(&q),
+                &d,
+                &PlainOptions::default(),
+            )
+            .expect("runs");
+            assert_eq!(got[0].is_match, t <= boundary, "t = {t}, F = {bits}");
+        }
+    }
+}
+
+#[test]
+fn dice_edges_at_both_precisions() {
+    for (config, queries, database) in dice_edge_cases() {
+        for lanes in [3, 64] {
+            check(&config, &queries, &database, lanes, Carries::MIN_GATES);
+        }
+        check(&config, &queries, &database, 5, Carries::MIN_ROUNDS);
     }
 }
 
@@ -270,6 +289,9 @@ fn default_configuration_with_random_values() {
     let qs: Vec<Record> = (0..5)
         .map(|_| record_from_choices(&s, &(0..8).map(|_| next()).collect::<Vec<_>>()))
         .collect();
-    check(&s.config, &qs, &db, 64, Carries::MIN_GATES);
-    check(&s.config, &qs, &db, 7, Carries::MIN_ROUNDS);
+    for bits in PRECISIONS {
+        let config = with_bits(&s.config, bits);
+        check(&config, &qs, &db, 64, Carries::MIN_GATES);
+        check(&config, &qs, &db, 7, Carries::MIN_ROUNDS);
+    }
 }

@@ -14,19 +14,36 @@
 //!   `(W_i + W_j) / 2`. To stay in integers every weight is doubled: a field
 //!   compared with itself weighs `2·W_f`, a pair in an exchange group weighs
 //!   `W_i + W_j`. The factor 2 cancels in the score.
-//! * **Similarities** are fixed point with [`SIM_FRAC_BITS`] fractional bits:
-//!   Dice `floor(2^16 · 2|a∧b| / (|a|+|b|))` (0 when both filters have no bit
-//!   set), binary `2^16` on equality and 0 otherwise. The floor makes each
-//!   similarity at most 2^-16 too small, so the score, a weighted mean of
-//!   similarities, is within 2^-16 of its real value.
-//! * **Thresholds** become `T = round(t · 2^16)`; the decisions compare
-//!   `N ≥ T · D` in integers, so they are exact for the quantised model.
+//! * **Similarities** are fixed point with `F` fractional bits, `F` the
+//!   configuration's [`LinkageConfig::dice_fraction_bits`] (8 by default, as
+//!   in MainSEL; 8 to 16 allowed): Dice `floor(2^F · 2|a∧b| / (|a|+|b|))` (0
+//!   when both filters have no bit set), binary `2^F` on equality and 0
+//!   otherwise. The floor makes each similarity less than 2^-F too small and
+//!   never too large, so the score, a weighted mean of similarities, is in
+//!   `(real − 2^-F, real]`.
+//! * **Thresholds** become `T = round(t · 2^16)` whatever `F` is (a threshold
+//!   is never re-quantised to `F` bits); the decisions compare
+//!   `2^(16−F) · N ≥ T · D` in integers, so they are exact for the quantised
+//!   model.
 use serde::{Deserialize, Serialize};
 
-/// Fractional bits of every similarity value (Dice and binary).
-pub const SIM_FRAC_BITS: u32 = 16;
-/// Similarity of two identical fields: 1.0 in fixed point.
-pub const SIM_ONE: u64 = 1 << SIM_FRAC_BITS;
+/// Fractional bits of the quantised thresholds `T = round(t · 2^16)`; also
+/// the most fractional bits a similarity may have.
+pub const THRESHOLD_FRAC_BITS: u32 = 16;
+/// Fewest fractional bits a similarity may have
+/// ([`LinkageConfig::dice_fraction_bits`]). Below 8 the one-sided error
+/// (up to 2^-F per similarity) would approach the spacing of thresholds an
+/// operator actually chooses.
+pub const MIN_DICE_FRACTION_BITS: u32 = 8;
+/// Most fractional bits a similarity may have: the thresholds' precision;
+/// more would only add division steps below what a threshold can resolve.
+pub const MAX_DICE_FRACTION_BITS: u32 = THRESHOLD_FRAC_BITS;
+/// The fractional bits when a configuration does not choose: MainSEL's 8.
+/// The precision study (BENCHMARKS.md, "Issue 12: precision study") found 9
+/// of 8,000 query decisions changed against exact arithmetic, all of them
+/// demotions of scores within 2^-8 above a threshold, for half the
+/// division cost of 16 bits.
+pub const DEFAULT_DICE_FRACTION_BITS: u32 = 8;
 /// The largest quantised (undoubled) weight; weights are rescaled to it.
 pub const WEIGHT_MAX: u32 = 1023;
 /// Largest bit length accepted for a bitmask field.
@@ -186,6 +203,8 @@ pub struct LinkageConfig {
     threshold_match_fp: u64,
     /// `round(threshold_non_match · 2^16)`.
     threshold_tentative_fp: u64,
+    /// `F`: fractional bits of every similarity.
+    dice_fraction_bits: u32,
 }
 
 /// Why a linkage configuration was rejected.
@@ -250,6 +269,11 @@ pub enum ConfigError {
         first: String,
         other: String,
     },
+    #[error(
+        "dice_fraction_bits = {value} is outside {MIN_DICE_FRACTION_BITS}..={MAX_DICE_FRACTION_BITS} \
+         (fractional bits of a similarity; the thresholds keep 16)"
+    )]
+    DiceFractionBits { value: u32 },
 }
 
 impl LinkageConfig {
@@ -384,7 +408,23 @@ impl LinkageConfig {
             threshold_match,
             threshold_non_match,
             weights,
+            dice_fraction_bits: DEFAULT_DICE_FRACTION_BITS,
         })
+    }
+
+    /// The same configuration with similarities of `bits` fractional bits
+    /// (`F`), which must be in
+    /// [`MIN_DICE_FRACTION_BITS`]`..=`[`MAX_DICE_FRACTION_BITS`].
+    ///
+    /// `F` decides results (a score within 2^-F above a threshold may fall
+    /// below it), so both parties must use the same value; it is part of the
+    /// configuration fingerprint.
+    pub fn with_dice_fraction_bits(mut self, bits: u32) -> Result<LinkageConfig, ConfigError> {
+        if !(MIN_DICE_FRACTION_BITS..=MAX_DICE_FRACTION_BITS).contains(&bits) {
+            return Err(ConfigError::DiceFractionBits { value: bits });
+        }
+        self.dice_fraction_bits = bits;
+        Ok(self)
     }
 
     pub fn fields(&self) -> &[FieldSpec] {
@@ -425,6 +465,17 @@ impl LinkageConfig {
         u64::from(self.weights[i]) + u64::from(self.weights[j])
     }
 
+    /// `F`: fractional bits of every similarity (Dice and binary), so a
+    /// similarity is in `0 ..= 2^F`.
+    pub fn dice_fraction_bits(&self) -> u32 {
+        self.dice_fraction_bits
+    }
+
+    /// `2^F`: the similarity of identical values.
+    pub fn similarity_one(&self) -> u64 {
+        1 << self.dice_fraction_bits
+    }
+
     /// `round(threshold_match · 2^16)`.
     pub fn threshold_match_fp(&self) -> u64 {
         self.threshold_match_fp
@@ -447,7 +498,7 @@ fn quantise_weights(fields: &[FieldSpec]) -> Vec<u32> {
 
 /// `round(t · 2^16)`; exact in f64 because the factor is a power of two.
 fn quantise_threshold(t: f64) -> u64 {
-    (t * SIM_ONE as f64).round() as u64
+    (t * (1u64 << THRESHOLD_FRAC_BITS) as f64).round() as u64
 }
 
 #[cfg(test)]
@@ -553,5 +604,43 @@ mod tests {
             0.7,
         );
         assert!(matches!(bad, Err(ConfigError::NonPositiveWeight { .. })));
+    }
+
+    #[test]
+    fn dice_fraction_bits_default_to_eight_and_are_validated() {
+        let cfg = LinkageConfig::new(
+            vec![field(
+                "a",
+                0.1,
+                0.01,
+                Comparator::Dice,
+                FieldType::Bitmask,
+                8,
+            )],
+            &[],
+            0.9,
+            0.7,
+        )
+        .unwrap();
+        assert_eq!(cfg.dice_fraction_bits(), DEFAULT_DICE_FRACTION_BITS);
+        assert_eq!(cfg.similarity_one(), 256);
+        for bits in [8, 12, 16] {
+            let c = cfg.clone().with_dice_fraction_bits(bits).unwrap();
+            assert_eq!(c.dice_fraction_bits(), bits);
+            assert_eq!(c.similarity_one(), 1 << bits);
+            // Thresholds keep their 16 fractional bits.
+            assert_eq!(c.threshold_match_fp(), 58982);
+        }
+        for bits in [0, 7, 17, 64] {
+            assert_eq!(
+                cfg.clone().with_dice_fraction_bits(bits),
+                Err(ConfigError::DiceFractionBits { value: bits })
+            );
+        }
+        let e = cfg.with_dice_fraction_bits(17).unwrap_err().to_string();
+        assert!(
+            e.contains("dice_fraction_bits") && e.contains("8..=16"),
+            "{e}"
+        );
     }
 }

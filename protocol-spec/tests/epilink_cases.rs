@@ -4,11 +4,14 @@
 //! and frequency 2^-k the real weight is exactly k, so fields of real weight
 //! 3, 2, 1 quantise to W = 1023, 682, 341 (the ratios 3:2:1 scaled to
 //! WEIGHT_MAX = 1023). Every test first asserts the weights it relies on.
+//!
+//! The hand computations use 16 fractional bits (`config` selects them);
+//! the default of 8 has its own cases at the end.
 
 use std::cmp::Ordering;
 
 use protocol_spec::config::{
-    Comparator, FieldBits, FieldSpec, FieldType, LinkageConfig, Record, SIM_ONE,
+    Comparator, ConfigError, FieldBits, FieldSpec, FieldType, LinkageConfig, Record,
 };
 use protocol_spec::epilink::{
     EpilinkError, LinkResult, MatchCounts, RecordError, Score, best_pairing, best_record,
@@ -46,8 +49,13 @@ fn config(fields: Vec<FieldSpec>, groups: &[&[&str]], t_match: f64, t_tent: f64)
         .iter()
         .map(|g| g.iter().map(|s| s.to_string()).collect())
         .collect();
-    LinkageConfig::new(fields, &groups, t_match, t_tent).expect("valid test configuration")
+    LinkageConfig::new(fields, &groups, t_match, t_tent)
+        .and_then(|c| c.with_dice_fraction_bits(16))
+        .expect("valid test configuration")
 }
+
+/// 1.0 with 16 fractional bits.
+const SIM_ONE: u64 = 1 << 16;
 
 /// Two Dice fields of real weights 3 and 1: W = 1023 and 341, pair weights
 /// 2046 and 682. Thresholds 0.9 / 0.7: T_m = 58982, T_t = 45875.
@@ -79,32 +87,38 @@ fn score(numerator: u64, denominator: u64) -> Score {
 fn dice_and_binary_similarity_by_hand() {
     // |1111 ∧ 0111| = 3, |a| + |b| = 7: floor(65536 · 6/7) = floor(56173.71).
     assert_eq!(
-        dice_similarity(&bloom(0b1111).unwrap(), &bloom(0b0111).unwrap()),
+        dice_similarity(&bloom(0b1111).unwrap(), &bloom(0b0111).unwrap(), 16),
         56173
     );
     // |11 ∧ 01| = 1, sum 3: floor(65536 · 2/3) = floor(43690.67).
     assert_eq!(
-        dice_similarity(&bloom(0b11).unwrap(), &bloom(0b01).unwrap()),
+        dice_similarity(&bloom(0b11).unwrap(), &bloom(0b01).unwrap(), 16),
         43690
     );
     // Disjoint filters: 0. Identical non-zero filters: exactly 1.0.
     assert_eq!(
-        dice_similarity(&bloom(0b1100).unwrap(), &bloom(0b0011).unwrap()),
+        dice_similarity(&bloom(0b1100).unwrap(), &bloom(0b0011).unwrap(), 16),
         0
     );
     assert_eq!(
-        dice_similarity(&bloom(0xf0f0).unwrap(), &bloom(0xf0f0).unwrap()),
+        dice_similarity(&bloom(0xf0f0).unwrap(), &bloom(0xf0f0).unwrap(), 16),
         SIM_ONE
     );
     // Both filters without a set bit: 0, not 1 (no evidence).
-    assert_eq!(dice_similarity(&bloom(0).unwrap(), &bloom(0).unwrap()), 0);
     assert_eq!(
-        binary_similarity(&int8(7).unwrap(), &int8(7).unwrap()),
+        dice_similarity(&bloom(0).unwrap(), &bloom(0).unwrap(), 16),
+        0
+    );
+    assert_eq!(
+        binary_similarity(&int8(7).unwrap(), &int8(7).unwrap(), 16),
         SIM_ONE
     );
-    assert_eq!(binary_similarity(&int8(7).unwrap(), &int8(6).unwrap()), 0);
     assert_eq!(
-        binary_similarity(&int8(0).unwrap(), &int8(0).unwrap()),
+        binary_similarity(&int8(7).unwrap(), &int8(6).unwrap(), 16),
+        0
+    );
+    assert_eq!(
+        binary_similarity(&int8(0).unwrap(), &int8(0).unwrap(), 16),
         SIM_ONE
     );
 }
@@ -364,11 +378,11 @@ fn score_exactly_at_the_threshold_matches_one_unit_above_does_not() {
     assert!(!result.is_match && !result.tentative);
 
     // The decision itself, one unit of N below the boundary.
-    assert!(score(49152 * 2728, 2728).reaches(49152));
-    assert!(!score(49152 * 2728 - 1, 2728).reaches(49152));
+    assert!(score(49152 * 2728, 2728).reaches(49152, 16));
+    assert!(!score(49152 * 2728 - 1, 2728).reaches(49152, 16));
     // A zero denominator reaches no threshold, not even T = 0.
-    assert!(!score(0, 0).reaches(0));
-    assert!(score(0, 5).reaches(0));
+    assert!(!score(0, 0).reaches(0, 16));
+    assert!(score(0, 5).reaches(0, 16));
 }
 
 #[test]
@@ -635,4 +649,120 @@ fn pairings_enumerate_the_cartesian_product_in_lexicographic_order() {
         .find(|p| p.permutations() == [vec![1, 2, 0], vec![1, 0]])
         .unwrap();
     assert_eq!(p.partners(), &[1, 3, 5, 0, 4, 2]);
+}
+
+/// [`two_dice`] at the default precision, 8 fractional bits.
+fn two_dice_8() -> LinkageConfig {
+    let groups: [Vec<String>; 0] = [];
+    let cfg = LinkageConfig::new(
+        vec![
+            field("a", 1.0 / 8.0, Comparator::Dice, 16),
+            field("b", 1.0 / 2.0, Comparator::Dice, 16),
+        ],
+        &groups,
+        0.9,
+        0.7,
+    )
+    .expect("valid");
+    assert_eq!(cfg.dice_fraction_bits(), 8);
+    assert_eq!(cfg.similarity_one(), 256);
+    // Thresholds keep 16 fractional bits at every precision.
+    assert_eq!(cfg.threshold_match_fp(), 58982);
+    cfg
+}
+
+#[test]
+fn eight_bit_similarities_by_hand() {
+    // floor(256 · 6/7) = floor(219.43); floor(256 · 2/3) = floor(170.67).
+    assert_eq!(
+        dice_similarity(&bloom(0b1111).unwrap(), &bloom(0b0111).unwrap(), 8),
+        219
+    );
+    assert_eq!(
+        dice_similarity(&bloom(0b11).unwrap(), &bloom(0b01).unwrap(), 8),
+        170
+    );
+    assert_eq!(
+        dice_similarity(&bloom(0xf0f0).unwrap(), &bloom(0xf0f0).unwrap(), 8),
+        256
+    );
+    assert_eq!(
+        dice_similarity(&bloom(0).unwrap(), &bloom(0).unwrap(), 8),
+        0
+    );
+    assert_eq!(
+        binary_similarity(&int8(7).unwrap(), &int8(7).unwrap(), 8),
+        256
+    );
+    // Every precision between is the floor of the same quotient.
+    for bits in 8..=16u32 {
+        let expected = (6u64 << bits) / 7;
+        assert_eq!(
+            dice_similarity(&bloom(0b1111).unwrap(), &bloom(0b0111).unwrap(), bits),
+            expected
+        );
+    }
+    let cfg = two_dice_8();
+    let query: Record = vec![bloom(0b1111), bloom(0b11)];
+    let db: Record = vec![bloom(0b0111), bloom(0b01)];
+    assert_eq!(
+        field_similarities(&cfg, &query, &db).unwrap(),
+        vec![Some(219), Some(170)]
+    );
+    // N = 2046·219 + 682·170 = 448074 + 115940 = 564014, D = 2728:
+    // 206.75 / 256 = 0.8076, tentative, not a match (as at 16 bits).
+    assert_eq!(
+        record_score(&cfg, &query, &db).unwrap(),
+        score(564014, 2728)
+    );
+    let result = link_record(&cfg, &query, std::slice::from_ref(&db)).unwrap();
+    assert!(!result.is_match && result.tentative);
+}
+
+#[test]
+fn eight_bit_decisions_compare_with_the_16_bit_threshold_exactly() {
+    // 2^8 · N ≥ T · D: at N/D = 0.75 exactly (N = 2046·256, D = 2728),
+    // 2^8 · 523776 = 134086656 = 49152 · 2728, so T = 49152 reaches and
+    // T = 49153 does not: the threshold is not rounded to 8 bits (which
+    // would make both 192/256).
+    assert_eq!(2046u64 * 256 * 256, 49152 * 2728);
+    assert!(score(2046 * 256, 2728).reaches(49152, 8));
+    assert!(!score(2046 * 256, 2728).reaches(49153, 8));
+    assert!(!score(2046 * 256 - 1, 2728).reaches(49152, 8));
+    assert!(!score(0, 0).reaches(0, 8));
+    // The same rational at 16 bits decides the same.
+    assert!(score(2046 * 65536, 2728).reaches(49152, 16));
+    assert!(!score(2046 * 65536, 2728).reaches(49153, 16));
+}
+
+#[test]
+fn eight_bits_can_only_demote_a_score_just_above_the_threshold() {
+    // One Dice field, sim 6/7 = 0.857142…; threshold 0.857 → T = 56164.
+    // Exact: 6/7 · 65536 = 56173.7 ≥ 56164, a match; 16 bits: 56173 ≥
+    // 56164, a match; 8 bits: 219 · 256 = 56064 < 56164, demoted (the
+    // exact score lies in [T, T + 2^-8), where the floor may drop it).
+    let groups: [Vec<String>; 0] = [];
+    let fields = vec![field("a", 1.0 / 8.0, Comparator::Dice, 16)];
+    let eight = LinkageConfig::new(fields, &groups, 0.857, 0.5).expect("valid");
+    assert_eq!(eight.threshold_match_fp(), 56164);
+    let sixteen = eight.clone().with_dice_fraction_bits(16).expect("valid");
+    let query: Record = vec![bloom(0b1111)];
+    let db = vec![vec![bloom(0b0111)]];
+    let r16 = link_record(&sixteen, &query, &db).unwrap();
+    let r8 = link_record(&eight, &query, &db).unwrap();
+    assert!(r16.is_match && r16.tentative);
+    assert!(!r8.is_match && r8.tentative);
+}
+
+#[test]
+fn dice_fraction_bits_outside_8_to_16_are_rejected() {
+    let cfg = two_dice_8();
+    assert_eq!(
+        cfg.clone().with_dice_fraction_bits(7),
+        Err(ConfigError::DiceFractionBits { value: 7 })
+    );
+    assert_eq!(
+        cfg.with_dice_fraction_bits(17),
+        Err(ConfigError::DiceFractionBits { value: 17 })
+    );
 }

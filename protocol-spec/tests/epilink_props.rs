@@ -5,9 +5,7 @@
 use std::cmp::Ordering;
 
 use proptest::prelude::*;
-use protocol_spec::config::{
-    Comparator, FieldBits, FieldSpec, FieldType, LinkageConfig, Record, SIM_ONE,
-};
+use protocol_spec::config::{Comparator, FieldBits, FieldSpec, FieldType, LinkageConfig, Record};
 use protocol_spec::epilink::{
     best_record, binary_similarity, dice_similarity, link_record, link_records, match_records,
     pairings, record_score,
@@ -47,6 +45,7 @@ fn build_config(
     params: &[(f64, f64)],
     thresholds: (f64, f64),
     equal_group_weights: bool,
+    fraction_bits: u32,
 ) -> LinkageConfig {
     let mut fields = Vec::new();
     let mut groups = Vec::new();
@@ -77,6 +76,7 @@ fn build_config(
         }
     }
     LinkageConfig::new(fields, &groups, thresholds.0, thresholds.1)
+        .and_then(|c| c.with_dice_fraction_bits(fraction_bits))
         .expect("generated configuration is valid")
 }
 
@@ -96,9 +96,11 @@ fn config_with(equal_group_weights: bool) -> impl Strategy<Value = LinkageConfig
         prop::collection::vec((0.001f64..0.5, 0.0f64..0.1), 12),
         0.05f64..=1.0,
         0.05f64..=1.0,
+        // The default 8, the finest 16, and any precision between.
+        prop_oneof![Just(8u32), Just(16u32), 8u32..=16],
     )
-        .prop_map(move |(blocks, params, tm, tt)| {
-            build_config(&blocks, &params, (tm, tt), equal_group_weights)
+        .prop_map(move |(blocks, params, tm, tt, bits)| {
+            build_config(&blocks, &params, (tm, tt), equal_group_weights, bits)
         })
 }
 
@@ -277,16 +279,20 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn dice_is_symmetric_bounded_and_one_on_itself((a, b) in bloom_pair()) {
-        prop_assert_eq!(dice_similarity(&a, &b), dice_similarity(&b, &a));
-        prop_assert!(dice_similarity(&a, &b) <= SIM_ONE);
+    fn dice_is_symmetric_bounded_and_one_on_itself((a, b) in bloom_pair(), f in 8u32..=16) {
+        let one = 1u64 << f;
+        prop_assert_eq!(dice_similarity(&a, &b, f), dice_similarity(&b, &a, f));
+        prop_assert!(dice_similarity(&a, &b, f) <= one);
         if a.count_ones() > 0 {
-            prop_assert_eq!(dice_similarity(&a, &a), SIM_ONE);
+            prop_assert_eq!(dice_similarity(&a, &a, f), one);
         } else {
-            prop_assert_eq!(dice_similarity(&a, &a), 0);
+            prop_assert_eq!(dice_similarity(&a, &a, f), 0);
         }
-        prop_assert_eq!(binary_similarity(&a, &a), SIM_ONE);
-        prop_assert_eq!(binary_similarity(&a, &b) == SIM_ONE, a == b);
+        prop_assert_eq!(binary_similarity(&a, &a, f), one);
+        prop_assert_eq!(binary_similarity(&a, &b, f) == one, a == b);
+        // Fewer fractional bits: the 16-bit value with the low bits cut off
+        // (floor of a floor), so never larger, less than 2^-f below.
+        prop_assert_eq!(dice_similarity(&a, &b, f), dice_similarity(&a, &b, 16) >> (16 - f));
     }
 
     #[test]
@@ -295,17 +301,18 @@ proptest! {
         for query in &case.queries {
             for db in &case.database {
                 let s = record_score(cfg, query, db).unwrap();
-                // 0 ≤ N/D ≤ 2^16, and N = 0 when D = 0.
-                prop_assert!(u128::from(s.numerator) <= u128::from(SIM_ONE) * u128::from(s.denominator));
+                // 0 ≤ N/D ≤ 2^F, and N = 0 when D = 0.
+                let one = cfg.similarity_one();
+                prop_assert!(u128::from(s.numerator) <= u128::from(one) * u128::from(s.denominator));
                 if s.denominator == 0 {
                     prop_assert_eq!(s.numerator, 0);
                 }
-                // Floor of each similarity: fp ≤ real < fp + 2^-16 (float slack 1e-9).
+                // Floor of each similarity: fp ≤ real < fp + 2^-F (float slack 1e-9).
                 let (n, d) = s.ratio();
-                let fp = n as f64 / d as f64 / SIM_ONE as f64;
+                let fp = n as f64 / d as f64 / one as f64;
                 let real = real_score(cfg, query, db);
                 prop_assert!(fp <= real + 1e-9, "fp {} above real {}", fp, real);
-                prop_assert!(real - fp < 1.0 / SIM_ONE as f64 + 1e-9, "fp {} too far below real {}", fp, real);
+                prop_assert!(real - fp < 1.0 / one as f64 + 1e-9, "fp {} too far below real {}", fp, real);
             }
         }
     }
@@ -398,6 +405,6 @@ proptest! {
         // Score 1 is the maximum, so the best is the first record scoring 1.
         prop_assert!(result.best_index <= position);
         let best = record_score(cfg, &query, &database[result.best_index]).unwrap();
-        prop_assert_eq!(best.numerator, SIM_ONE * best.denominator);
+        prop_assert_eq!(best.numerator, cfg.similarity_one() * best.denominator);
     }
 }

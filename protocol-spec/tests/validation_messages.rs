@@ -191,6 +191,36 @@ fn one_field_algorithm(algo_type: &str) -> AlgorithmConfig {
 }
 
 #[test]
+fn dice_fraction_bits_default_to_eight_and_round_trip() {
+    use protocol_spec::config::LinkageConfig;
+    // Absent: the default 8, and the wire form stays without the key.
+    let plain = one_field_algorithm("epilink");
+    assert_eq!(plain.dice_fraction_bits, None);
+    let config = LinkageConfig::from_wire(&plain).unwrap();
+    assert_eq!(config.dice_fraction_bits(), 8);
+    let back = serde_json::to_value(AlgorithmConfig::from(&config)).unwrap();
+    assert!(back.get("dice_fraction_bits").is_none());
+    // Chosen (either spelling): kept and written back.
+    for key in ["dice_fraction_bits", "diceFractionBits"] {
+        let mut v = serde_json::to_value(&plain).unwrap();
+        v[key] = json!(16);
+        let config = LinkageConfig::from_wire(&algorithm(v)).unwrap();
+        assert_eq!(config.dice_fraction_bits(), 16);
+        let back = serde_json::to_value(AlgorithmConfig::from(&config)).unwrap();
+        assert_eq!(back["dice_fraction_bits"], json!(16));
+    }
+    // Outside 8..=16: a clear error naming the setting.
+    let mut bad = plain.clone();
+    bad.dice_fraction_bits = Some(4);
+    let e = LinkageConfig::from_wire(&bad).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "dice_fraction_bits = 4 is outside 8..=16 (fractional bits of a similarity; \
+         the thresholds keep 16)"
+    );
+}
+
+#[test]
 fn algorithm_block() {
     use protocol_spec::config::LinkageConfig;
     assert!(LinkageConfig::from_wire(&one_field_algorithm("epilink")).is_ok());

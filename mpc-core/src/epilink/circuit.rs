@@ -7,7 +7,8 @@
 //!
 //! Three circuits:
 //! * [`similarities`] (once per chunk): per compared pair `δ` and the
-//!   similarity — for Dice the 17-bit `floor(2^17·c / (|a|+|b|))` from the
+//!   similarity — for Dice the `F + 1`-bit `floor(2^(F+1)·c / (|a|+|b|))`
+//!   (`F` = [`Plan::fraction_bits`]) from the
 //!   two parties' count shares, for binary fields `δ ∧ [a = b]` — and per
 //!   pairing the denominator `D'` (`D`, or 1 when `D = 0`);
 //! * [`select`] (once per comparison layer): the sign of a difference of
@@ -25,7 +26,7 @@
 //! party's values are free.
 
 use super::gadgets::{Sparse, const_product_rows, sign_of_sum, sum_rows};
-use super::plan::{Plan, SIM_WIDTH};
+use super::plan::Plan;
 use crate::circuit::gadgets::{add, add_with_carry, and_all, divide_nonrestoring, ge, mux_word};
 use crate::circuit::word::gather_word;
 use crate::circuit::{Builder, CResult, CircuitError, Word};
@@ -138,8 +139,11 @@ fn missing(what: &'static str) -> CircuitError {
     }
 }
 
-/// The similarity of one Dice pair, 17 bits: `floor(2^17·c / s)` with
-/// `s = |a| + |b|`, and 0 when `s = 0`.
+/// The similarity of one Dice pair, `F + 1` bits: `floor(2^(F+1)·c / s)`
+/// `= floor(2^F·2c / s)` with `s = |a| + |b|`, and 0 when `s = 0`; exactly
+/// the reference's value. Since `2c ≤ s` the quotient is at most `2^F`, so
+/// `F + 1` quotient bits (one division step each) are exact: at `F = 8` the
+/// division is 9 steps instead of 17.
 ///
 /// `c` is the sum of the two count shares (an adder whose operands belong
 /// to different parties: its first-level ANDs are single OTs). An empty
@@ -162,10 +166,17 @@ pub fn dice_similarity<B: Builder>(
     let mut s_bits = s.into_bits();
     s_bits[0] = b.xor(&s_bits[0], &both_zero)?;
     let divisor = Word::from_bits(s_bits);
-    // Dividend c · 2^17: the 17 low bits are known zeros.
-    let mut dividend: Vec<Sparse<B::Wire>> = vec![None; SIM_WIDTH];
+    // Dividend c · 2^(F+1): the F + 1 low bits are known zeros, and the
+    // precondition c < s holds (c ≤ s/2 for s > 0; c = 0 < 1 for s = 0).
+    let mut dividend: Vec<Sparse<B::Wire>> = vec![None; plan.sim_width];
     dividend.extend(c.bits().iter().cloned().map(Some));
-    divide_nonrestoring(b, plan.carries.similarity, &dividend, &divisor, SIM_WIDTH)
+    divide_nonrestoring(
+        b,
+        plan.carries.similarity,
+        &dividend,
+        &divisor,
+        plan.sim_width,
+    )
 }
 
 /// `w == 0` (free when `w` is one party's private value: its ANDs are
@@ -177,9 +188,9 @@ fn is_zero<B: Builder>(b: &mut B, w: &Word<B::Wire>) -> CResult<B::Wire> {
 
 /// A compared pair's similarity before weighting.
 enum Similarity<W> {
-    /// Dice: the 17-bit similarity word.
+    /// Dice: the `F + 1`-bit similarity word.
     Dice(Word<W>),
-    /// Binary: `δ ∧ [a = b]` (the similarity is this bit times 2^16).
+    /// Binary: `δ ∧ [a = b]` (the similarity is this bit times 2^F).
     Binary(W),
 }
 
@@ -240,7 +251,7 @@ fn bit_rows<W: Clone>(bit: &W, weight: u64, shift: usize, width: usize) -> Vec<V
 /// What [`similarities`] computes for every lane.
 #[derive(Clone, Debug)]
 pub struct Similarities<W> {
-    /// Per pair: the 17-bit Dice similarity (Dice pairs).
+    /// Per pair: the `F + 1`-bit Dice similarity (Dice pairs).
     pub dice: Vec<Option<Word<W>>>,
     /// Per pair: `δ ∧ [a = b]` (binary pairs).
     pub equal: Vec<Option<W>>,
@@ -395,10 +406,12 @@ pub fn select_groups<B: Builder>(
     Ok(out)
 }
 
-/// The threshold decisions for the best record: `N ≥ T·D'` for the match
-/// and the tentative threshold, with `N = n_client + n_server` (mod
-/// `2^n_width`; N is below it) and `D'` as bits. `D' ≥ 1` and `T ≥ 1`, so
-/// the rational 0/1 of an all-empty comparison never reaches a threshold.
+/// The threshold decisions for the best record: `2^(16−F)·N ≥ T·D'` for
+/// the match and the tentative threshold (`N / 2^F ≥ T / 2^16` exactly; the
+/// thresholds keep 16 fractional bits and are never re-quantised), with
+/// `N = n_client + n_server` (mod `2^n_width`; N is below it) and `D'` as
+/// bits. `D' ≥ 1` and `T ≥ 1`, so the rational 0/1 of an all-empty
+/// comparison never reaches a threshold.
 pub fn decide<B: Builder>(
     b: &mut B,
     plan: &Plan,
@@ -408,11 +421,21 @@ pub fn decide<B: Builder>(
 ) -> CResult<(B::Wire, B::Wire)> {
     let lanes = denominator.lanes(b).ok_or(missing("denominator bit"))?;
     let n = add(b, plan.carries.similarity, n_client, n_server)?;
+    // 2^(16−F)·N: the shifted-in low bits are public zeros.
+    let shift = plan.threshold_shift();
+    let width = plan.n_width + shift;
+    let mut shifted = Vec::with_capacity(width);
+    if shift > 0 {
+        let zero = b.splat(false, lanes)?;
+        shifted.resize(shift, zero);
+    }
+    shifted.extend(n.bits().iter().cloned());
+    let n = Word::from_bits(shifted);
     let mut decisions = Vec::with_capacity(2);
     for t in [plan.threshold_match, plan.threshold_tentative] {
-        // T·D' < 2^16 · d_max < 2^n_width: no overflow.
-        let rows = const_product_rows(b, denominator, u128::from(t), plan.n_width)?;
-        let td = sum_rows(b, plan.carries.similarity, &rows, plan.n_width, lanes)?;
+        // T·D' ≤ 2^16 · d_max < 2^(n_width + 16 − F): no overflow.
+        let rows = const_product_rows(b, denominator, u128::from(t), width)?;
+        let td = sum_rows(b, plan.carries.similarity, &rows, width, lanes)?;
         decisions.push(ge(b, &n, &td)?);
     }
     let tentative = decisions.pop().ok_or(missing("decision"))?;

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::circuit::{ChunkShape, decide, select, similarities, spread};
 use super::inputs::{InputSink, Owner, chunk_inputs};
-use super::plan::{Carries, Plan, PlanError, SIM_WIDTH};
+use super::plan::{Carries, Plan, PlanError};
 use crate::Party;
 use crate::circuit::CircuitError;
 use crate::circuit::cost::{Cost, CostCounter};
@@ -137,7 +137,7 @@ pub fn cost_report(
     let inputs = chunk_inputs(&mut b, &plan, &shape, None, None)?;
     let lanes = spread(&mut b, &shape, &inputs)?;
     let sims = similarities(&mut b, &plan, &lanes)?;
-    let out_bits = sims.dice.iter().flatten().count() * SIM_WIDTH
+    let out_bits = sims.dice.iter().flatten().count() * plan.sim_width
         + sims.equal.iter().flatten().count()
         + sims.denominators.len() * plan.d_width;
     // The output exchange: the client's re-randomising mask per output bit.
@@ -151,7 +151,7 @@ pub fn cost_report(
     ));
 
     // B2A of similarities: one OT per bit, `arith_width`-bit correction.
-    let b2a_ots = (sims.dice.iter().flatten().count() * SIM_WIDTH
+    let b2a_ots = (sims.dice.iter().flatten().count() * plan.sim_width
         + sims.equal.iter().flatten().count()) as f64;
     parts.push(Part {
         part: "B2A of similarities (bit × public weight)",

@@ -31,7 +31,8 @@
 //! The fingerprint hashes the quantised integers that decide every result
 //! (SPEC: nodes compare the quantised integers, never the floats): per
 //! field its comparator, type and bit length and its weight `W_f`; the
-//! exchange groups as index lists; and `T_m`, `T_t`. Field names are not
+//! exchange groups as index lists; `T_m`, `T_t`; and the similarities'
+//! fractional bits `F`. Field names are not
 //! part of it (each site may use its own), nor are frequencies and error
 //! rates (only the weights derived from them matter).
 
@@ -214,6 +215,7 @@ pub fn fingerprint(config: &LinkageConfig) -> [u8; 32] {
     }
     h.update(&config.threshold_match_fp().to_le_bytes());
     h.update(&config.threshold_tentative_fp().to_le_bytes());
+    h.update(&config.dice_fraction_bits().to_le_bytes());
     *h.finalize().as_bytes()
 }
 

@@ -36,7 +36,6 @@ use super::schedule::{Chunk, Schedule};
 use crate::circuit::word::{lanes_to_values, values_to_lanes};
 use crate::{Lanes, Party};
 use protocol_spec::config::Record;
-use protocol_spec::config::SIM_FRAC_BITS;
 
 pub use super::circuit::ChunkShape;
 
@@ -793,7 +792,7 @@ pub async fn process_chunk<E: Engine>(
         }
         let values = e.b2a(&[bits], a).await?;
         for (k, &t) in binary.iter().enumerate() {
-            let w = plan.pairs[t].weight << SIM_FRAC_BITS;
+            let w = plan.pairs[t].weight << plan.fraction_bits;
             weighted[t] = values[k * lanes..(k + 1) * lanes]
                 .iter()
                 .map(|v| reduce(v.wrapping_mul(w), a))

@@ -13,14 +13,11 @@
 //! direction), and only the sign of `N_1·D_2 − N_2·D_1` goes through a
 //! Boolean adder. `arith_width` holds any such difference with its sign.
 
-use protocol_spec::config::{Comparator, LinkageConfig, SIM_FRAC_BITS};
+use protocol_spec::config::{Comparator, LinkageConfig, THRESHOLD_FRAC_BITS};
 use protocol_spec::epilink::pairings;
 
 use crate::circuit::gadgets::AdderKind;
 use crate::circuit::word::bits_for;
-
-/// Bits of a similarity value: `0 ..= 2^16` needs 17.
-pub const SIM_WIDTH: usize = SIM_FRAC_BITS as usize + 1;
 
 /// One configured field as the circuit sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,7 +121,13 @@ pub struct Plan {
     pub d_max: u64,
     /// Bits of a denominator (`0 ..= d_max`).
     pub d_width: usize,
-    /// Bits of a numerator (`0 ..= 2^16 · d_max`).
+    /// `F`: fractional bits of a similarity
+    /// ([`LinkageConfig::dice_fraction_bits`]).
+    pub fraction_bits: u32,
+    /// Bits of a similarity value: `0 ..= 2^F` needs `F + 1` (the quotient
+    /// bits of a Dice division).
+    pub sim_width: usize,
+    /// Bits of a numerator (`0 ..= 2^F · d_max`).
     pub n_width: usize,
     /// Ring of the arithmetic shares: `n_width + d_width + 1` bits, so a
     /// difference of two cross products `N_1·D_2 − N_2·D_1` and its sign
@@ -199,7 +202,8 @@ impl Plan {
             .collect();
         let d_max: u64 = 2 * (0..n).map(|i| u64::from(config.weight(i))).sum::<u64>();
         let d_width = bits_for(u128::from(d_max));
-        let n_width = bits_for(u128::from(d_max) << SIM_FRAC_BITS);
+        let fraction_bits = config.dice_fraction_bits();
+        let n_width = bits_for(u128::from(d_max) << fraction_bits);
         let arith_width = n_width + d_width + 1;
         if arith_width > 64 {
             return Err(PlanError::TooManyFields {
@@ -214,12 +218,20 @@ impl Plan {
             pairings,
             d_max,
             d_width,
+            fraction_bits,
+            sim_width: fraction_bits as usize + 1,
             n_width,
             arith_width: arith_width as u32,
             threshold_match: config.threshold_match_fp(),
             threshold_tentative: config.threshold_tentative_fp(),
             carries,
         })
+    }
+
+    /// `16 − F`: how far a numerator is shifted left to meet the
+    /// thresholds' 16 fractional bits in a decision (`2^(16−F)·N ≥ T·D`).
+    pub fn threshold_shift(&self) -> usize {
+        (THRESHOLD_FRAC_BITS - self.fraction_bits) as usize
     }
 
     /// Indices of the Dice pairs, in pair order (the order of the count

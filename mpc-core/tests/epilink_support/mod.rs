@@ -75,8 +75,21 @@ fn comparator_for(mix: Mix, coin: bool) -> Comparator {
     }
 }
 
+/// The similarity precisions every 2PC-vs-reference test covers: the
+/// default `dice_fraction_bits` and the finest.
+pub const PRECISIONS: [u32; 2] = [8, 16];
+
+/// `config` with `bits` fractional bits per similarity.
+pub fn with_bits(config: &LinkageConfig, bits: u32) -> LinkageConfig {
+    config
+        .clone()
+        .with_dice_fraction_bits(bits)
+        .expect("a valid precision")
+}
+
 /// A random scenario: 1–5 fields, at most one group of 2 or 3 fields,
-/// thresholds anywhere in (0, 1].
+/// thresholds anywhere in (0, 1], similarities with 8 or 16 fractional bits
+/// (sometimes any precision between).
 pub fn scenario(mix: Mix) -> impl Strategy<Value = Scenario> {
     (
         1usize..=5,
@@ -84,8 +97,9 @@ pub fn scenario(mix: Mix) -> impl Strategy<Value = Scenario> {
         0usize..=3,
         (1u32..=65536, 1u32..=65536),
         any::<u64>(),
+        prop_oneof![4 => Just(8u32), 4 => Just(16u32), 1 => 9u32..=15],
     )
-        .prop_map(move |(n, specs, group, (tm, tt), seed)| {
+        .prop_map(move |(n, specs, group, (tm, tt), seed, fraction_bits)| {
             // Group fields share comparator and bit length: take them from
             // the first group member.
             let group_len = if group >= 2 && n >= group { group } else { 0 };
@@ -122,6 +136,7 @@ pub fn scenario(mix: Mix) -> impl Strategy<Value = Scenario> {
                 f64::from(tm) / 65536.0,
                 f64::from(tt) / 65536.0,
             )
+            .and_then(|c| c.with_dice_fraction_bits(fraction_bits))
             .expect("generated configurations are valid");
             let pools = pools_for(&config, seed);
             Scenario { config, pools }
@@ -207,4 +222,78 @@ pub fn default_config() -> LinkageConfig {
     let alg: protocol_spec::messages::mainsel::AlgorithmConfig =
         serde_json::from_str(&text).expect("json");
     LinkageConfig::from_wire(&alg).expect("valid")
+}
+
+/// Dice edge cases at both precisions: all-zero filters on both sides
+/// (`s = 0`), all-ones filters (the largest `s` and the largest count),
+/// one shared bit in a large filter (the smallest non-zero similarity),
+/// empty fields, exact ties, and thresholds exactly at the resulting
+/// scores.
+pub fn dice_edge_cases() -> Vec<(LinkageConfig, Vec<Record>, Vec<Record>)> {
+    let fields = vec![
+        field("small", 0.01, 0.0, Comparator::Dice, FieldType::Bitmask, 8),
+        field(
+            "large",
+            0.001,
+            0.01,
+            Comparator::Dice,
+            FieldType::Bitmask,
+            1000,
+        ),
+        field(
+            "year",
+            0.02,
+            0.0,
+            Comparator::Binary,
+            FieldType::Integer,
+            12,
+        ),
+    ];
+    let ones = |len: u32| bits_from_bytes(len, &vec![0xff; len.div_ceil(8) as usize]);
+    let zeros = |len: u32| bits_from_bytes(len, &[]);
+    let single = |len: u32, at: u32| {
+        let mut b = vec![0u8; len.div_ceil(8) as usize];
+        b[(at / 8) as usize] |= 1 << (at % 8);
+        bits_from_bytes(len, &b)
+    };
+    let year = |y| Some(bits_from_u64(12, y));
+    let records: Vec<Record> = vec![
+        vec![Some(ones(8)), Some(ones(1000)), year(1980)],
+        vec![Some(zeros(8)), Some(zeros(1000)), year(1980)],
+        vec![Some(single(8, 3)), Some(single(1000, 999)), year(1981)],
+        vec![None, Some(ones(1000)), None],
+        vec![Some(ones(8)), None, year(1980)],
+        vec![None, None, None],
+        // All ones against one bit: 2·1/(1000 + 1), the smallest non-zero
+        // Dice value, which floors to 0 at 8 bits.
+        vec![Some(single(8, 0)), Some(ones(1000)), year(1980)],
+        vec![Some(ones(8)), Some(ones(1000)), year(1980)],
+    ];
+    let mut cases = Vec::new();
+    let base = |tm: f64, tt: f64| LinkageConfig::new(fields.clone(), &[], tm, tt).expect("valid");
+    for bits in PRECISIONS {
+        // Thresholds: generic, and exactly at each record's score with the
+        // first record as query (so some decisions sit on the boundary).
+        let generic = with_bits(&base(0.9, 0.6), bits);
+        let mut thresholds = vec![(0.9, 0.6), (1.0, 1.0)];
+        for db in &records {
+            let s = protocol_spec::epilink::record_score(&generic, &records[0], db)
+                .expect("valid")
+                .ratio();
+            // N / (2^F · D) as a threshold T / 2^16 when it is one exactly.
+            let scaled = u128::from(s.0) << (16 - bits);
+            if s.0 > 0 && scaled % u128::from(s.1) == 0 {
+                let t = (scaled / u128::from(s.1)) as f64 / 65536.0;
+                thresholds.push((t, t));
+            }
+        }
+        for (tm, tt) in thresholds {
+            cases.push((
+                with_bits(&base(tm, tt), bits),
+                records.clone(),
+                records.clone(),
+            ));
+        }
+    }
+    cases
 }

@@ -129,8 +129,12 @@ fn link_checked(config: &LinkageConfig, query: &Record, database: &[Record]) -> 
             best_index: 0,
         },
         Some(best) => LinkResult {
-            is_match: best.score.reaches(config.threshold_match_fp()),
-            tentative: best.score.reaches(config.threshold_tentative_fp()),
+            is_match: best
+                .score
+                .reaches(config.threshold_match_fp(), config.dice_fraction_bits()),
+            tentative: best
+                .score
+                .reaches(config.threshold_tentative_fp(), config.dice_fraction_bits()),
             best_index: best.index,
         },
     }

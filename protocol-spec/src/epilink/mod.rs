@@ -10,7 +10,8 @@
 //! The rules, in the order the code applies them:
 //!
 //! 1. **Similarity** of a query field `a_i` and a database field `b_j`, fixed
-//!    point with 16 fractional bits ([`similarity`]).
+//!    point with `F` fractional bits, `F` = 8 by default, configurable up to
+//!    16 ([`similarity`]).
 //! 2. **Pairing**: which database field each query field is compared with.
 //!    Fields outside exchange groups are compared with the same field; the
 //!    fields of an exchange group may be permuted ([`pairing`]).

@@ -14,21 +14,23 @@
 //! all pairings, compared as rationals by cross-multiplication; a pairing with
 //! `D_P = 0` scores the rational `0/1`.
 //!
-//! **Bounds.** `weight ≤ 2·1023 < 2^11` and `sim ≤ 2^16`, so each term adds
+//! **Bounds.** `weight ≤ 2·1023 < 2^11` and `sim ≤ 2^F ≤ 2^16`, so each term adds
 //! less than 2^27 to `N`; `N` and `D` fit `u64` for any record that fits in
 //! memory (fewer than 2^37 fields), and a cross product `N_1·D_2` fits `u128`.
 
 use std::cmp::Ordering;
 
-use crate::config::{LinkageConfig, Record};
+use crate::config::{LinkageConfig, Record, THRESHOLD_FRAC_BITS};
 
 use super::pairing::{Pairing, pairings};
 use super::similarity::pair_similarity;
 use super::{EpilinkError, check_pair};
 
-/// A score as the exact rational `numerator / denominator`, scaled by 2^16:
+/// A score as the exact rational `numerator / denominator`, scaled by 2^F
+/// (`F` = [`LinkageConfig::dice_fraction_bits`]):
 /// `numerator = Σ δ·weight·sim` and `denominator = Σ δ·weight`, so
-/// `numerator / denominator ∈ [0, 2^16]`.
+/// `numerator / denominator ∈ [0, 2^F]`. Scores of one configuration share
+/// `F`, so [`Score::cmp_ratio`] needs no scale.
 ///
 /// `Score` has no `Ord`: two scores can be equal as rationals but differ as
 /// pairs. Compare them with [`Score::cmp_ratio`].
@@ -58,15 +60,21 @@ impl Score {
         (u128::from(n1) * u128::from(d2)).cmp(&(u128::from(n2) * u128::from(d1)))
     }
 
-    /// The threshold decision: `D > 0` and `N ≥ T·D`, with `T` a threshold
-    /// in the same fixed point as the similarities (`round(t · 2^16)`).
+    /// The threshold decision for a score with `fraction_bits` (`F`)
+    /// fractional bits: `D > 0` and `N / 2^F ≥ T / 2^16`, decided exactly as
+    /// `2^(16−F) · N ≥ T · D`, with `T = round(t · 2^16)` the quantised
+    /// threshold. `T` is never re-quantised to `F` bits: the only rounding
+    /// is in the similarities, which errs downwards.
     ///
     /// Non-strict (`≥`), unlike MainSEL's strict `>`: a score exactly at the
     /// threshold is a match, as in the Java Mainzelliste. For `T ≥ 1` the
     /// decision depends only on the rational (a score `0/1` never reaches it).
-    pub fn reaches(&self, threshold_fp: u64) -> bool {
+    /// `F` above 16 is treated as 16 (a validated configuration has 8..=16).
+    pub fn reaches(&self, threshold_fp: u64, fraction_bits: u32) -> bool {
+        let shift = THRESHOLD_FRAC_BITS - fraction_bits.min(THRESHOLD_FRAC_BITS);
         self.denominator > 0
-            && u128::from(self.numerator) >= u128::from(threshold_fp) * u128::from(self.denominator)
+            && u128::from(self.numerator) << shift
+                >= u128::from(threshold_fp) * u128::from(self.denominator)
     }
 }
 

@@ -247,7 +247,8 @@ fn schemas() -> Value {
                 "threshold_non_match": {"type": "number"},
                 "exchangeGroups": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
                 "fields": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/FieldSpec"}},
-                "bloomLength": {"type": "integer", "description": "Accepted and ignored."}
+                "bloomLength": {"type": "integer", "description": "Accepted and ignored."},
+                "dice_fraction_bits": {"type": "integer", "minimum": 8, "maximum": 16, "description": "Fractional bits of every similarity; default 8."}
             }}
         }},
         "InitRemote": {"type": "object", "required": ["connectionProfile"], "properties": {

@@ -28,6 +28,9 @@ pub(crate) fn first_difference(mine: &LinkageConfig, theirs: &AlgorithmConfig) -
     if mine.threshold_tentative_fp() != theirs.threshold_tentative_fp() {
         return "threshold_non_match differs".into();
     }
+    if mine.dice_fraction_bits() != theirs.dice_fraction_bits() {
+        return "dice_fraction_bits differs".into();
+    }
     let (a, b) = (mine.fields(), theirs.fields());
     if a.len() != b.len() {
         return format!("this node has {} fields, the remote {}", a.len(), b.len());
@@ -105,6 +108,11 @@ mod tests {
         assert_eq!(
             first_difference(&base, &wire(&grouped)),
             "exchangeGroups differ"
+        );
+        let finer = config(0.001, 0.9, &[]).with_dice_fraction_bits(16).unwrap();
+        assert_eq!(
+            first_difference(&base, &wire(&finer)),
+            "dice_fraction_bits differs"
         );
         let mut renamed = wire(&config(0.001, 0.9, &[]));
         renamed.fields[2].name = "year".into();

@@ -1,12 +1,17 @@
-//! `precision-study`: how many EpiLink linkage decisions change if the Dice
-//! similarity kept 8 fractional bits instead of 16, and how many the 16-bit
-//! reference itself changes, both against exact rational arithmetic
-//! (issue 12, the "Precision" lever; SPEC.md §5).
+//! `precision-study`: how many EpiLink linkage decisions the reference's
+//! fixed point changes against exact rational arithmetic, at the default 8
+//! fractional bits (`dice_fraction_bits`) and at 16 (issue 12, the
+//! "Precision" lever; SPEC.md §5).
 //!
 //! ```text
-//! precision-study [--config C] [--seeds 1,2,3,4,5] [--db N] [--queries M]
-//!                 [--febrl-db N] [--febrl-queries M] [--febrl-seeds 1,2,3]
+//! precision-study [--config C] [--bits 8,16] [--seeds 1,2,3,4,5] [--db N]
+//!                 [--queries M] [--febrl-db N] [--febrl-queries M]
+//!                 [--febrl-seeds 1,2,3]
 //! ```
+//!
+//! `--bits` lists the precisions (1..=16; the configuration's own
+//! `dice_fraction_bits` only matters to the node, the study scores every
+//! listed precision on the same pairs).
 //!
 //! Data sets: the synthetic population (`mpc_core::epilink::synth`, one set
 //! per seed, M queries × N records) and a FEBRL-like set ([`febrl`]). For each
@@ -28,21 +33,23 @@ use std::process::ExitCode;
 
 use febrl::{FebrlOptions, FebrlSet};
 use mpc_core::epilink::synth::{Population, SynthOptions};
-use protocol_spec::config::{LinkageConfig, Record, SIM_FRAC_BITS};
+use protocol_spec::config::{LinkageConfig, Record, THRESHOLD_FRAC_BITS};
 use protocol_spec::messages::mainsel::AlgorithmConfig;
 use score::{Exact, Fixed, PairScores, PreparedRecord, Scorer, cmp_fraction, prepare};
 
-/// The precisions compared.
+/// The precisions compared unless `--bits` says otherwise: the default
+/// `dice_fraction_bits` and the finest.
 const FRAC_BITS: [u32; 2] = [8, 16];
 /// "Near a threshold" and "near-tie" mean within this many fractional
 /// bits' unit, 2^-8.
 const NEAR_BITS: u32 = 8;
 
-const USAGE: &str = "usage: precision-study [--config C] [--seeds 1,2,3,4,5] [--db N] [--queries M] \
+const USAGE: &str = "usage: precision-study [--config C] [--bits 8,16] [--seeds 1,2,3,4,5] [--db N] [--queries M] \
 [--febrl-db N] [--febrl-queries M] [--febrl-seeds 1,2,3]";
 
 struct Args {
     config: Option<String>,
+    bits: Vec<u32>,
     seeds: Vec<u64>,
     db: usize,
     queries: usize,
@@ -54,6 +61,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         config: None,
+        bits: FRAC_BITS.to_vec(),
         seeds: vec![1, 2, 3, 4, 5],
         db: 10_000,
         queries: 200,
@@ -70,6 +78,7 @@ fn parse_args() -> Result<Args, String> {
         let number = |v: String| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
         match flag.as_str() {
             "--config" => args.config = Some(value()?),
+            "--bits" => args.bits = bits_list(&value()?)?,
             "--seeds" => args.seeds = seed_list(&value()?)?,
             "--febrl-seeds" => args.febrl_seeds = seed_list(&value()?)?,
             "--db" => args.db = number(value()?)?,
@@ -81,6 +90,21 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
+}
+
+/// A comma-separated list of precisions, each in `1..=16`.
+fn bits_list(text: &str) -> Result<Vec<u32>, String> {
+    let bits = seed_list(text)?
+        .into_iter()
+        .map(|b| match u32::try_from(b) {
+            Ok(b) if (1..=THRESHOLD_FRAC_BITS).contains(&b) => Ok(b),
+            _ => Err(format!("--bits: {b} is outside 1..={THRESHOLD_FRAC_BITS}")),
+        })
+        .collect::<Result<Vec<u32>, String>>()?;
+    if bits.is_empty() {
+        return Err(format!("--bits needs at least one precision\n{USAGE}"));
+    }
+    Ok(bits)
 }
 
 /// A comma-separated list of seeds; empty for none.
@@ -150,8 +174,8 @@ struct Truth {
 
 /// `|e − T/2^16| < 2^-NEAR_BITS`, exactly.
 fn near_threshold(e: &Exact, threshold_fp: u64) -> bool {
-    let unit = 1u64 << (SIM_FRAC_BITS - NEAR_BITS);
-    let scale = 1u128 << SIM_FRAC_BITS;
+    let unit = 1u64 << (THRESHOLD_FRAC_BITS - NEAR_BITS);
+    let scale = 1u128 << THRESHOLD_FRAC_BITS;
     cmp_fraction(e.n, e.d, u128::from(threshold_fp + unit), scale) == Ordering::Less
         && cmp_fraction(
             e.n,
@@ -163,8 +187,8 @@ fn near_threshold(e: &Exact, threshold_fp: u64) -> bool {
 
 /// `T/2^16 ≤ e < T/2^16 + 2^-bits`, exactly.
 fn at_risk(e: &Exact, threshold_fp: u64, bits: u32) -> bool {
-    let scale = 1u128 << SIM_FRAC_BITS;
-    let top = u128::from(threshold_fp) + (1u128 << (SIM_FRAC_BITS - bits));
+    let scale = 1u128 << THRESHOLD_FRAC_BITS;
+    let top = u128::from(threshold_fp) + (1u128 << (THRESHOLD_FRAC_BITS - bits));
     e.reaches(threshold_fp) && cmp_fraction(e.n, e.d, top, scale) == Ordering::Less
 }
 
@@ -188,14 +212,15 @@ struct Best<S> {
 
 fn study(
     config: &LinkageConfig,
+    frac_bits: &[u32],
     queries: &[Record],
     database: &[Record],
 ) -> Result<(Truth, Vec<Counts>), score::Overflow> {
-    let scorer = Scorer::new(config, &FRAC_BITS);
+    let scorer = Scorer::new(config, frac_bits);
     let (tm, tt) = (config.threshold_match_fp(), config.threshold_tentative_fp());
     let db: Vec<PreparedRecord> = database.iter().map(prepare).collect();
     let mut truth = Truth::default();
-    let mut counts: Vec<Counts> = FRAC_BITS
+    let mut counts: Vec<Counts> = frac_bits
         .iter()
         .map(|&frac_bits| Counts {
             frac_bits,
@@ -205,7 +230,7 @@ fn study(
     for query in queries {
         let q = prepare(query);
         let mut best_exact: Option<Best<Exact>> = None;
-        let mut best_fixed: Vec<Option<Best<Fixed>>> = vec![None; FRAC_BITS.len()];
+        let mut best_fixed: Vec<Option<Best<Fixed>>> = vec![None; frac_bits.len()];
         for (index, record) in db.iter().enumerate() {
             let PairScores { exact, fixed } = scorer.score(&q, record)?;
             if best_exact.is_none_or(|b| exact.cmp(&b.score) == Ordering::Greater) {
@@ -216,7 +241,7 @@ fn study(
                 });
             }
             for (k, f) in fixed.iter().enumerate() {
-                let bits = FRAC_BITS[k];
+                let bits = frac_bits[k];
                 let c = &mut counts[k];
                 c.pairs += 1;
                 let diff = exact.to_f64() - {
@@ -253,7 +278,7 @@ fn study(
         truth.exact_tentative += u64::from(exact_tentative);
         for (k, bf) in best_fixed.iter().enumerate() {
             let bf = bf.expect("a non-empty database has a best record in every variant");
-            let bits = FRAC_BITS[k];
+            let bits = frac_bits[k];
             let c = &mut counts[k];
             c.queries += 1;
             let fixed_match = bf.score.reaches(tm, bits);
@@ -353,7 +378,8 @@ fn run() -> Result<(), String> {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, queries, database) in &sets {
-        let (truth, counts) = study(&config, queries, database).map_err(|e| e.to_string())?;
+        let (truth, counts) =
+            study(&config, &args.bits, queries, database).map_err(|e| e.to_string())?;
         for c in &counts {
             println!(
                 "| {name} | {} | {} | {} | {}/{} | {}/{} ({}) | {} | {}/{} ({}) | {} ({}, {}) | {:.3e} | {} |",

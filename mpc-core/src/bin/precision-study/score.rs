@@ -1,10 +1,11 @@
 //! The EpiLink score of one record pair at a chosen number of fractional
 //! bits, and exactly, for the precision study (issue 12).
 //!
-//! This is a parameterised copy of `protocol_spec::epilink` (SPEC.md §5), not
-//! a replacement: with `frac_bits = 16` it must give the reference's `(N, D)`
-//! and decisions bit for bit (the unit test checks that), and with
-//! `frac_bits = 8` it is the candidate the 2PC could switch to. The exact
+//! A fast copy of `protocol_spec::epilink` (SPEC.md §5) that scores one pair
+//! at several precisions at once, not a replacement: at every `frac_bits`
+//! it must give the reference's `(N, D)` and decisions bit for bit with
+//! `dice_fraction_bits = frac_bits` (the unit test checks 8 and 16), and the
+//! threshold decision is the reference's own [`Score::reaches`]. The exact
 //! variant uses the real Dice quotients `2c/s` as rationals, so the study
 //! can count which decisions the floor changes.
 //!
@@ -14,8 +15,8 @@
 
 use std::cmp::Ordering;
 
-use protocol_spec::config::{Comparator, LinkageConfig, Record, SIM_FRAC_BITS};
-use protocol_spec::epilink::pairings;
+use protocol_spec::config::{Comparator, LinkageConfig, Record, THRESHOLD_FRAC_BITS};
+use protocol_spec::epilink::{Score, pairings};
 
 /// The study could not represent an exact score in 128 bits (only possible
 /// for configurations far beyond the default: many huge Bloom filters).
@@ -110,11 +111,14 @@ impl Fixed {
         (u128::from(n1) * u128::from(d2)).cmp(&(u128::from(n2) * u128::from(d1)))
     }
 
-    /// `D > 0` and `2^(16−frac_bits)·N ≥ T·D`, with `T` at the 2^16 scale.
+    /// `D > 0` and `2^(16−frac_bits)·N ≥ T·D`, with `T` at the 2^16 scale:
+    /// the reference's decision ([`Score::reaches`]).
     pub fn reaches(&self, threshold_fp: u64, frac_bits: u32) -> bool {
-        self.denominator > 0
-            && u128::from(self.numerator) << (SIM_FRAC_BITS - frac_bits)
-                >= u128::from(threshold_fp) * u128::from(self.denominator)
+        Score {
+            numerator: self.numerator,
+            denominator: self.denominator,
+        }
+        .reaches(threshold_fp, frac_bits)
     }
 
     /// The score as an exact fraction of 1: `(N, 2^frac_bits · D)`.
@@ -138,7 +142,12 @@ impl Exact {
 
     /// The score reaches `T / 2^16`, decided exactly.
     pub fn reaches(&self, threshold_fp: u64) -> bool {
-        cmp_fraction(self.n, self.d, u128::from(threshold_fp), 1 << SIM_FRAC_BITS) != Ordering::Less
+        cmp_fraction(
+            self.n,
+            self.d,
+            u128::from(threshold_fp),
+            1 << THRESHOLD_FRAC_BITS,
+        ) != Ordering::Less
     }
 
     /// For display only (maximal differences); never used for a decision.
@@ -206,7 +215,9 @@ impl Scorer {
     /// Every entry of `frac_bits` must lie in `1..=16`.
     pub fn new(config: &LinkageConfig, frac_bits: &[u32]) -> Scorer {
         assert!(
-            frac_bits.iter().all(|&b| (1..=SIM_FRAC_BITS).contains(&b)),
+            frac_bits
+                .iter()
+                .all(|&b| (1..=THRESHOLD_FRAC_BITS).contains(&b)),
             "fractional bits must lie in 1..=16"
         );
         let mut slots: Vec<(usize, usize)> = Vec::new();

@@ -5,7 +5,9 @@ use serde_json::{Map, Value};
 
 use super::auth::{Authentication, SharedKeyError};
 use super::ids::{IdError, UrlError, check_site_id, check_url};
-use crate::config::{Comparator, ConfigError, FieldSpec, FieldType, LinkageConfig};
+use crate::config::{
+    Comparator, ConfigError, DEFAULT_DICE_FRACTION_BITS, FieldSpec, FieldType, LinkageConfig,
+};
 
 /// The only algorithm this node runs.
 pub const ALGO_EPILINK: &str = "epilink";
@@ -76,6 +78,15 @@ pub struct AlgorithmConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub bloom_length: Option<u32>,
+    /// Fractional bits `F` of every similarity, 8..=16; absent means 8
+    /// (MainSEL's precision). See [`LinkageConfig::with_dice_fraction_bits`].
+    #[serde(
+        rename = "dice_fraction_bits",
+        alias = "diceFractionBits",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub dice_fraction_bits: Option<u32>,
 }
 
 /// One entry of `algorithm.fields`. Strict for the same reason as
@@ -139,12 +150,16 @@ impl LinkageConfig {
             ));
         }
         let fields = algorithm.fields.iter().map(FieldSpec::from).collect();
-        Ok(LinkageConfig::new(
+        let config = LinkageConfig::new(
             fields,
             &algorithm.exchange_groups,
             algorithm.threshold_match,
             algorithm.threshold_non_match,
-        )?)
+        )?;
+        Ok(match algorithm.dice_fraction_bits {
+            Some(bits) => config.with_dice_fraction_bits(bits)?,
+            None => config,
+        })
     }
 }
 
@@ -163,6 +178,10 @@ impl From<&LinkageConfig> for AlgorithmConfig {
                 .collect(),
             fields: fields.iter().map(WireFieldSpec::from).collect(),
             bloom_length: None,
+            // Only written when not the default, so default configurations
+            // keep their wire form.
+            dice_fraction_bits: (config.dice_fraction_bits() != DEFAULT_DICE_FRACTION_BITS)
+                .then_some(config.dice_fraction_bits()),
         }
     }
 }
