@@ -36,6 +36,7 @@ fn a_client_announcing_2_pow_40_records_is_refused_before_ot_setup() {
             mode: Mode::Linkage,
             carries: Carries::default(),
             ot_k: 4,
+            ot_backend: mpc_core::epilink::OtBackend::SoftSpoken,
             records: 1 << 40,
             lanes_per_chunk: Options::default().lanes_per_chunk as u64,
             fingerprint: fingerprint(&config),

@@ -18,8 +18,16 @@ use mpc_core::ot::{
 /// iterations (1,400 outputs each). Not secure: tests only.
 fn small() -> FerretConfig {
     FerretConfig::new(
-        LpnParams { k: 1000, t: 40, depth: 6 },
-        LpnParams { k: 1500, t: 50, depth: 6 },
+        LpnParams {
+            k: 1000,
+            t: 40,
+            depth: 6,
+        },
+        LpnParams {
+            k: 1500,
+            t: 50,
+            depth: 6,
+        },
     )
     .unwrap()
 }
@@ -77,7 +85,10 @@ async fn outputs_are_correlated_across_iterations_and_odd_sizes() {
         ones += check(&sb, &rb, &mut seen);
         total += n;
     }
-    assert!(ones > total * 45 / 100 && ones < total * 55 / 100, "{ones}/{total}");
+    assert!(
+        ones > total * 45 / 100 && ones < total * 55 / 100,
+        "{ones}/{total}"
+    );
 }
 
 #[tokio::test]
@@ -94,7 +105,10 @@ async fn default_parameters_bootstrap_into_the_main_iteration() {
         ones += check(&sb.unwrap(), &rb.unwrap(), &mut seen);
     }
     let total = 640_001;
-    assert!(ones > total * 49 / 100 && ones < total * 51 / 100, "{ones}/{total}");
+    assert!(
+        ones > total * 49 / 100 && ones < total * 51 / 100,
+        "{ones}/{total}"
+    );
 }
 
 #[tokio::test]
@@ -149,7 +163,11 @@ async fn a_short_message_is_an_error_not_a_panic() {
 
 #[test]
 fn parameters_must_chain() {
-    let p = LpnParams { k: 1000, t: 10, depth: 6 };
+    let p = LpnParams {
+        k: 1000,
+        t: 10,
+        depth: 6,
+    };
     assert!(FerretConfig::new(p, p).is_err()); // 640 outputs < 1,060 needed
     assert!(FerretConfig::new(LpnParams { depth: 5, ..p }, p).is_err());
     let d = FerretConfig::default();

@@ -6,7 +6,7 @@
 //! epilink-bench [--db N] [--queries M] [--seed S] [--config C]
 //!               [--client A.jsonl --server B.jsonl] [--out FILE]
 //!               [--carries min-gates|balanced|min-rounds] [--lanes L] [--ot-k K] [--reps R]
-//!               [--matching] [--check] [--listen ADDR | --connect ADDR]
+//!               [--ot softspoken|ferret] [--matching] [--check] [--listen ADDR | --connect ADDR]
 //! ```
 //!
 //! Without `--client/--server` the records are a synthetic population
@@ -38,6 +38,7 @@ use mpc_core::channel::{
     Channel, ChannelExt, ChannelStats, StreamChannel, tcp_accept, tcp_connect, tcp_pair,
 };
 use mpc_core::epilink::Carries;
+use mpc_core::epilink::OtBackend;
 use mpc_core::epilink::synth::{Population, SynthOptions};
 use mpc_core::epilink::{
     Options, ResultShare, run_client, run_client_matching, run_server, run_server_matching,
@@ -80,6 +81,7 @@ struct Args {
     carries: Carries,
     lanes: usize,
     ot_k: usize,
+    ot_backend: OtBackend,
     reps: usize,
     matching: bool,
     check: bool,
@@ -108,6 +110,7 @@ fn parse_args() -> Result<Args, String> {
         carries: Carries::default(),
         lanes: mpc_core::epilink::schedule::DEFAULT_LANES_PER_CHUNK,
         ot_k: 4,
+        ot_backend: OtBackend::SoftSpoken,
         reps: 1,
         matching: false,
         check: false,
@@ -132,6 +135,7 @@ fn parse_args() -> Result<Args, String> {
             "--out" => a.out = Some(value("--out")?),
             "--lanes" => a.lanes = num("--lanes", value("--lanes")?)?,
             "--ot-k" => a.ot_k = num("--ot-k", value("--ot-k")?)?,
+            "--ot" => a.ot_backend = value("--ot")?.parse()?,
             "--reps" => a.reps = num("--reps", value("--reps")?)?.max(1),
             "--carries" => {
                 a.carries = match value("--carries")?.as_str() {
@@ -463,6 +467,7 @@ fn real_main(args: &Args) -> Result<(), String> {
         carries: args.carries,
         lanes_per_chunk: args.lanes,
         ot,
+        ot_backend: args.ot_backend,
         context: b"epilink-bench".to_vec(),
         progress: Some(Arc::new(|_| {})),
         ..Options::default()
@@ -515,6 +520,7 @@ fn real_main(args: &Args) -> Result<(), String> {
             "carries": carries_name(args.carries),
             "lanes_per_chunk": args.lanes,
             "ot": ot.to_string(),
+            "ot_backend": args.ot_backend.name(),
             "client_bytes_sent": cs.bytes_sent,
             "server_bytes_sent": ss.bytes_sent,
             "messages": cs.messages_sent + ss.messages_sent,

@@ -12,7 +12,8 @@
 //! | 10 | carries of the similarity circuit: 0 ripple, 1 log-depth |
 //! | 11 | OT extension k |
 //! | 12 | carries of the comparison signs: 0 ripple, 1 log-depth |
-//! | 13..16 | reserved, zero |
+//! | 13 | OT backend: 0 SoftSpokenOT, 1 Ferret |
+//! | 14..16 | reserved, zero |
 //! | 16..24 | records this party inputs (client: M, server: N), u64 LE |
 //! | 24..32 | lanes per chunk, u64 LE |
 //! | 32..64 | configuration fingerprint (BLAKE3) |
@@ -35,6 +36,7 @@
 
 use protocol_spec::config::{Comparator, FieldType, LinkageConfig};
 
+use super::ots::OtBackend;
 use super::plan::Carries;
 use crate::Party;
 use crate::circuit::gadgets::AdderKind;
@@ -67,6 +69,8 @@ pub struct Hello {
     pub carries: Carries,
     /// OT extension parameter k.
     pub ot_k: u8,
+    /// Where the random OTs come from (byte 13).
+    pub ot_backend: OtBackend,
     /// Records the sender inputs.
     pub records: u64,
     /// Pairs per chunk.
@@ -233,6 +237,7 @@ impl Hello {
         m[10] = code(self.carries.similarity);
         m[11] = self.ot_k;
         m[12] = code(self.carries.comparison);
+        m[13] = self.ot_backend.code();
         m[16..24].copy_from_slice(&self.records.to_le_bytes());
         m[24..32].copy_from_slice(&self.lanes_per_chunk.to_le_bytes());
         m[32..64].copy_from_slice(&self.fingerprint);
@@ -249,7 +254,7 @@ impl Hello {
         if &m[..8] != MAGIC {
             return Err(HandshakeError::Malformed("wrong magic or version"));
         }
-        if m[13..16] != [0; 3] {
+        if m[14..16] != [0; 2] {
             return Err(HandshakeError::Malformed("reserved bytes set"));
         }
         let u64_at = |o: usize| {
@@ -283,6 +288,8 @@ impl Hello {
                 comparison: adder(m[12])?,
             },
             ot_k: m[11],
+            ot_backend: OtBackend::from_code(m[13])
+                .ok_or(HandshakeError::Malformed("unknown OT backend"))?,
             records: u64_at(16),
             lanes_per_chunk: u64_at(24),
             fingerprint: bytes32(32),
@@ -327,6 +334,11 @@ impl Hello {
         if peer.ot_k != self.ot_k {
             return Err(HandshakeError::Options("the OT extension parameter k"));
         }
+        if peer.ot_backend != self.ot_backend {
+            return Err(HandshakeError::Options(
+                "the OT backend (SoftSpokenOT or Ferret)",
+            ));
+        }
         if peer.lanes_per_chunk != self.lanes_per_chunk {
             return Err(HandshakeError::Options("the chunk size (lanes per chunk)"));
         }
@@ -359,6 +371,7 @@ mod tests {
             mode: Mode::Linkage,
             carries: Carries::BALANCED,
             ot_k: 4,
+            ot_backend: OtBackend::SoftSpoken,
             records: 7,
             lanes_per_chunk: 1 << 14,
             fingerprint: [9; 32],
@@ -424,6 +437,23 @@ mod tests {
         };
         assert_eq!(h.check_peer(&other, 100, None), Err(HandshakeError::Config));
         let other = Hello {
+            ot_backend: OtBackend::Ferret,
+            ..peer.clone()
+        };
+        assert_eq!(
+            h.check_peer(&other, 100, None),
+            Err(HandshakeError::Options(
+                "the OT backend (SoftSpokenOT or Ferret)"
+            ))
+        );
+        let mut unknown = other.encode();
+        unknown[13] = 2;
+        assert_eq!(
+            Hello::decode(&unknown),
+            Err(HandshakeError::Malformed("unknown OT backend"))
+        );
+        assert_eq!(Hello::decode(&other.encode()), Ok(other));
+        let other = Hello {
             mode: Mode::Matching,
             ..peer
         };
@@ -440,6 +470,7 @@ mod tests {
             mode: Mode::Linkage,
             carries: Carries::BALANCED,
             ot_k: 4,
+            ot_backend: OtBackend::Ferret,
             records: 1,
             lanes_per_chunk: 1 << 14,
             fingerprint: [9; 32],

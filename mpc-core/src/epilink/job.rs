@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::control::JobChannel;
 use super::handshake::Mode;
+use super::ots::OtBackend;
 use super::plan::Carries;
 use super::protocol::{
     DEFAULT_MAX_PEER_RECORDS, OtSource, Outcome, ProgressFn, ProtocolError, ResultShare, RunParams,
@@ -52,6 +53,8 @@ pub struct JobOptions {
     pub carries: Carries,
     /// (query, record) pairs per chunk: bounds memory.
     pub lanes_per_chunk: usize,
+    /// Where the random OTs come from (checked in the handshake).
+    pub ot_backend: OtBackend,
 }
 
 impl Default for JobOptions {
@@ -64,6 +67,7 @@ impl Default for JobOptions {
             cancel: CancellationToken::new(),
             carries: Carries::default(),
             lanes_per_chunk: DEFAULT_LANES_PER_CHUNK,
+            ot_backend: OtBackend::default(),
         }
     }
 }
@@ -78,6 +82,7 @@ impl std::fmt::Debug for JobOptions {
             .field("cancelled", &self.cancel.is_cancelled())
             .field("carries", &self.carries)
             .field("lanes_per_chunk", &self.lanes_per_chunk)
+            .field("ot_backend", &self.ot_backend)
             .finish()
     }
 }
@@ -133,6 +138,7 @@ pub async fn run_job<C: Channel>(
     let params = RunParams {
         carries: opts.carries,
         lanes_per_chunk: opts.lanes_per_chunk,
+        ot_backend: opts.ot_backend,
         expected_peer_records: opts.expected_peer_records,
         max_peer_records: opts.max_peer_records,
         context: opts.job_id.as_bytes(),

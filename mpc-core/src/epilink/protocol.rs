@@ -39,6 +39,7 @@ use super::handshake::{
     Agreement, HANDSHAKE_LEN, HandshakeError, Hello, Mode, context_digest, fingerprint, fresh_nonce,
 };
 use super::inputs::{InputSink, NetInputs, Owner};
+use super::ots::OtBackend;
 use super::peer_ot::PeerOt;
 use super::pipeline::{CountShares, Driver, drive};
 use super::plain::check_records;
@@ -73,6 +74,8 @@ pub struct Options {
     pub lanes_per_chunk: usize,
     /// OT extension.
     pub ot: ExtensionConfig,
+    /// Where the random OTs come from (SoftSpokenOT or Ferret on top).
+    pub ot_backend: OtBackend,
     /// The peer's record count, if known (N for the client, M for the
     /// server): a mismatch fails in the handshake.
     pub expected_peer_records: Option<usize>,
@@ -98,6 +101,7 @@ impl Default for Options {
             carries: Carries::default(),
             lanes_per_chunk: DEFAULT_LANES_PER_CHUNK,
             ot: ExtensionConfig::default(),
+            ot_backend: OtBackend::default(),
             expected_peer_records: None,
             max_peer_records: DEFAULT_MAX_PEER_RECORDS,
             context: b"epilink".to_vec(),
@@ -113,6 +117,7 @@ impl std::fmt::Debug for Options {
             .field("carries", &self.carries)
             .field("lanes_per_chunk", &self.lanes_per_chunk)
             .field("ot", &self.ot)
+            .field("ot_backend", &self.ot_backend)
             .field("expected_peer_records", &self.expected_peer_records)
             .field("max_peer_records", &self.max_peer_records)
             .field("progress", &self.progress.is_some())
@@ -241,6 +246,7 @@ impl OtSource<'_> {
 pub(crate) struct RunParams<'a> {
     pub(crate) carries: Carries,
     pub(crate) lanes_per_chunk: usize,
+    pub(crate) ot_backend: OtBackend,
     pub(crate) expected_peer_records: Option<u64>,
     pub(crate) max_peer_records: u64,
     pub(crate) context: &'a [u8],
@@ -269,6 +275,7 @@ async fn run_standalone<C: Channel>(
     let params = RunParams {
         carries: opts.carries,
         lanes_per_chunk: opts.lanes_per_chunk,
+        ot_backend: opts.ot_backend,
         expected_peer_records: opts.expected_peer_records.map(|n| n as u64),
         max_peer_records: opts.max_peer_records,
         context: &opts.context,
@@ -338,6 +345,7 @@ async fn execute_inner<C: Channel>(
         mode,
         carries: params.carries,
         ot_k: source.config().k() as u8,
+        ot_backend: params.ot_backend,
         records: records.len() as u64,
         lanes_per_chunk: params.lanes_per_chunk as u64,
         fingerprint: fingerprint(config),
@@ -391,6 +399,7 @@ async fn execute_inner<C: Channel>(
                 .streams(me, &agreement.ot_tweak)
         }
     };
+    let ots = ots.with_backend(params.ot_backend, &agreement.ot_tweak);
     let mut run = Run {
         engine: TwoParty { ch, me, ots },
         plan: &plan,

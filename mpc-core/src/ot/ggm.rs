@@ -159,7 +159,12 @@ impl ZeroizeArrays for [Array<u8, U16>; TREE_BATCH] {
 /// modelled as a random permutation, as in the TCCR hash): two pipelined
 /// AES calls per node and no key schedule per node, which keeps the tree
 /// cost near 2 AES blocks per leaf.
-pub fn expand_tree(root: Block, leaves: &mut [Block], sums: &mut [[Block; 2]], scratch: &mut TreeScratch) {
+pub fn expand_tree(
+    root: Block,
+    leaves: &mut [Block],
+    sums: &mut [[Block; 2]],
+    scratch: &mut TreeScratch,
+) {
     let depth = sums.len();
     debug_assert_eq!(leaves.len(), 1 << depth);
     leaves[0] = root;
@@ -173,7 +178,12 @@ pub fn expand_tree(root: Block, leaves: &mut [Block], sums: &mut [[Block; 2]], s
 /// children on the side off α's path (`1 − a_l`, where `a_l` is bit
 /// `depth − 1 − l` of `alpha`). `leaves.len()` must be `2^depth` with
 /// `depth = sums_off.len() ≥ 1`.
-pub fn reconstruct_tree(alpha: usize, sums_off: &[Block], leaves: &mut [Block], scratch: &mut TreeScratch) {
+pub fn reconstruct_tree(
+    alpha: usize,
+    sums_off: &[Block],
+    leaves: &mut [Block],
+    scratch: &mut TreeScratch,
+) {
     let depth = sums_off.len();
     debug_assert_eq!(leaves.len(), 1 << depth);
     leaves[0] = Block::ZERO;
@@ -229,7 +239,9 @@ mod tests {
             sorted.dedup();
             assert_eq!(sorted.len(), 1 << depth);
             let last = sums[depth - 1];
-            let (l, r) = leaves.chunks(2).fold((Block::ZERO, Block::ZERO), |(l, r), c| (l ^ c[0], r ^ c[1]));
+            let (l, r) = leaves
+                .chunks(2)
+                .fold((Block::ZERO, Block::ZERO), |(l, r), c| (l ^ c[0], r ^ c[1]));
             assert_eq!(last, [l, r]);
             for alpha in 0..(1usize << depth) {
                 let off: Vec<Block> = (0..depth)

@@ -44,8 +44,8 @@ pub mod transpose;
 
 pub use derive::{RcotReceiverBatch, RcotSenderBatch};
 pub use error::OtError;
-pub use ferret::{FerretConfig, FerretReceiver, FerretSender};
 pub use extension::{
     BATCH_OTS, CotReceiver, CotSender, ExtensionConfig, ReceiverSeeds, SenderSeeds,
 };
+pub use ferret::{FerretConfig, FerretReceiver, FerretSender};
 pub use pool::{OtPool, OtReceiverPool, OtSenderPool, SetupOrder};

@@ -223,13 +223,21 @@ mod tests {
         let mut prg = AesPrg::new(Block(seed));
         let k = prg.blocks(n);
         let u: Vec<u8> = prg.blocks(n).iter().map(|b| (b.0 & 1) as u8).collect();
-        let m = k.iter().zip(&u).map(|(k, u)| *k ^ delta.and_bit(*u == 1)).collect();
+        let m = k
+            .iter()
+            .zip(&u)
+            .map(|(k, u)| *k ^ delta.and_bit(*u == 1))
+            .collect();
         (k, m, u)
     }
 
     #[test]
     fn pieces_of_odd_sizes_are_correlated_and_regular() {
-        let p = LpnParams { k: 777, t: 11, depth: 6 };
+        let p = LpnParams {
+            k: 777,
+            t: 11,
+            depth: 6,
+        };
         let delta = Block(0x5555_aaaa_0123_4567_89ab_cdef_1357_9bdf);
         let (k, m, u) = base(p.base_cots(), delta, 3);
         let mut tx = SenderIteration::new(p, delta, k, Block(9), 1 << 64);
@@ -257,14 +265,21 @@ mod tests {
         assert_eq!(tx.trees_left(), 0);
         assert_eq!(rx.trees_left(), 0);
         let n = 11 << 6;
-        assert!(ones > n / 3 && ones < 2 * n / 3, "choices unbalanced: {ones}/{n}");
+        assert!(
+            ones > n / 3 && ones < 2 * n / 3,
+            "choices unbalanced: {ones}/{n}"
+        );
     }
 
     #[test]
     fn a_different_code_seed_breaks_the_correlation() {
         // The code is part of the protocol: both parties must derive it
         // alike, and a mismatch is visible (this test could fail).
-        let p = LpnParams { k: 300, t: 2, depth: 6 };
+        let p = LpnParams {
+            k: 300,
+            t: 2,
+            depth: 6,
+        };
         let delta = Block(0x77);
         let (k, m, u) = base(p.base_cots(), delta, 4);
         let mut tx = SenderIteration::new(p, delta, k, Block(1), 0);

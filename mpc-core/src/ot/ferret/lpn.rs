@@ -65,7 +65,13 @@ impl Code {
 
     /// Receiver: as [`Code::encode`] on the messages, and the choice bits
     /// (`bits[i]` 0 or 1) get `⊕_j u[c_ij]`.
-    pub fn encode_with_bits(&mut self, base: &[Block], u: &[u8], out: &mut [Block], bits: &mut [u8]) {
+    pub fn encode_with_bits(
+        &mut self,
+        base: &[Block],
+        u: &[u8],
+        out: &mut [Block],
+        bits: &mut [u8],
+    ) {
         for (chunk, bchunk) in out.chunks_mut(CHUNK).zip(bits.chunks_mut(CHUNK)) {
             self.draw(chunk.len());
             for ((o, b), idx) in chunk
@@ -100,7 +106,9 @@ mod tests {
     #[test]
     fn encode_is_linear_and_indices_cover_the_vector() {
         let k = 1000;
-        let base: Vec<Block> = (0..k as u128).map(|i| Block(1u128 << (i % 128) | i << 64)).collect();
+        let base: Vec<Block> = (0..k as u128)
+            .map(|i| Block(1u128 << (i % 128) | i << 64))
+            .collect();
         let mut a = Code::new(k, Block(5));
         let mut out = vec![Block::ZERO; 1500];
         a.encode(&base, &mut out);

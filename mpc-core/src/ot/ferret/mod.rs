@@ -93,9 +93,8 @@ impl FerretConfig {
     /// words of choice bits), a bootstrap iteration that yields the main
     /// set's base, and a main iteration that yields more than its own.
     pub fn new(boot: LpnParams, main: LpnParams) -> Result<Self, OtError> {
-        let ok = |p: &LpnParams| {
-            (6..=20).contains(&p.depth) && p.t > 0 && p.k > 0 && p.k < (1 << 31)
-        };
+        let ok =
+            |p: &LpnParams| (6..=20).contains(&p.depth) && p.t > 0 && p.k > 0 && p.k < (1 << 31);
         if !ok(&boot) || !ok(&main) {
             return Err(OtError::InvalidParameter(
                 "Ferret parameters need 6 ≤ depth ≤ 20, t > 0, 0 < k < 2^31".into(),
@@ -103,7 +102,8 @@ impl FerretConfig {
         }
         if boot.n() < main.base_cots() || main.n() <= main.base_cots() {
             return Err(OtError::InvalidParameter(
-                "Ferret parameters do not chain: an iteration must yield the next one's base".into(),
+                "Ferret parameters do not chain: an iteration must yield the next one's base"
+                    .into(),
             ));
         }
         Ok(FerretConfig { boot, main })
