@@ -18,6 +18,17 @@ use crate::ot::crhash::{tccr_hash, tccr_hash_offset};
 use crate::ot::ggm::{TreeScratch, expand_tree, reconstruct_tree};
 use crate::prg::AesPrg;
 
+/// Packs 0/1 bytes 64 per word.
+fn pack_bytes(bits: &[u8]) -> Vec<u64> {
+    bits.chunks(64)
+        .map(|c| {
+            c.iter()
+                .enumerate()
+                .fold(0u64, |acc, (i, b)| acc | (u64::from(*b & 1) << i))
+        })
+        .collect()
+}
+
 /// Blocks of the message for `trees` trees of `depth` levels.
 pub fn message_len(depth: usize, trees: usize) -> usize {
     trees * (2 * depth + 1)
@@ -118,6 +129,8 @@ pub struct ReceiverIteration {
     base: Vec<Block>,
     /// The choice bits of `base`, one per byte (0 or 1).
     bits: Vec<u8>,
+    /// The choice bits of the k-vector, packed (for the code).
+    u: Vec<u64>,
     next_tree: usize,
     code: Code,
     tweak: u128,
@@ -132,6 +145,7 @@ impl Drop for ReceiverIteration {
     fn drop(&mut self) {
         self.base.zeroize();
         self.bits.zeroize();
+        self.u.zeroize();
         self.sums_off.zeroize();
         self.hm.zeroize();
         self.piece_bits.zeroize();
@@ -150,10 +164,12 @@ impl ReceiverIteration {
     ) -> Self {
         debug_assert_eq!(base.len(), params.base_cots());
         debug_assert_eq!(bits.len(), params.base_cots());
+        let u = pack_bytes(&bits[..params.k]);
         ReceiverIteration {
             params,
             base,
             bits,
+            u,
             next_tree: 0,
             code: Code::new(params.k, code_seed),
             tweak: first_tweak,
@@ -203,12 +219,12 @@ impl ReceiverIteration {
         self.next_tree += trees;
         let k = self.params.k;
         self.code
-            .encode_with_bits(&self.base[..k], &self.bits[..k], out, &mut self.piece_bits);
+            .encode_with_bits(&self.base[..k], &self.u, out, &mut self.piece_bits);
         for (w, bits) in choices.iter_mut().zip(self.piece_bits.chunks(64)) {
             *w = bits
                 .iter()
                 .enumerate()
-                .fold(0u64, |acc, (i, b)| acc | (u64::from(*b) << i));
+                .fold(0u64, |acc, (i, b)| acc | (u64::from(*b & 1) << i));
         }
     }
 }

@@ -64,29 +64,32 @@ impl Code {
     }
 
     /// Receiver: as [`Code::encode`] on the messages, and the choice bits
-    /// (`bits[i]` 0 or 1) get `⊕_j u[c_ij]`.
+    /// (`bits[i]` 0 or 1) get `⊕_j u[c_ij]`, where `u` holds the k-vector's
+    /// choice bits packed 64 per word (74 KB for the main set, so it stays
+    /// in L2 while the 9 MB block table does not: a separate pass over the
+    /// same indices keeps the block gather as lean as the sender's).
     pub fn encode_with_bits(
         &mut self,
         base: &[Block],
-        u: &[u8],
+        u: &[u64],
         out: &mut [Block],
         bits: &mut [u8],
     ) {
         for (chunk, bchunk) in out.chunks_mut(CHUNK).zip(bits.chunks_mut(CHUNK)) {
             self.draw(chunk.len());
-            for ((o, b), idx) in chunk
-                .iter_mut()
-                .zip(bchunk.iter_mut())
-                .zip(self.words.chunks_exact(CODE_WEIGHT))
-            {
+            for (o, idx) in chunk.iter_mut().zip(self.words.chunks_exact(CODE_WEIGHT)) {
                 let mut acc = *o;
-                let mut bit = *b;
                 for &c in idx {
                     acc ^= base[c as usize];
-                    bit ^= u[c as usize];
                 }
                 *o = acc;
-                *b = bit;
+            }
+            for (b, idx) in bchunk.iter_mut().zip(self.words.chunks_exact(CODE_WEIGHT)) {
+                let mut bit = u64::from(*b);
+                for &c in idx {
+                    bit ^= u[(c >> 6) as usize] >> (c & 63);
+                }
+                *b = (bit & 1) as u8;
             }
         }
     }
@@ -124,7 +127,8 @@ mod tests {
         c.encode(&base, &mut out3);
         assert_ne!(out, out3);
         // Bits follow the same indices: with u = lsb of base, bit = lsb of out.
-        let u: Vec<u8> = base.iter().map(|b| b.0 as u8 & 1).collect();
+        let u: Vec<u64> =
+            crate::ot::bits::pack_bools(&base.iter().map(|b| b.0 & 1 == 1).collect::<Vec<_>>());
         let mut d = Code::new(k, Block(5));
         let mut out4 = vec![Block::ZERO; 1500];
         let mut bits = vec![0u8; 1500];
