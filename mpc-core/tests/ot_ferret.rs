@@ -59,7 +59,7 @@ fn check(s: &RcotSenderBatch, r: &RcotReceiverBatch, seen: &mut HashSet<u128>) -
         assert!(seen.insert(s.m0[j].0), "repeated output at {j}");
     }
     // Padding bits of the packed choices stay zero.
-    if s.len() % 64 != 0 {
+    if !s.len().is_multiple_of(64) {
         assert_eq!(r.choices.last().unwrap() >> (s.len() % 64), 0);
     }
     ones

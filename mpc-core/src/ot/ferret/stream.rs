@@ -183,6 +183,9 @@ impl FerretSender {
         self.ready.resize(trees << depth, Block::ZERO);
         it.piece(trees, &mut self.ready, &mut self.msg);
         ch.send(encode_blocks(&self.msg)).await?;
+        // Let the channel's writer run, so this piece goes out while the
+        // next is computed even on a single-threaded runtime.
+        tokio::task::yield_now().await;
         let need = self.cfg.main().base_cots() - self.next_base.len();
         let take = need.min(self.ready.len());
         self.next_base.extend_from_slice(&self.ready[..take]);
