@@ -13,7 +13,9 @@
 //! 3. the OT streams: with a [`PeerOt`] (the job API, [`super::job`]) fresh
 //!    extension instances derived locally, without a message; standalone
 //!    ([`run_client`] and friends) base OTs and extension setup for both
-//!    streams, bound to the handshake transcript;
+//!    streams, bound to the handshake transcript; with
+//!    [`OtBackend::Ferret`] (handshake byte 13) Ferret generators on top of
+//!    them, bootstrapped on first use (SPEC §6 2.7);
 //! 4. per query block: one vector-product setup (the client's query bits
 //!    masked by random OT choices);
 //! 5. per chunk: the server's vector-product corrections, one message per
