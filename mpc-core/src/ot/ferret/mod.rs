@@ -92,6 +92,9 @@ impl FerretConfig {
     /// Checks that the two sets chain: trees of at least 64 leaves (whole
     /// words of choice bits), a bootstrap iteration that yields the main
     /// set's base, and a main iteration that yields more than its own.
+    /// **Only [`FerretConfig::DEFAULT`] has a security analysis** (SPEC §6
+    /// 2.7); other sets exist so tests can run many small iterations, and
+    /// the EpiLink run always uses the default.
     pub fn new(boot: LpnParams, main: LpnParams) -> Result<Self, OtError> {
         let ok =
             |p: &LpnParams| (6..=20).contains(&p.depth) && p.t > 0 && p.k > 0 && p.k < (1 << 31);
