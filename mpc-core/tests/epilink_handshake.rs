@@ -37,6 +37,7 @@ fn a_client_announcing_2_pow_40_records_is_refused_before_ot_setup() {
             carries: Carries::default(),
             ot_k: 4,
             record_arity: 2,
+            ot_backend: mpc_core::epilink::OtBackend::SoftSpoken,
             records: 1 << 40,
             lanes_per_chunk: Options::default().lanes_per_chunk as u64,
             fingerprint: fingerprint(&config),

@@ -462,6 +462,7 @@ fn an_oversized_announced_count_is_refused_before_anything() {
             carries: Carries::default(),
             ot_k: 4,
             record_arity: 2,
+            ot_backend: mpc_core::epilink::OtBackend::SoftSpoken,
             records: 1 << 40,
             lanes_per_chunk: 1 << 14,
             fingerprint: fingerprint(&config),

@@ -6,7 +6,7 @@
 //! epilink-bench [--db N] [--queries M] [--seed S] [--config C]
 //!               [--client A.jsonl --server B.jsonl] [--out FILE]
 //!               [--carries min-gates|balanced|min-rounds] [--lanes L] [--ot-k K] [--reps R]
-//!               [--record-arity 2|4|8]
+//!               [--record-arity 2|4|8] [--ot softspoken|ferret]
 //!               [--matching] [--check] [--listen ADDR | --connect ADDR]
 //! ```
 //!
@@ -39,6 +39,7 @@ use mpc_core::channel::{
     Channel, ChannelExt, ChannelStats, StreamChannel, tcp_accept, tcp_connect, tcp_pair,
 };
 use mpc_core::epilink::Carries;
+use mpc_core::epilink::OtBackend;
 use mpc_core::epilink::synth::{Population, SynthOptions};
 use mpc_core::epilink::{
     Options, ResultShare, run_client, run_client_matching, run_server, run_server_matching,
@@ -82,6 +83,7 @@ struct Args {
     lanes: usize,
     ot_k: usize,
     record_arity: usize,
+    ot_backend: OtBackend,
     reps: usize,
     matching: bool,
     check: bool,
@@ -111,6 +113,7 @@ fn parse_args() -> Result<Args, String> {
         lanes: mpc_core::epilink::schedule::DEFAULT_LANES_PER_CHUNK,
         ot_k: 4,
         record_arity: mpc_core::epilink::schedule::DEFAULT_RECORD_ARITY,
+        ot_backend: OtBackend::SoftSpoken,
         reps: 1,
         matching: false,
         check: false,
@@ -141,6 +144,7 @@ fn parse_args() -> Result<Args, String> {
                     return Err(format!("--record-arity {}: use 2, 4 or 8", a.record_arity));
                 }
             }
+            "--ot" => a.ot_backend = value("--ot")?.parse()?,
             "--reps" => a.reps = num("--reps", value("--reps")?)?.max(1),
             "--carries" => {
                 a.carries = match value("--carries")?.as_str() {
@@ -473,6 +477,7 @@ fn real_main(args: &Args) -> Result<(), String> {
         lanes_per_chunk: args.lanes,
         record_arity: args.record_arity,
         ot,
+        ot_backend: args.ot_backend,
         context: b"epilink-bench".to_vec(),
         progress: Some(Arc::new(|_| {})),
         ..Options::default()
@@ -526,6 +531,7 @@ fn real_main(args: &Args) -> Result<(), String> {
             "lanes_per_chunk": args.lanes,
             "record_arity": args.record_arity,
             "ot": ot.to_string(),
+            "ot_backend": args.ot_backend.name(),
             "client_bytes_sent": cs.bytes_sent,
             "server_bytes_sent": ss.bytes_sent,
             "messages": cs.messages_sent + ss.messages_sent,

@@ -73,18 +73,9 @@ pub async fn bit_times_arith<C: Channel>(
         return Ok(Vec::new());
     }
     // Everyone sends before receiving (sends never wait for the peer), so
-    // the two directions cannot deadlock. The receiver side's extension
-    // corrections and its masked choices go in one flight (the choices do
-    // not depend on anything the peer sends): two flights per product
-    // batch instead of three.
-    let recv = match ots.extend_one(ch, n, false).await? {
-        OneWay::Received(r) => r.fix_choices(ch, bits.words()).await?,
-        OneWay::Sent(_) => return Err(ProtocolError::Internal("OT direction".into())),
-    };
-    let send = match ots.extend_one(ch, n, true).await? {
-        OneWay::Sent(s) => s.fix_choices(ch).await?,
-        OneWay::Received(_) => return Err(ProtocolError::Internal("OT direction".into())),
-    };
+    // the two directions cannot deadlock; two flights per product batch
+    // (`OtStreams::product_pair`).
+    let (recv, send) = ots.product_pair(ch, n, bits.words()).await?;
     let my_keys = recv.random_ot();
     let pair_keys = send.random_ot();
     let mut share = Vec::with_capacity(n);

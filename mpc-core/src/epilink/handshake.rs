@@ -12,7 +12,7 @@
 //! | 10 | carries of the similarity circuit: 0 ripple, 1 log-depth |
 //! | 11 | OT extension k |
 //! | 12 | carries of the comparison signs: 0 ripple, 1 log-depth |
-//! | 13 | reserved, zero |
+//! | 13 | OT backend: 0 SoftSpokenOT, 1 Ferret |
 //! | 14 | record-tournament arity: 0 binary, 1 four-way, 2 eight-way (`log2 k − 1`) |
 //! | 15 | reserved, zero |
 //! | 16..24 | records this party inputs (client: M, server: N), u64 LE |
@@ -38,6 +38,7 @@
 
 use protocol_spec::config::{Comparator, FieldType, LinkageConfig};
 
+use super::ots::OtBackend;
 use super::plan::Carries;
 use crate::Party;
 use crate::circuit::gadgets::AdderKind;
@@ -72,6 +73,8 @@ pub struct Hello {
     pub ot_k: u8,
     /// Candidates per group of the record tournament (2, 4 or 8).
     pub record_arity: u8,
+    /// Where the random OTs come from (byte 13).
+    pub ot_backend: OtBackend,
     /// Records the sender inputs.
     pub records: u64,
     /// Pairs per chunk.
@@ -240,6 +243,7 @@ impl Hello {
         m[11] = self.ot_k;
         m[12] = code(self.carries.comparison);
         m[14] = self.record_arity.max(1).ilog2().saturating_sub(1) as u8;
+        m[13] = self.ot_backend.code();
         m[16..24].copy_from_slice(&self.records.to_le_bytes());
         m[24..32].copy_from_slice(&self.lanes_per_chunk.to_le_bytes());
         m[32..64].copy_from_slice(&self.fingerprint);
@@ -256,7 +260,7 @@ impl Hello {
         if &m[..8] != MAGIC {
             return Err(HandshakeError::Malformed("wrong magic or version"));
         }
-        if m[13] != 0 || m[15] != 0 {
+        if m[15] != 0 {
             return Err(HandshakeError::Malformed("reserved bytes set"));
         }
         let u64_at = |o: usize| {
@@ -296,6 +300,8 @@ impl Hello {
                 2 => 8,
                 _ => return Err(HandshakeError::Malformed("unknown record arity")),
             },
+            ot_backend: OtBackend::from_code(m[13])
+                .ok_or(HandshakeError::Malformed("unknown OT backend"))?,
             records: u64_at(16),
             lanes_per_chunk: u64_at(24),
             fingerprint: bytes32(32),
@@ -343,6 +349,11 @@ impl Hello {
         if peer.record_arity != self.record_arity {
             return Err(HandshakeError::Options("the record-tournament arity"));
         }
+        if peer.ot_backend != self.ot_backend {
+            return Err(HandshakeError::Options(
+                "the OT backend (SoftSpokenOT or Ferret)",
+            ));
+        }
         if peer.lanes_per_chunk != self.lanes_per_chunk {
             return Err(HandshakeError::Options("the chunk size (lanes per chunk)"));
         }
@@ -376,6 +387,7 @@ mod tests {
             carries: Carries::BALANCED,
             ot_k: 4,
             record_arity: 2,
+            ot_backend: OtBackend::SoftSpoken,
             records: 7,
             lanes_per_chunk: 1 << 14,
             fingerprint: [9; 32],
@@ -462,6 +474,23 @@ mod tests {
             Err(HandshakeError::Malformed("unknown record arity"))
         );
         let other = Hello {
+            ot_backend: OtBackend::Ferret,
+            ..peer.clone()
+        };
+        assert_eq!(
+            h.check_peer(&other, 100, None),
+            Err(HandshakeError::Options(
+                "the OT backend (SoftSpokenOT or Ferret)"
+            ))
+        );
+        let mut unknown = other.encode();
+        unknown[13] = 2;
+        assert_eq!(
+            Hello::decode(&unknown),
+            Err(HandshakeError::Malformed("unknown OT backend"))
+        );
+        assert_eq!(Hello::decode(&other.encode()), Ok(other));
+        let other = Hello {
             mode: Mode::Matching,
             ..peer
         };
@@ -479,6 +508,7 @@ mod tests {
             carries: Carries::BALANCED,
             ot_k: 4,
             record_arity: 8,
+            ot_backend: OtBackend::Ferret,
             records: 1,
             lanes_per_chunk: 1 << 14,
             fingerprint: [9; 32],

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::control::JobChannel;
 use super::handshake::Mode;
+use super::ots::OtBackend;
 use super::plan::Carries;
 use super::protocol::{
     DEFAULT_MAX_PEER_RECORDS, OtSource, Outcome, ProgressFn, ProtocolError, ResultShare, RunParams,
@@ -55,6 +56,8 @@ pub struct JobOptions {
     /// Candidates per group of the record tournament (2, 4 or 8), agreed in
     /// the handshake.
     pub record_arity: usize,
+    /// Where the random OTs come from (checked in the handshake).
+    pub ot_backend: OtBackend,
 }
 
 impl Default for JobOptions {
@@ -68,6 +71,7 @@ impl Default for JobOptions {
             carries: Carries::default(),
             lanes_per_chunk: DEFAULT_LANES_PER_CHUNK,
             record_arity: DEFAULT_RECORD_ARITY,
+            ot_backend: OtBackend::default(),
         }
     }
 }
@@ -83,6 +87,7 @@ impl std::fmt::Debug for JobOptions {
             .field("carries", &self.carries)
             .field("lanes_per_chunk", &self.lanes_per_chunk)
             .field("record_arity", &self.record_arity)
+            .field("ot_backend", &self.ot_backend)
             .finish()
     }
 }
@@ -139,6 +144,7 @@ pub async fn run_job<C: Channel>(
         carries: opts.carries,
         lanes_per_chunk: opts.lanes_per_chunk,
         record_arity: opts.record_arity,
+        ot_backend: opts.ot_backend,
         expected_peer_records: opts.expected_peer_records,
         max_peer_records: opts.max_peer_records,
         context: opts.job_id.as_bytes(),

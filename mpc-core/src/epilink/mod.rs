@@ -65,6 +65,7 @@ pub(crate) mod vecprod;
 
 pub use handshake::{HandshakeError, Mode, fingerprint};
 pub use job::{JobOptions, JobOutput, JobResult, PeerOt, run_job};
+pub use ots::OtBackend;
 pub use plan::Carries;
 pub use protocol::{
     DEFAULT_MAX_PEER_RECORDS, Options, ProgressFn, ProtocolError, ResultShare, run_client,

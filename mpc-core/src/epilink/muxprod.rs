@@ -26,7 +26,7 @@
 
 use super::bitmul::reduce;
 use super::error::ProtocolError;
-use super::ots::{OneWay, OtStreams};
+use super::ots::OtStreams;
 use crate::Lanes;
 use crate::arith::ring::{self, Ring};
 use crate::channel::Channel;
@@ -63,14 +63,7 @@ pub async fn bit_times_mixed<C: Channel>(
     }
     // Receiver side first: its extension corrections and masked choices in
     // one flight; then the sender side.
-    let recv = match ots.extend_one(ch, n, false).await? {
-        OneWay::Received(r) => r.fix_choices(ch, bits.words()).await?,
-        OneWay::Sent(_) => return Err(ProtocolError::Internal("OT direction".into())),
-    };
-    let send = match ots.extend_one(ch, n, true).await? {
-        OneWay::Sent(s) => s.fix_choices(ch).await?,
-        OneWay::Received(_) => return Err(ProtocolError::Internal("OT direction".into())),
-    };
+    let (recv, send) = ots.product_pair(ch, n, bits.words()).await?;
     let my_keys = recv.random_ot();
     let pair_keys = send.random_ot();
     let mut arith = Vec::with_capacity(n);

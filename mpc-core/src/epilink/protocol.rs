@@ -13,7 +13,9 @@
 //! 3. the OT streams: with a [`PeerOt`] (the job API, [`super::job`]) fresh
 //!    extension instances derived locally, without a message; standalone
 //!    ([`run_client`] and friends) base OTs and extension setup for both
-//!    streams, bound to the handshake transcript;
+//!    streams, bound to the handshake transcript; with
+//!    [`OtBackend::Ferret`] (handshake byte 13) Ferret generators on top of
+//!    them, bootstrapped on first use (SPEC §6 2.7);
 //! 4. per query block: one vector-product setup (the client's query bits
 //!    masked by random OT choices);
 //! 5. per chunk: the server's vector-product corrections, one message per
@@ -39,6 +41,7 @@ use super::handshake::{
     Agreement, HANDSHAKE_LEN, HandshakeError, Hello, Mode, context_digest, fingerprint, fresh_nonce,
 };
 use super::inputs::{InputSink, NetInputs, Owner};
+use super::ots::OtBackend;
 use super::peer_ot::PeerOt;
 use super::pipeline::{CountShares, Driver, drive};
 use super::plain::check_records;
@@ -79,6 +82,8 @@ pub struct Options {
     pub record_arity: usize,
     /// OT extension.
     pub ot: ExtensionConfig,
+    /// Where the random OTs come from (SoftSpokenOT or Ferret on top).
+    pub ot_backend: OtBackend,
     /// The peer's record count, if known (N for the client, M for the
     /// server): a mismatch fails in the handshake.
     pub expected_peer_records: Option<usize>,
@@ -105,6 +110,7 @@ impl Default for Options {
             lanes_per_chunk: DEFAULT_LANES_PER_CHUNK,
             record_arity: DEFAULT_RECORD_ARITY,
             ot: ExtensionConfig::default(),
+            ot_backend: OtBackend::default(),
             expected_peer_records: None,
             max_peer_records: DEFAULT_MAX_PEER_RECORDS,
             context: b"epilink".to_vec(),
@@ -121,6 +127,7 @@ impl std::fmt::Debug for Options {
             .field("lanes_per_chunk", &self.lanes_per_chunk)
             .field("record_arity", &self.record_arity)
             .field("ot", &self.ot)
+            .field("ot_backend", &self.ot_backend)
             .field("expected_peer_records", &self.expected_peer_records)
             .field("max_peer_records", &self.max_peer_records)
             .field("progress", &self.progress.is_some())
@@ -250,6 +257,7 @@ pub(crate) struct RunParams<'a> {
     pub(crate) carries: Carries,
     pub(crate) lanes_per_chunk: usize,
     pub(crate) record_arity: usize,
+    pub(crate) ot_backend: OtBackend,
     pub(crate) expected_peer_records: Option<u64>,
     pub(crate) max_peer_records: u64,
     pub(crate) context: &'a [u8],
@@ -279,6 +287,7 @@ async fn run_standalone<C: Channel>(
         carries: opts.carries,
         lanes_per_chunk: opts.lanes_per_chunk,
         record_arity: opts.record_arity,
+        ot_backend: opts.ot_backend,
         expected_peer_records: opts.expected_peer_records.map(|n| n as u64),
         max_peer_records: opts.max_peer_records,
         context: &opts.context,
@@ -355,6 +364,7 @@ async fn execute_inner<C: Channel>(
         carries: params.carries,
         ot_k: source.config().k() as u8,
         record_arity: params.record_arity as u8,
+        ot_backend: params.ot_backend,
         records: records.len() as u64,
         lanes_per_chunk: params.lanes_per_chunk as u64,
         fingerprint: fingerprint(config),
@@ -409,6 +419,7 @@ async fn execute_inner<C: Channel>(
                 .streams(me, &agreement.ot_tweak)
         }
     };
+    let ots = ots.with_backend(params.ot_backend, &agreement.ot_tweak);
     let mut run = Run {
         engine: TwoParty { ch, me, ots },
         plan: &plan,

@@ -9,6 +9,9 @@
 //!   per OT on the wire);
 //! * [`derive`](mod@derive): random OT, 1-bit random OT packed 64 per `u64`, chosen
 //!   choice bits, chosen messages — from a batch of correlated OTs;
+//! * [`ferret`]: [`FerretSender`]/[`FerretReceiver`] — the same random
+//!   correlated OTs by Ferret silent OT (primal LPN, GGM trees),
+//!   bootstrapped from a SoftSpokenOT instance: ≈ 0.45 bits per OT;
 //! * [`pool`]: preprocessing — reserve in bulk, take locally online;
 //!   [`OtPool`] holds both directions for GMW triples.
 //!
@@ -33,6 +36,7 @@ pub mod crhash;
 pub mod derive;
 mod error;
 pub mod extension;
+pub mod ferret;
 pub mod ggm;
 pub mod pool;
 pub mod softspoken;
@@ -43,4 +47,5 @@ pub use error::OtError;
 pub use extension::{
     BATCH_OTS, CotReceiver, CotSender, ExtensionConfig, ReceiverSeeds, SenderSeeds,
 };
+pub use ferret::{FerretConfig, FerretReceiver, FerretSender};
 pub use pool::{OtPool, OtReceiverPool, OtSenderPool, SetupOrder};
