@@ -44,6 +44,7 @@ pub(crate) mod bitmul;
 pub(crate) mod circuit;
 pub(crate) mod control;
 pub mod cost;
+pub mod cost_engine;
 pub mod error;
 pub(crate) mod gadgets;
 pub mod handshake;
