@@ -9,7 +9,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use protocol_spec::messages::mainsel::{InitLocal, InitRemote, JobStatus};
+use protocol_spec::messages::mainsel::{InitLocal, InitRemote, JobStatus, Profile};
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch (all timestamps of the node).
@@ -158,6 +158,11 @@ pub struct Announce {
     pub config_fingerprint: String,
     /// The mux session id the 2PC of this job runs on.
     pub session: u64,
+    /// The EpiLink profile the announcing node runs with this remote
+    /// (`initRemote`'s `mpcProfile`). Absent in announcements of nodes that
+    /// predate profiles, which run the default profile's knobs.
+    #[serde(default)]
+    pub profile: Profile,
 }
 
 /// Why a server node refused an announced job.
@@ -204,6 +209,14 @@ pub struct RemoteSite {
     pub init: InitRemote,
 }
 
+impl RemoteSite {
+    /// The EpiLink profile configured for this remote (the default when
+    /// `initRemote` named none).
+    pub fn profile(&self) -> Profile {
+        self.init.mpc_profile.unwrap_or_default()
+    }
+}
+
 /// What the peer channel asks of the rest of the node: who we are and who
 /// our remotes are (implemented by the job manager's state).
 pub trait RemoteDirectory: Send + Sync + 'static {
@@ -234,4 +247,13 @@ pub trait IncomingJobs: Send + Sync + 'static {
         ot: std::sync::Arc<mpc_core::epilink::PeerOt>,
         cancel: tokio_util::sync::CancellationToken,
     );
+}
+
+/// The refusal text of a profile mismatch, from this node's point of view:
+/// names both profiles and where each is configured.
+pub fn profile_difference(mine: Profile, theirs: Profile) -> String {
+    format!(
+        "mpcProfile differs: this node runs {mine} with the remote, the remote runs {theirs} \
+         (set the same mpcProfile in initRemote on both nodes)"
+    )
 }

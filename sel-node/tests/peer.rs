@@ -150,6 +150,7 @@ impl Directory {
                 },
                 linkage_service: None,
                 matching_allowed: false,
+                mpc_profile: None,
             },
         };
         self.remotes
@@ -356,6 +357,7 @@ fn announce(job_id: &str, queries: &[Record]) -> Announce {
         query_records: queries.len() as u64,
         config_fingerprint: fingerprint_hex(&base_config()),
         session: 0,
+        profile: Default::default(),
     }
 }
 

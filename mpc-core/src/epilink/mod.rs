@@ -55,6 +55,7 @@ pub mod peer_ot;
 pub(crate) mod pipeline;
 pub mod plain;
 pub mod plan;
+pub mod profile;
 pub mod protocol;
 pub mod schedule;
 pub mod synth;
@@ -64,6 +65,7 @@ pub(crate) mod vecprod;
 pub use handshake::{HandshakeError, Mode, fingerprint};
 pub use job::{JobOptions, JobOutput, JobResult, PeerOt, run_job};
 pub use plan::Carries;
+pub use profile::{Profile, ProfileKnobs};
 pub use protocol::{
     DEFAULT_MAX_PEER_RECORDS, Options, ProgressFn, ProtocolError, ResultShare, run_client,
     run_client_matching, run_server, run_server_matching,

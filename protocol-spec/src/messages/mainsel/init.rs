@@ -212,6 +212,59 @@ pub struct InitRemote {
     /// Whether this remote may run matching (counting) jobs; default false.
     #[serde(rename = "matchingAllowed", default)]
     pub matching_allowed: bool,
+    /// Which EpiLink 2PC profile jobs with this remote run (an extension of
+    /// the reference; absent means [`Profile::default`]). Both sites must
+    /// configure the same profile for each other: the server side refuses
+    /// an announced job with another profile.
+    #[serde(
+        rename = "mpcProfile",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mpc_profile: Option<Profile>,
+}
+
+/// The EpiLink 2PC profile of a pair of sites: which knobs of the
+/// computation (carry structures, OT extension, tournament arity) to run.
+/// The result is the same in every profile; only CPU time, bytes and
+/// rounds differ (`mpc_core::epilink::profile` maps a profile to the
+/// knobs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Sites on one fast network: fewest CPU cycles.
+    Lan,
+    /// Sites across a wide-area network: fewest bytes and rounds. The
+    /// default, because two sites usually link across one.
+    #[default]
+    Wan,
+}
+
+impl Profile {
+    /// The wire name (`lan`, `wan`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Lan => "lan",
+            Profile::Wan => "wan",
+        }
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "lan" => Ok(Profile::Lan),
+            "wan" => Ok(Profile::Wan),
+            other => Err(format!("unknown profile {other:?} (use lan or wan)")),
+        }
+    }
 }
 
 /// `{"url": ..., "authentication": {...}}` of a remote or linkage service.
