@@ -257,3 +257,25 @@ pub fn profile_difference(mine: Profile, theirs: Profile) -> String {
          (set the same mpcProfile in initRemote on both nodes)"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_announcement_without_a_profile_runs_the_default() {
+        // Nodes that predate profiles send no `profile`: version 1 stays
+        // readable and means the default profile (today's knobs).
+        let old = r#"{"version":1,"job_id":"j","mode":"linkage","query_records":3,
+            "config_fingerprint":"ab","session":1}"#;
+        let a: Announce = serde_json::from_str(old).unwrap();
+        assert_eq!(a.profile, Profile::default());
+        let lan = Announce {
+            profile: Profile::Lan,
+            ..a
+        };
+        let text = serde_json::to_string(&lan).unwrap();
+        assert!(text.contains(r#""profile":"lan""#), "{text}");
+        assert_eq!(serde_json::from_str::<Announce>(&text).unwrap(), lan);
+    }
+}

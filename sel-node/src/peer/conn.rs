@@ -583,6 +583,16 @@ impl Conn {
                     .into(),
             ));
         }
+        // The profile: the announcer's against this node's for the remote
+        // (a remote not configured here is refused by the admission below).
+        if let Some(remote) = services.directory.remote(&self.remote_id)
+            && announce.profile != remote.profile()
+        {
+            return Err(Refusal::ConfigMismatch(profile_difference(
+                remote.profile(),
+                announce.profile,
+            )));
+        }
         let cancel = CancellationToken::new();
         {
             let mut jobs = lock(&self.jobs);
