@@ -94,13 +94,16 @@ pub fn cost_report(
 /// The table as Markdown (the form SPEC §8 6.1 shows).
 pub fn markdown(r: &CostReport) -> String {
     let mut out = format!(
-        "{} carries, {}, 1 × {} records:\n\n| part | OTs / comparison | bytes / comparison | rounds |\n|---|---:|---:|---:|\n",
+        "carries {}, {}, 1 × {} records:\n\n| part | OTs / comparison | bytes / comparison | rounds |\n|---|---:|---:|---:|\n",
         r.carries, r.ot, r.records
     );
     for p in &r.parts {
         out.push_str(&format!(
             "| {} | {:.1} | {:.1} | {} |\n",
-            p.part, p.ots, p.bytes, p.rounds
+            p.part.replace('|', "\\|"),
+            p.ots,
+            p.bytes,
+            p.rounds
         ));
     }
     out.push_str(&format!(

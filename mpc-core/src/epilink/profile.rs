@@ -11,13 +11,13 @@
 //!
 //! * `lan` — fewest CPU cycles: ripple carries everywhere
 //!   ([`Carries::MIN_GATES`], 11 % fewer OTs than the balanced carries and
-//!   measured faster on loopback, SPEC §8 6.4); SoftSpokenOT.
+//!   about 6 % less CPU measured, SPEC §8 6.4); SoftSpokenOT.
 //! * `wan` — fewest bytes × rounds: log-depth carries for the comparison
-//!   signs ([`Carries::BALANCED`]: 2.5× fewer rounds than ripple for 11 %
+//!   signs ([`Carries::BALANCED`]: 2.3× fewer rounds than ripple for 9 %
 //!   more bytes; log-depth carries in the similarity circuit too
-//!   ([`Carries::MIN_ROUNDS`]) would cut 13 % of the rounds for twice the
-//!   bytes, a loss at 100 Mbit/s with 31-bit OTs); SoftSpokenOT until a
-//!   silent OT backend is merged.
+//!   ([`Carries::MIN_ROUNDS`]) would cut another 13 % of the rounds for
+//!   twice the bytes, a loss at 100 Mbit/s with 31-bit OTs); SoftSpokenOT
+//!   until a silent OT backend is merged.
 //!
 //! Neither reveals anything new: a profile only chooses among circuits
 //! that compute the same function on the same shares, and every message

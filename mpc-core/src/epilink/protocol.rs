@@ -642,6 +642,9 @@ impl<C: Channel> Run<'_, C> {
     }
 }
 
+/// The match and tentative count words of the matching-mode circuit.
+pub(crate) type CountWords<W> = (Word<W>, Word<W>);
+
 /// The matching-mode counting circuit over the `m` queries' shared match
 /// and tentative bits: the two count words (`bits_for(m)` bits each).
 /// `shares` are this party's shares (`None` when only the shape matters,
@@ -651,7 +654,7 @@ pub(crate) fn count_circuit<B: InputSink>(
     plan: &Plan,
     m: usize,
     shares: Option<&[ResultShare]>,
-) -> Result<(Word<B::Wire>, Word<B::Wire>), ProtocolError> {
+) -> Result<CountWords<B::Wire>, ProtocolError> {
     let width = bits_for(m as u128);
     let bits = |f: fn(&ResultShare) -> bool| {
         shares.map(|s| vec![Lanes::from_bools(&s.iter().map(f).collect::<Vec<_>>())])
