@@ -308,3 +308,37 @@ impl InitRemote {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod profile_tests {
+    use super::*;
+
+    const REMOTE: &str = r#"{"connectionProfile": {"url": "https://peer.example:1664",
+        "authentication": {"authType": "apiKey", "sharedKey": "xkcd123"}}"#;
+
+    #[test]
+    fn mpc_profile_is_optional_and_round_trips() {
+        // The reference's body, without the extension: no profile.
+        let plain: InitRemote = serde_json::from_str(&format!("{REMOTE}}}")).unwrap();
+        assert_eq!(plain.mpc_profile, None);
+        assert!(
+            !serde_json::to_string(&plain)
+                .unwrap()
+                .contains("mpcProfile")
+        );
+        let lan: InitRemote =
+            serde_json::from_str(&format!(r#"{REMOTE}, "mpcProfile": "lan"}}"#)).unwrap();
+        assert_eq!(lan.mpc_profile, Some(Profile::Lan));
+        let back: InitRemote = serde_json::from_str(&serde_json::to_string(&lan).unwrap()).unwrap();
+        assert_eq!(back, lan);
+    }
+
+    #[test]
+    fn an_unknown_profile_is_refused() {
+        let e = serde_json::from_str::<InitRemote>(&format!(r#"{REMOTE}, "mpcProfile": "fast"}}"#));
+        assert!(e.is_err());
+        assert_eq!("wan".parse::<Profile>(), Ok(Profile::Wan));
+        assert!("WAN".parse::<Profile>().is_err());
+        assert_eq!(Profile::default(), Profile::Wan);
+    }
+}
