@@ -9,7 +9,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use protocol_spec::messages::mainsel::{InitLocal, InitRemote, JobStatus};
+use protocol_spec::messages::mainsel::{InitLocal, InitRemote, JobStatus, Profile};
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch (all timestamps of the node).
@@ -158,6 +158,11 @@ pub struct Announce {
     pub config_fingerprint: String,
     /// The mux session id the 2PC of this job runs on.
     pub session: u64,
+    /// The EpiLink profile the announcing node runs with this remote
+    /// (`initRemote`'s `mpcProfile`). Absent in announcements of nodes that
+    /// predate profiles, which run the default profile's knobs.
+    #[serde(default)]
+    pub profile: Profile,
 }
 
 /// Why a server node refused an announced job.
@@ -204,6 +209,14 @@ pub struct RemoteSite {
     pub init: InitRemote,
 }
 
+impl RemoteSite {
+    /// The EpiLink profile configured for this remote (the default when
+    /// `initRemote` named none).
+    pub fn profile(&self) -> Profile {
+        self.init.mpc_profile.unwrap_or_default()
+    }
+}
+
 /// What the peer channel asks of the rest of the node: who we are and who
 /// our remotes are (implemented by the job manager's state).
 pub trait RemoteDirectory: Send + Sync + 'static {
@@ -234,4 +247,35 @@ pub trait IncomingJobs: Send + Sync + 'static {
         ot: std::sync::Arc<mpc_core::epilink::PeerOt>,
         cancel: tokio_util::sync::CancellationToken,
     );
+}
+
+/// The refusal text of a profile mismatch, from this node's point of view:
+/// names both profiles and where each is configured.
+pub fn profile_difference(mine: Profile, theirs: Profile) -> String {
+    format!(
+        "mpcProfile differs: this node runs {mine} with the remote, the remote runs {theirs} \
+         (set the same mpcProfile in initRemote on both nodes)"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_announcement_without_a_profile_runs_the_default() {
+        // Nodes that predate profiles send no `profile`: version 1 stays
+        // readable and means the default profile (today's knobs).
+        let old = r#"{"version":1,"job_id":"j","mode":"linkage","query_records":3,
+            "config_fingerprint":"ab","session":1}"#;
+        let a: Announce = serde_json::from_str(old).unwrap();
+        assert_eq!(a.profile, Profile::default());
+        let lan = Announce {
+            profile: Profile::Lan,
+            ..a
+        };
+        let text = serde_json::to_string(&lan).unwrap();
+        assert!(text.contains(r#""profile":"lan""#), "{text}");
+        assert_eq!(serde_json::from_str::<Announce>(&text).unwrap(), lan);
+    }
 }

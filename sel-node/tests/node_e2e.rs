@@ -259,3 +259,82 @@ async fn two_nodes_link_and_match_like_the_reference_and_a_restart_keeps_state()
             .all(|a| a == "apiKey apiKey=\"key-of-B\"")
     );
 }
+
+/// Both nodes set `mpcProfile: "lan"` for each other in `initRemote`: while
+/// only one has, `/test` names the difference; once both have, a matching
+/// job runs with the `lan` knobs on both sides (one side alone would fail
+/// the EpiLink handshake) and equals the reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pair_on_the_lan_profile_matches_like_the_reference() {
+    let root = TempDir::new("e2e-lan");
+    let pki = Pki::new(root.path());
+    let ls = start_ls(&pki, &["A", "B"]).await;
+    let alg: AlgorithmConfig = serde_json::from_value(default_algorithm()).unwrap();
+    let config = LinkageConfig::from_wire(&alg).unwrap();
+    let pop = Population::generate(
+        &config,
+        &SynthOptions {
+            database: 20,
+            queries: 4,
+            seed: 5,
+            linked_fraction: 0.7,
+            error_rate: 0.1,
+        },
+    )
+    .unwrap();
+    let data_b = start_data_service(with_ids(&config, &pop.database), 16).await;
+    let mut callbacks = start_callbacks().await;
+    let (dir_a, dir_b) = (root.path().join("a"), root.path().join("b"));
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let a = start(node_settings(&dir_a, &pki)).await.unwrap();
+    let b = start(node_settings(&dir_b, &pki)).await.unwrap();
+    let rest_a = Rest::new(&pki, &a, "key-of-A");
+    let rest_b = Rest::new(&pki, &b, "key-of-B");
+    configure_pair(
+        (&rest_a, &a, "http://127.0.0.1:9/none"),
+        (&rest_b, &b, &data_b.url),
+        &ls,
+    )
+    .await;
+    let lan = |peer: &sel_node::node::RunningNode, key: &str| {
+        let mut v = init_remote(peer, Some((&ls.url, key)), true);
+        v["mpcProfile"] = json!("lan");
+        v
+    };
+    assert_eq!(
+        rest_a
+            .put("/initRemote/B", &lan(&b, &ls.sites["A"].api_key))
+            .await,
+        200
+    );
+    let (status, message) = rest_a.get("/test/B").await;
+    assert_eq!(status, 409, "{message}");
+    assert!(
+        message.contains("mpcProfile differs") && message.contains("this node runs lan"),
+        "{message}"
+    );
+    assert_eq!(
+        rest_b
+            .put("/initRemote/A", &lan(&a, &ls.sites["B"].api_key))
+            .await,
+        200
+    );
+    assert_eq!(
+        rest_a.get("/test/B").await,
+        (200, "Remotes Connected".into())
+    );
+    rest_a
+        .submit(
+            "/matchRecords/B",
+            &json!({"callback": {"url": callbacks.url("lan")}, "records": wire(&config, &pop.queries)}),
+        )
+        .await;
+    let got = callbacks.next().await;
+    let counts =
+        protocol_spec::epilink::match_records(&config, &pop.queries, &pop.database).unwrap();
+    assert_eq!(
+        got.body,
+        json!({"result": {"matches": counts.matches, "tentativeMatches": counts.tentative}})
+    );
+}

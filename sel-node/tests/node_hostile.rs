@@ -688,6 +688,7 @@ impl Hostile {
             query_records,
             config_fingerprint: fingerprint_hex(&config()),
             session: 0,
+            profile: Default::default(),
         }
     }
 

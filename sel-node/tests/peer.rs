@@ -15,7 +15,7 @@ use mpc_core::epilink::synth::{Population, SynthOptions};
 use mpc_core::epilink::{JobOptions, JobOutput, Mode, PeerOt, ResultShare, fingerprint, run_job};
 use protocol_spec::config::{FieldSpec, FieldType, LinkageConfig, Record};
 use protocol_spec::messages::mainsel::{
-    AlgorithmConfig, Authentication, Connection, DataService, InitLocal, InitRemote,
+    AlgorithmConfig, Authentication, Connection, DataService, InitLocal, InitRemote, Profile,
 };
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
@@ -135,6 +135,14 @@ impl Directory {
         })
     }
 
+    /// `initRemote`'s `mpcProfile` for `id`; the updated entry.
+    fn set_profile(&self, id: &str, profile: Profile) -> RemoteSite {
+        let mut remotes = self.remotes.lock().unwrap();
+        let remote = remotes.get_mut(id).unwrap();
+        remote.init.mpc_profile = Some(profile);
+        remote.clone()
+    }
+
     fn set_config(&self, config: &LinkageConfig) {
         self.local.lock().unwrap().init.algorithm = AlgorithmConfig::from(config);
     }
@@ -150,6 +158,7 @@ impl Directory {
                 },
                 linkage_service: None,
                 matching_allowed: false,
+                mpc_profile: None,
             },
         };
         self.remotes
@@ -356,6 +365,7 @@ fn announce(job_id: &str, queries: &[Record]) -> Announce {
         query_records: queries.len() as u64,
         config_fingerprint: fingerprint_hex(&base_config()),
         session: 0,
+        profile: Default::default(),
     }
 }
 
@@ -457,6 +467,41 @@ async fn test_succeeds_and_a_config_mismatch_names_the_first_difference() {
         "{err}"
     );
     b.directory.set_config(&base_config());
+    a.hub.test(&b_at_a).await.unwrap();
+    a.hub.shutdown().await;
+    b.hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_mismatch_is_named_by_test_and_refuses_jobs() {
+    let pki = pki();
+    let (a, b, b_at_a, _a_at_b) = pair(&pki).await;
+    // B runs `lan` with A; A runs the default (`wan`) with B.
+    b.directory.set_profile("siteA", Profile::Lan);
+    match a.hub.test(&b_at_a).await {
+        Err(PeerError::ConfigMismatch(m)) => {
+            assert!(m.contains("mpcProfile differs"), "{m}");
+            assert!(m.contains("this node runs wan"), "{m}");
+            assert!(m.contains("the remote runs lan"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // An announcement with A's profile is refused before any work, naming
+    // both profiles from B's side.
+    match a
+        .hub
+        .open_job(&b_at_a, announce("job-profile", &a.population.queries))
+        .await
+    {
+        Err(PeerError::Refused(Refusal::ConfigMismatch(m))) => {
+            assert!(m.contains("this node runs lan"), "{m}");
+            assert!(m.contains("the remote runs wan"), "{m}");
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a job with another profile was accepted"),
+    }
+    // The same profile on both sides: the test passes.
+    let b_at_a = a.directory.set_profile("siteB", Profile::Lan);
     a.hub.test(&b_at_a).await.unwrap();
     a.hub.shutdown().await;
     b.hub.shutdown().await;

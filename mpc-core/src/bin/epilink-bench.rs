@@ -8,7 +8,16 @@
 //!               [--carries min-gates|balanced|min-rounds] [--lanes L] [--ot-k K] [--reps R]
 //!               [--record-arity 2|4|8] [--ot softspoken|ferret]
 //!               [--matching] [--check] [--listen ADDR | --connect ADDR]
+//!               [--profile lan|wan] [--predict]
 //! ```
+//!
+//! `--profile lan|wan` runs with a profile's knobs
+//! (`mpc_core::epilink::ProfileKnobs`; a later `--carries` overrides its
+//! carries). `--predict` runs nothing: it prints the cost engine's exact
+//! prediction (`mpc_core::epilink::cost_engine::predict`) of both parties'
+//! bytes, messages and rounds for the job the same flags would run, on a
+//! connection whose OTs are set up (the node's case; a standalone run like
+//! this benchmark's adds the OT extension setup, a few KB and rounds).
 //!
 //! Without `--client/--server` the records are a synthetic population
 //! (`mpc_core::epilink::synth`, seed `--seed`, default 1) of N database
@@ -40,7 +49,9 @@ use mpc_core::channel::{
 };
 use mpc_core::epilink::Carries;
 use mpc_core::epilink::OtBackend;
+use mpc_core::epilink::cost_engine::{RunShape, predict};
 use mpc_core::epilink::synth::{Population, SynthOptions};
+use mpc_core::epilink::{Mode, Profile, ProfileKnobs};
 use mpc_core::epilink::{
     Options, ResultShare, run_client, run_client_matching, run_server, run_server_matching,
 };
@@ -53,7 +64,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 const USAGE: &str = "usage: epilink-bench [--db N] [--queries M] [--seed S] [--config C] \
 [--client A.jsonl --server B.jsonl] [--out FILE] [--carries min-gates|balanced|min-rounds] [--lanes L] [--ot-k K] \
-[--record-arity 2|4|8] [--reps R] [--matching] [--check] [--dump DIR] [--listen ADDR | --connect ADDR]
+[--record-arity 2|4|8] [--ot softspoken|ferret] [--reps R] [--matching] [--check] [--dump DIR] [--listen ADDR | --connect ADDR] [--profile lan|wan] [--predict]
 
 Runs the EpiLink 2PC (client: M queries, server: N records) over loopback TCP and prints one JSON
 object per run: db, queries, seconds, bytes (payload, both directions), rounds (round trips),
@@ -64,6 +75,11 @@ with the same flags and --connect ADDR (retried for 60 s). Both print the JSON o
 of both parties (party: server/client); seconds is the longer party's clock from connection to result.
 --check on both: the server sends its shares to the client, which checks the combined result (and
 writes it with --out on the client).
+
+--profile lan|wan runs with the profile's knobs (a later --carries overrides its carries).
+
+--predict prints the cost engine's exact prediction of the job's bytes, messages and rounds per party
+(OT setup excluded) without running anything.
 
 --dump DIR writes the synthetic records as DIR/client.jsonl and DIR/server.jsonl (the input format of
 --client/--server) and exits.
@@ -89,6 +105,8 @@ struct Args {
     check: bool,
     dump: Option<String>,
     split: Option<Split>,
+    profile: Option<Profile>,
+    predict: bool,
 }
 
 /// The one party this process plays when the two run as separate processes.
@@ -119,6 +137,8 @@ fn parse_args() -> Result<Args, String> {
         check: false,
         dump: None,
         split: None,
+        profile: None,
+        predict: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -159,6 +179,12 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "--matching" => a.matching = true,
+            "--predict" => a.predict = true,
+            "--profile" => {
+                let p: Profile = value("--profile")?.parse()?;
+                a.carries = p.carries();
+                a.profile = Some(p);
+            }
             "--check" => a.check = true,
             "--dump" => a.dump = Some(value("--dump")?),
             "--listen" => a.split = Some(Split::Listen(value("--listen")?)),
@@ -452,6 +478,9 @@ fn main() {
 
 fn real_main(args: &Args) -> Result<(), String> {
     let config = load_config(args.config.as_deref())?;
+    if args.predict && args.client.is_none() {
+        return print_prediction(&config, args, args.queries, args.db);
+    }
     let (queries, database) = match (&args.client, &args.server) {
         (Some(c), Some(s)) => (load_records(&config, c)?, load_records(&config, s)?),
         _ => {
@@ -470,6 +499,9 @@ fn real_main(args: &Args) -> Result<(), String> {
     };
     if let Some(dir) = &args.dump {
         return dump(&config, &queries, &database, dir);
+    }
+    if args.predict {
+        return print_prediction(&config, args, queries.len(), database.len());
     }
     let ot = ExtensionConfig::softspoken(args.ot_k).map_err(|e| e.to_string())?;
     let opts = Options {
@@ -528,6 +560,7 @@ fn real_main(args: &Args) -> Result<(), String> {
             "comparisons_per_second": (comparisons / seconds).round(),
             "mode": if args.matching { "matching" } else { "linkage" },
             "carries": carries_name(args.carries),
+            "profile": args.profile.map(|p| p.name()),
             "lanes_per_chunk": args.lanes,
             "record_arity": args.record_arity,
             "ot": ot.to_string(),
@@ -580,5 +613,49 @@ fn real_main(args: &Args) -> Result<(), String> {
             }
         }
     }
+    Ok(())
+}
+
+/// `--predict`: the cost engine's prediction of the job these flags would
+/// run, as one JSON object.
+fn print_prediction(
+    config: &LinkageConfig,
+    args: &Args,
+    queries: usize,
+    records: usize,
+) -> Result<(), String> {
+    let ot = ExtensionConfig::softspoken(args.ot_k).map_err(|e| e.to_string())?;
+    let shape = RunShape {
+        mode: if args.matching {
+            Mode::Matching
+        } else {
+            Mode::Linkage
+        },
+        queries,
+        records,
+        carries: args.carries,
+        lanes_per_chunk: args.lanes,
+        ot,
+        record_arity: args.record_arity,
+    };
+    if args.ot_backend != OtBackend::SoftSpoken {
+        return Err("--predict models SoftSpokenOT/IKNP only; measure Ferret with a run".into());
+    }
+    let p = predict(config, &shape).map_err(|e| e.to_string())?;
+    let report = serde_json::json!({
+        "predicted": true,
+        "db": records,
+        "queries": queries,
+        "bytes": p.total_bytes(),
+        "rounds": p.rounds(),
+        "ots": p.ots,
+        "mode": if args.matching { "matching" } else { "linkage" },
+        "carries": carries_name(args.carries),
+        "profile": args.profile.map(|p| p.name()),
+        "lanes_per_chunk": args.lanes,
+        "ot": ot.to_string(),
+        "prediction": p,
+    });
+    println!("{report}");
     Ok(())
 }

@@ -20,6 +20,9 @@ use super::error::ProtocolError;
 use crate::channel::{Channel, ChannelError, ChannelStats};
 
 const KIND_DATA: u8 = 0;
+/// Bytes the job channel adds to every message (the kind byte); the cost
+/// engine counts them too.
+pub(crate) const KIND_BYTES: usize = 1;
 const KIND_CANCEL: u8 = 1;
 /// How long the cancel message may wait for room in the send queue.
 const CANCEL_SEND_LIMIT: Duration = Duration::from_millis(500);
@@ -130,7 +133,7 @@ impl<C: Channel> Channel for JobChannel<C> {
             self.abort().await;
             return Err(self.stopped());
         }
-        let mut framed = BytesMut::with_capacity(msg.len() + 1);
+        let mut framed = BytesMut::with_capacity(msg.len() + KIND_BYTES);
         framed.put_u8(KIND_DATA);
         framed.extend_from_slice(&msg);
         let cancel = self.cancel.clone();

@@ -44,6 +44,7 @@ pub(crate) mod bitmul;
 pub(crate) mod circuit;
 pub(crate) mod control;
 pub mod cost;
+pub mod cost_engine;
 pub mod error;
 pub mod fixedcost;
 pub(crate) mod gadgets;
@@ -57,6 +58,7 @@ pub mod peer_ot;
 pub(crate) mod pipeline;
 pub mod plain;
 pub mod plan;
+pub mod profile;
 pub mod protocol;
 pub mod schedule;
 pub mod synth;
@@ -67,6 +69,7 @@ pub use handshake::{HandshakeError, Mode, fingerprint};
 pub use job::{JobOptions, JobOutput, JobResult, PeerOt, run_job};
 pub use ots::OtBackend;
 pub use plan::Carries;
+pub use profile::{Profile, ProfileKnobs};
 pub use protocol::{
     DEFAULT_MAX_PEER_RECORDS, Options, ProgressFn, ProtocolError, ResultShare, run_client,
     run_client_matching, run_server, run_server_matching,

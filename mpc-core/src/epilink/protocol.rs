@@ -652,12 +652,7 @@ impl<C: Channel> Run<'_, C> {
         let width = bits_for(m as u128);
         let me = self.engine.me;
         let mut ni = NetInputs::new(me);
-        let matches = Lanes::from_bools(&shares.iter().map(|s| s.is_match).collect::<Vec<_>>());
-        let tentative = Lanes::from_bools(&shares.iter().map(|s| s.tentative).collect::<Vec<_>>());
-        let mw = ni.declare(Owner::Shared, 1, m, Some(vec![matches]))?;
-        let tw = ni.declare(Owner::Shared, 1, m, Some(vec![tentative]))?;
-        let mc: Word<_> = sum_lanes(&mut ni, self.plan.carries.similarity, &mw, width)?;
-        let tc: Word<_> = sum_lanes(&mut ni, self.plan.carries.similarity, &tw, width)?;
+        let (mc, tc) = count_circuit(&mut ni, self.plan, m, Some(shares))?;
         let mo = ni.net.output_word(&mc, Reveal::To(Party::Client))?;
         let to = ni.net.output_word(&tc, Reveal::To(Party::Client))?;
         let NetInputs { net, inputs, .. } = ni;
@@ -674,4 +669,28 @@ impl<C: Channel> Run<'_, C> {
             Party::Server => None,
         })
     }
+}
+
+/// The match and tentative count words of the matching-mode circuit.
+pub(crate) type CountWords<W> = (Word<W>, Word<W>);
+
+/// The matching-mode counting circuit over the `m` queries' shared match
+/// and tentative bits: the two count words (`bits_for(m)` bits each).
+/// `shares` are this party's shares (`None` when only the shape matters,
+/// as in the cost engine).
+pub(crate) fn count_circuit<B: InputSink>(
+    b: &mut B,
+    plan: &Plan,
+    m: usize,
+    shares: Option<&[ResultShare]>,
+) -> Result<CountWords<B::Wire>, ProtocolError> {
+    let width = bits_for(m as u128);
+    let bits = |f: fn(&ResultShare) -> bool| {
+        shares.map(|s| vec![Lanes::from_bools(&s.iter().map(f).collect::<Vec<_>>())])
+    };
+    let mw = b.declare(Owner::Shared, 1, m, bits(|s| s.is_match))?;
+    let tw = b.declare(Owner::Shared, 1, m, bits(|s| s.tentative))?;
+    let mc = sum_lanes(b, plan.carries.similarity, &mw, width)?;
+    let tc = sum_lanes(b, plan.carries.similarity, &tw, width)?;
+    Ok((mc, tc))
 }

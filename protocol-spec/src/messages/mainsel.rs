@@ -38,7 +38,7 @@ pub use ids::{
 };
 pub use init::{
     ALGO_EPILINK, AlgorithmConfig, AlgorithmError, Connection, DataService, InitLocal,
-    InitLocalError, InitRemote, InitRemoteError, WireFieldSpec,
+    InitLocalError, InitRemote, InitRemoteError, Profile, WireFieldSpec,
 };
 pub use jobs::{JobStatus, JobStatusError, JobsList};
 pub use records::{

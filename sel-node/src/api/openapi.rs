@@ -254,7 +254,8 @@ fn schemas() -> Value {
         "InitRemote": {"type": "object", "required": ["connectionProfile"], "properties": {
             "connectionProfile": {"$ref": "#/components/schemas/Connection"},
             "linkageService": {"$ref": "#/components/schemas/Connection"},
-            "matchingAllowed": {"type": "boolean", "default": false}
+            "matchingAllowed": {"type": "boolean", "default": false},
+            "mpcProfile": {"type": "string", "enum": ["lan", "wan"], "default": "wan", "description": "The EpiLink 2PC profile of jobs with this remote: lan = fewest CPU cycles, wan = fewest bytes and rounds (SPEC §8 6.4). Both nodes must set the same."}
         }},
         "Callback": {"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}},
         "Fields": {"type": "object", "description": "Every configured field name to its value (null for empty); see SPEC §3 Field values.", "additionalProperties": {"nullable": true, "oneOf": [{"type": "string"}, {"type": "number"}]}},

@@ -310,6 +310,7 @@ impl JobManager {
             config_fingerprint: job.config_fingerprint.clone(),
             // The peer channel allocates the session.
             session: 0,
+            profile: remote.profile(),
         };
         let link = tokio::select! {
             r = services.peer.open_job(remote, announce) => r,
@@ -355,6 +356,7 @@ impl JobManager {
                 records,
                 peer_records: n,
                 max_peer_records: self.settings.max_database_records,
+                profile: remote.profile(),
                 progress,
                 cancel: run_token,
             },

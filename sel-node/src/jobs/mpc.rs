@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use mpc_core::Party;
 use mpc_core::channel::MuxSession;
-use mpc_core::epilink::{JobOptions, JobOutput, Mode, PeerOt, ProtocolError, ResultShare, run_job};
+use mpc_core::epilink::{
+    JobOptions, JobOutput, Mode, PeerOt, Profile, ProfileKnobs, ProtocolError, ResultShare, run_job,
+};
 use protocol_spec::config::{LinkageConfig, Record};
 use protocol_spec::epilink::MatchCounts;
 use tokio_util::sync::CancellationToken;
@@ -50,6 +52,8 @@ pub(crate) struct Run<'a> {
     pub peer_records: u64,
     /// The most records the other side may have.
     pub max_peer_records: u64,
+    /// The EpiLink profile both nodes agreed on for this job.
+    pub profile: Profile,
     /// Called with the fraction done, after every chunk.
     pub progress: Arc<dyn Fn(f64) + Send + Sync>,
     /// Stops the run within one message, on both sides.
@@ -66,7 +70,7 @@ pub(crate) async fn run(
         JobSide::Client => Party::Client,
         JobSide::Server => Party::Server,
     };
-    let opts = JobOptions {
+    let mut opts = JobOptions {
         job_id: run.job_id.to_owned(),
         max_peer_records: run.max_peer_records,
         expected_peer_records: Some(run.peer_records),
@@ -74,6 +78,7 @@ pub(crate) async fn run(
         cancel: run.cancel.clone(),
         ..JobOptions::default()
     };
+    run.profile.apply(&mut opts);
     let mode = match run.mode {
         JobMode::Linkage => Mode::Linkage,
         JobMode::Matching => Mode::Matching,

@@ -26,6 +26,7 @@ use super::mpc::{self, Output};
 use super::state::{LocalState, apply_status};
 use super::{Active, JobManager, valid_job_id};
 use crate::clients::dataservice::Database;
+use crate::model::profile_difference;
 use crate::model::{
     Accepted, Announce, CallbackDelivery, Cardinality, IncomingJobs, JobMode, JobRecord, JobSide,
     PEER_PROTOCOL_VERSION, Refusal, RemoteSite, now_millis,
@@ -79,6 +80,12 @@ impl JobManager {
             return Err(Refusal::ConfigMismatch(
                 "the linkage configurations' fingerprints differ (run /test for details)".into(),
             ));
+        }
+        if a.profile != remote.profile() {
+            return Err(Refusal::ConfigMismatch(profile_difference(
+                remote.profile(),
+                a.profile,
+            )));
         }
         match a.mode {
             JobMode::Matching if !remote.init.matching_allowed => {
@@ -179,6 +186,9 @@ impl JobManager {
                 records: &pending.database.records,
                 peer_records: announce.query_records,
                 max_peer_records: self.settings.max_query_records,
+                // Equal to this node's profile for the remote (checked in
+                // `accept`).
+                profile: announce.profile,
                 progress: self.progress_fn(&announce.job_id),
                 cancel: token.clone(),
             },

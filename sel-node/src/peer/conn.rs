@@ -10,7 +10,7 @@ use mpc_core::Party;
 use mpc_core::channel::{Channel, Mux, MuxSession};
 use mpc_core::epilink::PeerOt;
 use protocol_spec::config::LinkageConfig;
-use protocol_spec::messages::mainsel::AlgorithmConfig;
+use protocol_spec::messages::mainsel::{AlgorithmConfig, Profile};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -23,6 +23,7 @@ use super::wire::{
 use super::{JobLink, PeerError};
 use crate::model::{
     Announce, IncomingJobs, Millis, PEER_PROTOCOL_VERSION, Refusal, RemoteDirectory, now_millis,
+    profile_difference,
 };
 
 /// Requests from the peer served at the same time on one connection; more
@@ -269,20 +270,32 @@ impl Conn {
     }
 
     /// `/test`: the remote's configuration, compared with ours.
-    pub(crate) async fn test(&self, local: &LocalConfig) -> Result<(), PeerError> {
+    /// `profile` is this node's profile for the remote: a remote that runs
+    /// another one with this node is a mismatch too, named after any
+    /// configuration difference.
+    pub(crate) async fn test(
+        &self,
+        local: &LocalConfig,
+        profile: Profile,
+    ) -> Result<(), PeerError> {
         let algorithm = Box::new(local.algorithm.clone());
         match self.request(Request::Config { algorithm }, None).await? {
             Reply::Config {
                 algorithm,
                 fingerprint,
+                profile: theirs,
             } => {
-                if fingerprint == local.fingerprint {
-                    Ok(())
-                } else {
+                if fingerprint != local.fingerprint {
                     Err(PeerError::ConfigMismatch(first_difference(
                         &local.config,
                         &algorithm,
                     )))
+                } else if theirs != profile {
+                    Err(PeerError::ConfigMismatch(profile_difference(
+                        profile, theirs,
+                    )))
+                } else {
+                    Ok(())
                 }
             }
             Reply::Error { message } => Err(PeerError::Protocol(format!(
@@ -513,6 +526,11 @@ impl Conn {
                     Reply::Config {
                         algorithm: Box::new(local.algorithm),
                         fingerprint: local.fingerprint,
+                        profile: services
+                            .directory
+                            .remote(&self.remote_id)
+                            .map(|r| r.profile())
+                            .unwrap_or_default(),
                     }
                 }
                 None => not_initialised(),
@@ -564,6 +582,16 @@ impl Conn {
                 "the configuration fingerprints differ (GET /test names the first difference)"
                     .into(),
             ));
+        }
+        // The profile: the announcer's against this node's for the remote
+        // (a remote not configured here is refused by the admission below).
+        if let Some(remote) = services.directory.remote(&self.remote_id)
+            && announce.profile != remote.profile()
+        {
+            return Err(Refusal::ConfigMismatch(profile_difference(
+                remote.profile(),
+                announce.profile,
+            )));
         }
         let cancel = CancellationToken::new();
         {

@@ -135,10 +135,11 @@ impl PeerHub {
         let local = conn::local_config(self.hub.directory())
             .ok_or_else(|| PeerError::Local("this node is not initialised".into()))?;
         let conn = self.hub.connect(remote).await?;
-        match conn.test(&local).await {
+        let profile = remote.profile();
+        match conn.test(&local, profile).await {
             Err(PeerError::Unreachable(_)) if !conn.is_alive() => {
                 // See `open_job`.
-                self.hub.connect(remote).await?.test(&local).await
+                self.hub.connect(remote).await?.test(&local, profile).await
             }
             result => result,
         }

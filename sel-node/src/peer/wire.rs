@@ -13,7 +13,7 @@
 //! Decoding is strict about size and shape and never panics: a peer that
 //! sends anything else gets its connection closed.
 
-use protocol_spec::messages::mainsel::{AlgorithmConfig, SharedKey};
+use protocol_spec::messages::mainsel::{AlgorithmConfig, Profile, SharedKey};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -120,6 +120,10 @@ pub(crate) enum Reply {
     Config {
         algorithm: Box<AlgorithmConfig>,
         fingerprint: String,
+        /// The answerer's EpiLink profile for the asker (absent from nodes
+        /// that predate profiles: they run the default).
+        #[serde(default)]
+        profile: Profile,
     },
     Accepted {
         database_records: u64,

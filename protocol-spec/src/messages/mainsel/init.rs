@@ -231,6 +231,59 @@ pub struct InitRemote {
     /// Whether this remote may run matching (counting) jobs; default false.
     #[serde(rename = "matchingAllowed", default)]
     pub matching_allowed: bool,
+    /// Which EpiLink 2PC profile jobs with this remote run (an extension of
+    /// the reference; absent means [`Profile::default`]). Both sites must
+    /// configure the same profile for each other: the server side refuses
+    /// an announced job with another profile.
+    #[serde(
+        rename = "mpcProfile",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mpc_profile: Option<Profile>,
+}
+
+/// The EpiLink 2PC profile of a pair of sites: which knobs of the
+/// computation (carry structures, OT extension, tournament arity) to run.
+/// The result is the same in every profile; only CPU time, bytes and
+/// rounds differ (`mpc_core::epilink::profile` maps a profile to the
+/// knobs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Sites on one fast network: fewest CPU cycles.
+    Lan,
+    /// Sites across a wide-area network: fewest bytes and rounds. The
+    /// default, because two sites usually link across one.
+    #[default]
+    Wan,
+}
+
+impl Profile {
+    /// The wire name (`lan`, `wan`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Lan => "lan",
+            Profile::Wan => "wan",
+        }
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "lan" => Ok(Profile::Lan),
+            "wan" => Ok(Profile::Wan),
+            other => Err(format!("unknown profile {other:?} (use lan or wan)")),
+        }
+    }
 }
 
 /// `{"url": ..., "authentication": {...}}` of a remote or linkage service.
@@ -272,5 +325,39 @@ impl InitRemote {
                 .map_err(InitRemoteError::LinkageServiceKey)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod profile_tests {
+    use super::*;
+
+    const REMOTE: &str = r#"{"connectionProfile": {"url": "https://peer.example:1664",
+        "authentication": {"authType": "apiKey", "sharedKey": "xkcd123"}}"#;
+
+    #[test]
+    fn mpc_profile_is_optional_and_round_trips() {
+        // The reference's body, without the extension: no profile.
+        let plain: InitRemote = serde_json::from_str(&format!("{REMOTE}}}")).unwrap();
+        assert_eq!(plain.mpc_profile, None);
+        assert!(
+            !serde_json::to_string(&plain)
+                .unwrap()
+                .contains("mpcProfile")
+        );
+        let lan: InitRemote =
+            serde_json::from_str(&format!(r#"{REMOTE}, "mpcProfile": "lan"}}"#)).unwrap();
+        assert_eq!(lan.mpc_profile, Some(Profile::Lan));
+        let back: InitRemote = serde_json::from_str(&serde_json::to_string(&lan).unwrap()).unwrap();
+        assert_eq!(back, lan);
+    }
+
+    #[test]
+    fn an_unknown_profile_is_refused() {
+        let e = serde_json::from_str::<InitRemote>(&format!(r#"{REMOTE}, "mpcProfile": "fast"}}"#));
+        assert!(e.is_err());
+        assert_eq!("wan".parse::<Profile>(), Ok(Profile::Wan));
+        assert!("WAN".parse::<Profile>().is_err());
+        assert_eq!(Profile::default(), Profile::Wan);
     }
 }
