@@ -442,3 +442,126 @@ async fn a_database_restart_is_survived_and_no_job_runs_twice() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// POSTs a job through `rest`, optionally with an `Idempotency-Key`;
+/// (status, job id from `Location`).
+async fn post_job(rest: &Rest, body: &Value, key: Option<&str>) -> (u16, Option<String>) {
+    let mut req = rest
+        .http
+        .post(format!("{}/matchRecords/Z", rest.base))
+        .header("authorization", rest.auth())
+        .json(body);
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
+    let r = req.send().await.unwrap();
+    let id = r
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| l.strip_prefix("/jobs/"))
+        .map(str::to_owned);
+    (r.status().as_u16(), id)
+}
+
+/// Two processes (here: two nodes in this test process, each with its own
+/// pool and owner name) on one database: the queue bound counts both
+/// processes' jobs, an `Idempotency-Key` is recognised by the other
+/// process, and `DELETE /jobs/{id}` through either process ends a job
+/// whichever process holds it (QUEUED, or waiting in HOLD on the other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bounds_idempotency_and_cancel_hold_across_processes() {
+    let Some(url) = testing::fresh_database("across") else {
+        return;
+    };
+    let root = TempDir::new("pg-across");
+    let pki = Pki::new(root.path());
+    let scenario = Scenario::new();
+    let callbacks = start_callbacks().await;
+    let mut nodes = Vec::new();
+    for name in ["a1", "a2"] {
+        let dir = root.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        // One node key for both (the shared store is sealed with it).
+        std::fs::copy(
+            root.path().join("a1").join("node.key"),
+            dir.join("node.key"),
+        )
+        .ok();
+        let node = start(Settings {
+            store: StoreLocation::Postgres { url: url.clone() },
+            max_queued_jobs_per_remote: 3,
+            ..node_settings(&dir, &pki)
+        })
+        .await
+        .unwrap();
+        nodes.push(node);
+    }
+    let rests: Vec<Rest> = nodes
+        .iter()
+        .map(|n| Rest::new(&pki, n, "key-of-A"))
+        .collect();
+    let none = "http://127.0.0.1:9/none";
+    assert_eq!(rests[0].put("/initLocal", &init_local("A", "key-of-A", none)).await, 204);
+    // A remote nobody answers for: its jobs wait in HOLD.
+    let z = init_remote_at(&format!("https://127.0.0.1:{}", free_port()), None, true);
+    assert_eq!(rests[1].put("/initRemote/Z", &z).await, 204);
+
+    let (body, _) = scenario.job(&callbacks, 0);
+    let (s1, j1) = post_job(&rests[0], &body, Some("batch-1")).await;
+    let (s2, j2) = post_job(&rests[1], &body, None).await;
+    let (s3, j3) = post_job(&rests[0], &body, None).await;
+    assert_eq!((s1, s2, s3), (202, 202, 202));
+    let (j1, j2, j3) = (j1.unwrap(), j2.unwrap(), j3.unwrap());
+    // The bound (3 towards Z) counts the jobs of both processes.
+    let (full, _) = post_job(&rests[1], &body, None).await;
+    assert_eq!(full, 503);
+    // The retry through the other process names the first job.
+    let (again, same) = post_job(&rests[1], &body, Some("batch-1")).await;
+    assert_eq!((again, same.as_deref()), (202, Some(j1.as_str())));
+
+    // One process holds Z and claims two jobs (its two workers); the third
+    // stays QUEUED. Wait until both are claimed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let jobs = jobs_in_db(&url).await;
+        if jobs.values().filter(|(_, _, _, owner)| owner.is_some()).count() == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "two jobs were never claimed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Cancel through both processes: at least one of j1, j2 is held by the
+    // process not asked; j3 is QUEUED or held.
+    for (rest, id) in [(&rests[0], &j1), (&rests[1], &j2), (&rests[1], &j3)] {
+        let r = rest
+            .http
+            .delete(format!("{}/jobs/{id}", rest.base))
+            .header("authorization", rest.auth())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202, "cancel {id}");
+    }
+    let jobs = jobs_in_db(&url).await;
+    for id in [&j1, &j2, &j3] {
+        let (status, error, _, _) = &jobs[id];
+        assert_eq!(
+            (status.as_str(), error.as_deref()),
+            ("FAULT", Some("cancelled")),
+            "job {id}"
+        );
+    }
+    // Either process shows it.
+    for rest in &rests {
+        let (code, text) = rest.get(&format!("/jobs/{j2}")).await;
+        assert_eq!(code, 200);
+        assert!(text.contains("FAULT"), "{text}");
+    }
+    // Their places in the queue are free again.
+    let (after, _) = post_job(&rests[1], &body, None).await;
+    assert_eq!(after, 202);
+    for n in nodes {
+        n.shutdown().await;
+    }
+}

@@ -280,7 +280,7 @@ async fn lease_loop(
         }
         // Takeover of dead processes' jobs, about twice per lease.
         ticks = ticks.wrapping_add(1);
-        if ticks % 2 == 0 {
+        if ticks.is_multiple_of(2) {
             let s = store.clone();
             let mine: Vec<String> = m.active_jobs().keys().cloned().collect();
             match blocking(move || s.claim_expired(&mine)).await {
