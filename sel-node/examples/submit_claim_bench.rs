@@ -118,9 +118,8 @@ fn postgres(jobs: usize, key: Arc<NodeKey>, url: &str) -> Vec<Duration> {
     );
     // The worker is another store (another pool, another owner), as in
     // another process.
-    let claimer = Arc::new(
-        PgStore::open(Pg::connect(url, PgOptions::default()).unwrap(), key).unwrap(),
-    );
+    let claimer =
+        Arc::new(PgStore::open(Pg::connect(url, PgOptions::default()).unwrap(), key).unwrap());
     let (tx, rx) = mpsc::channel::<Instant>();
     let worker = std::thread::spawn(move || {
         let mut lat = Vec::new();

@@ -225,7 +225,11 @@ async fn two_processes_run_every_job_once_and_a_killed_one_loses_nothing() {
         .unwrap();
         let key = format!("key-of-{name}");
         let rest = Rest::new(&pki, &node, &key);
-        assert_eq!(rest.put("/initLocal", &init_local(name, &key, &data.url)).await, 204);
+        assert_eq!(
+            rest.put("/initLocal", &init_local(name, &key, &data.url))
+                .await,
+            204
+        );
         remotes.push((name, node, rest));
     }
     let key_file = root.path().join("a.key");
@@ -242,12 +246,24 @@ async fn two_processes_run_every_job_once_and_a_killed_one_loses_nothing() {
     // Configured through the first process only: the second must read it
     // from the database.
     let none = "http://127.0.0.1:9/none";
-    assert_eq!(rests[0].put("/initLocal", &init_local("A", "key-of-A", none)).await, 204);
+    assert_eq!(
+        rests[0]
+            .put("/initLocal", &init_local("A", "key-of-A", none))
+            .await,
+        204
+    );
     let a_peer = format!("https://127.0.0.1:{}", procs[0].peer);
     for (name, node, rest) in &remotes {
         let path = format!("/initRemote/{name}");
-        assert_eq!(rests[0].put(&path, &init_remote(node, None, true)).await, 204);
-        assert_eq!(rest.put("/initRemote/A", &init_remote_at(&a_peer, None, true)).await, 204);
+        assert_eq!(
+            rests[0].put(&path, &init_remote(node, None, true)).await,
+            204
+        );
+        assert_eq!(
+            rest.put("/initRemote/A", &init_remote_at(&a_peer, None, true))
+                .await,
+            204
+        );
     }
 
     // 200 jobs, through either process, towards either remote.
@@ -255,7 +271,10 @@ async fn two_processes_run_every_job_once_and_a_killed_one_loses_nothing() {
     let submit = |k: usize| {
         let (body, expected) = scenario.job_to(&format!("{cb_base}{k}"), k);
         let rest = &rests[k % 2];
-        let path = format!("/matchRecords/{}", if k % 3 == 0 { "B" } else { "C" });
+        let path = format!(
+            "/matchRecords/{}",
+            if k.is_multiple_of(3) { "B" } else { "C" }
+        );
         async move { (rest.submit(&path, &body).await, expected) }
     };
     let mut want = HashMap::new();
@@ -295,7 +314,10 @@ async fn two_processes_run_every_job_once_and_a_killed_one_loses_nothing() {
         second.insert(id, k);
         want.insert(k.to_string(), expected);
     }
-    let pids: Vec<String> = procs.iter().map(|p| format!("/{}/", p.child.id())).collect();
+    let pids: Vec<String> = procs
+        .iter()
+        .map(|p| format!("/{}/", p.child.id()))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(120);
     let victim = loop {
         let jobs = jobs_in_db(&url).await;
@@ -320,7 +342,10 @@ async fn two_processes_run_every_job_once_and_a_killed_one_loses_nothing() {
         let jobs = jobs_in_db(&url).await;
         let open = second
             .keys()
-            .filter(|id| jobs.get(*id).is_none_or(|(s, ..)| s != "DONE" && s != "FAULT"))
+            .filter(|id| {
+                jobs.get(*id)
+                    .is_none_or(|(s, ..)| s != "DONE" && s != "FAULT")
+            })
             .count();
         if open == 0 {
             break jobs;
@@ -343,12 +368,18 @@ async fn two_processes_run_every_job_once_and_a_killed_one_loses_nothing() {
             died.push(*k);
         }
     }
-    assert!(!died.is_empty(), "the job running on the killed process must end FAULT");
+    assert!(
+        !died.is_empty(),
+        "the job running on the killed process must end FAULT"
+    );
     // Each job that died is told so, exactly once, by the surviving process.
     let mut told: HashMap<usize, usize> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while died.iter().any(|k| !told.contains_key(k)) {
-        assert!(Instant::now() < deadline, "a dead job's callback never came");
+        assert!(
+            Instant::now() < deadline,
+            "a dead job's callback never came"
+        );
         let got = callbacks.next().await;
         let k: usize = got.tag.parse().unwrap();
         if died.contains(&k) {
@@ -398,10 +429,30 @@ async fn a_database_restart_is_survived_and_no_job_runs_twice() {
         Rest::new(&pki, &b, "key-of-B"),
     );
     let none = "http://127.0.0.1:9/none";
-    assert_eq!(rest_a.put("/initLocal", &init_local("A", "key-of-A", none)).await, 204);
-    assert_eq!(rest_a.put("/initRemote/B", &init_remote(&b, None, true)).await, 204);
-    assert_eq!(rest_b.put("/initLocal", &init_local("B", "key-of-B", &data_b.url)).await, 204);
-    assert_eq!(rest_b.put("/initRemote/A", &init_remote(&a, None, true)).await, 204);
+    assert_eq!(
+        rest_a
+            .put("/initLocal", &init_local("A", "key-of-A", none))
+            .await,
+        204
+    );
+    assert_eq!(
+        rest_a
+            .put("/initRemote/B", &init_remote(&b, None, true))
+            .await,
+        204
+    );
+    assert_eq!(
+        rest_b
+            .put("/initLocal", &init_local("B", "key-of-B", &data_b.url))
+            .await,
+        204
+    );
+    assert_eq!(
+        rest_b
+            .put("/initRemote/A", &init_remote(&a, None, true))
+            .await,
+        204
+    );
 
     let mut want = HashMap::new();
     for k in 0..30 {
@@ -502,7 +553,12 @@ async fn bounds_idempotency_and_cancel_hold_across_processes() {
         .map(|n| Rest::new(&pki, n, "key-of-A"))
         .collect();
     let none = "http://127.0.0.1:9/none";
-    assert_eq!(rests[0].put("/initLocal", &init_local("A", "key-of-A", none)).await, 204);
+    assert_eq!(
+        rests[0]
+            .put("/initLocal", &init_local("A", "key-of-A", none))
+            .await,
+        204
+    );
     // A remote nobody answers for: its jobs wait in HOLD.
     let z = init_remote_at(&format!("https://127.0.0.1:{}", free_port()), None, true);
     assert_eq!(rests[1].put("/initRemote/Z", &z).await, 204);
@@ -525,7 +581,12 @@ async fn bounds_idempotency_and_cancel_hold_across_processes() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let jobs = jobs_in_db(&url).await;
-        if jobs.values().filter(|(_, _, _, owner)| owner.is_some()).count() == 2 {
+        if jobs
+            .values()
+            .filter(|(_, _, _, owner)| owner.is_some())
+            .count()
+            == 2
+        {
             break;
         }
         assert!(Instant::now() < deadline, "two jobs were never claimed");

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use protocol_spec::messages::mainsel::{InitLocal, InitRemote, JobStatus, WireRecord};
 use sel_node::model::{CallbackDelivery, Cardinality, JobMode, JobRecord, JobSide, StatusChange};
-use sel_node::seal::NodeKey;
 use sel_node::pg::{Pg, PgOptions, testing};
+use sel_node::seal::NodeKey;
 use sel_node::store::{CacheMeta, MemoryStore, NodeStore, PgStore, RedbStore, StoreError};
 use serde_json::json;
 
@@ -422,10 +422,7 @@ fn postgres_database_holds_no_secret_or_value_in_clear() {
             for t in tables {
                 let name: String = t.get(0);
                 let rows = c
-                    .query(
-                        &format!("SELECT t::text FROM \"{name}\" t"),
-                        &[],
-                    )
+                    .query(&format!("SELECT t::text FROM \"{name}\" t"), &[])
                     .await?;
                 for r in rows {
                     dump.push_str(&r.get::<_, String>(0));
@@ -445,8 +442,14 @@ fn postgres_database_holds_no_secret_or_value_in_clear() {
         "rec77",
         "mhh.example",
     ] {
-        assert!(!dump.contains(secret), "{secret} is in the database in clear");
+        assert!(
+            !dump.contains(secret),
+            "{secret} is in the database in clear"
+        );
         let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
-        assert!(!dump.contains(&hex), "{secret} is in the database in clear (bytea)");
+        assert!(
+            !dump.contains(&hex),
+            "{secret} is in the database in clear (bytea)"
+        );
     }
 }

@@ -31,9 +31,7 @@ use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 use super::redb::context;
-use super::{
-    CacheMeta, Held, NodeStore, QueueBounds, SharedJobs, StoreError, SubmitOutcome,
-};
+use super::{CacheMeta, Held, NodeStore, QueueBounds, SharedJobs, StoreError, SubmitOutcome};
 use crate::model::{JobRecord, JobSide, Millis};
 use crate::pg::{Migration, Pg, PgClient, PgError};
 use crate::seal::NodeKey;
@@ -101,6 +99,9 @@ CREATE TABLE node_peer_holders (
 
 const FINAL: &str = "('DONE', 'FAULT')";
 
+/// A cached database as read: its sealed meta and its sealed chunks by index.
+type SealedCache = (Vec<u8>, Vec<(i64, Vec<u8>)>);
+
 fn side_str(side: JobSide) -> &'static str {
     match side {
         JobSide::Client => "client",
@@ -149,9 +150,13 @@ impl PgStore {
         let owner = {
             use base64::Engine as _;
             let host = std::env::var("HOSTNAME").unwrap_or_default();
-            let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(rand::random::<[u8; 9]>());
-            let host: String = host.chars().filter(|c| c.is_ascii_graphic()).take(32).collect();
+            let tag =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 9]>());
+            let host: String = host
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(32)
+                .collect();
             format!("{host}/{}/{tag}", std::process::id())
         };
         let store = PgStore {
@@ -301,11 +306,8 @@ impl PgStore {
             move |mut c: PgClient| async move {
                 let tx = c.transaction().await?;
                 tx.execute(sql, &[&key, &sealed]).await?;
-                tx.execute(
-                    "UPDATE node_config_version SET version = version + 1",
-                    &[],
-                )
-                .await?;
+                tx.execute("UPDATE node_config_version SET version = version + 1", &[])
+                    .await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -333,7 +335,12 @@ impl PgStore {
     }
 
     /// Jobs returned by a claiming statement.
-    fn claimed(&self, sql: &'static str, id: Option<String>, mine: Vec<String>) -> Result<Vec<JobRecord>, StoreError> {
+    fn claimed(
+        &self,
+        sql: &'static str,
+        id: Option<String>,
+        mine: Vec<String>,
+    ) -> Result<Vec<JobRecord>, StoreError> {
         let (owner, lease) = (self.owner.clone(), self.lease_ms());
         let texts: Vec<String> = self.call(move || {
             let (owner, id, mine) = (owner.clone(), id.clone(), mine.clone());
@@ -379,17 +386,19 @@ impl NodeStore for PgStore {
                     .query("SELECT id, sealed FROM node_remotes ORDER BY id", &[])
                     .await?;
                 rows.iter()
-                    .map(|r| Ok((r.try_get(0).map_err(row_err)?, r.try_get(1).map_err(row_err)?)))
+                    .map(|r| {
+                        Ok((
+                            r.try_get(0).map_err(row_err)?,
+                            r.try_get(1).map_err(row_err)?,
+                        ))
+                    })
                     .collect()
             }
         })?;
         rows.into_iter()
             .map(|(id, sealed)| {
-                let remote = self.open_json(
-                    &context("remote", &[&id]),
-                    &format!("remote {id}"),
-                    &sealed,
-                )?;
+                let remote =
+                    self.open_json(&context("remote", &[&id]), &format!("remote {id}"), &sealed)?;
                 Ok((id, remote))
             })
             .collect()
@@ -484,9 +493,7 @@ impl NodeStore for PgStore {
                         &[],
                     )
                     .await?;
-                rows.iter()
-                    .map(|r| r.try_get(0).map_err(row_err))
-                    .collect()
+                rows.iter().map(|r| r.try_get(0).map_err(row_err)).collect()
             }
         })?;
         texts.iter().map(|t| parse_job(t)).collect()
@@ -508,7 +515,10 @@ impl NodeStore for PgStore {
     }
 
     fn load_job_input(&self, job_id: &str) -> Result<Option<Vec<WireRecord>>, StoreError> {
-        match self.get_sealed("SELECT sealed FROM node_job_inputs WHERE job_id = $1", job_id)? {
+        match self.get_sealed(
+            "SELECT sealed FROM node_job_inputs WHERE job_id = $1",
+            job_id,
+        )? {
             Some(sealed) => self
                 .open_json(
                     &context("job-input", &[job_id]),
@@ -521,8 +531,12 @@ impl NodeStore for PgStore {
     }
 
     fn delete_job_input(&self, job_id: &str) -> Result<(), StoreError> {
-        self.execute("DELETE FROM node_job_inputs WHERE job_id = $1", job_id, None)
-            .map(drop)
+        self.execute(
+            "DELETE FROM node_job_inputs WHERE job_id = $1",
+            job_id,
+            None,
+        )
+        .map(drop)
     }
 
     fn save_idempotency(
@@ -532,13 +546,17 @@ impl NodeStore for PgStore {
         expires_at: Millis,
     ) -> Result<(), StoreError> {
         let now = db_millis(crate::model::now_millis());
-        let (hash, job_id, expires_at) = (key_hash.to_vec(), job_id.to_owned(), db_millis(expires_at));
+        let (hash, job_id, expires_at) =
+            (key_hash.to_vec(), job_id.to_owned(), db_millis(expires_at));
         self.call(move || {
             let (hash, job_id) = (hash.clone(), job_id.clone());
             move |c: PgClient| async move {
                 // Forget what has expired while we are writing anyway.
-                c.execute("DELETE FROM node_idempotency WHERE expires_at <= $1", &[&now])
-                    .await?;
+                c.execute(
+                    "DELETE FROM node_idempotency WHERE expires_at <= $1",
+                    &[&now],
+                )
+                .await?;
                 c.execute(
                     "INSERT INTO node_idempotency (key_hash, job_id, expires_at)
                      VALUES ($1, $2, $3)
@@ -651,7 +669,7 @@ impl NodeStore for PgStore {
         let key = requester.to_owned();
         // Meta and chunks in one snapshot, so a concurrent save is seen
         // whole or not at all.
-        let found: Option<(Vec<u8>, Vec<(i64, Vec<u8>)>)> = self.call(move || {
+        let found: Option<SealedCache> = self.call(move || {
             let key = key.clone();
             move |mut c: PgClient| async move {
                 let tx = c
@@ -678,7 +696,12 @@ impl NodeStore for PgStore {
                     .await?;
                 let chunks = rows
                     .iter()
-                    .map(|r| Ok((r.try_get(0).map_err(row_err)?, r.try_get(1).map_err(row_err)?)))
+                    .map(|r| {
+                        Ok((
+                            r.try_get(0).map_err(row_err)?,
+                            r.try_get(1).map_err(row_err)?,
+                        ))
+                    })
                     .collect::<Result<Vec<_>, PgError>>()?;
                 tx.commit().await?;
                 Ok(Some((meta.try_get(0).map_err(row_err)?, chunks)))
@@ -723,8 +746,11 @@ impl NodeStore for PgStore {
             let key = key.clone();
             move |mut c: PgClient| async move {
                 let tx = c.transaction().await?;
-                tx.execute("DELETE FROM node_cache_chunks WHERE requester = $1", &[&key])
-                    .await?;
+                tx.execute(
+                    "DELETE FROM node_cache_chunks WHERE requester = $1",
+                    &[&key],
+                )
+                .await?;
                 tx.execute("DELETE FROM node_cache_meta WHERE requester = $1", &[&key])
                     .await?;
                 tx.commit().await?;
@@ -753,7 +779,12 @@ impl NodeStore for PgStore {
                     )
                     .await?;
                 rows.iter()
-                    .map(|r| Ok((r.try_get(0).map_err(row_err)?, r.try_get(1).map_err(row_err)?)))
+                    .map(|r| {
+                        Ok((
+                            r.try_get(0).map_err(row_err)?,
+                            r.try_get(1).map_err(row_err)?,
+                        ))
+                    })
                     .collect()
             }
         })?;
@@ -839,8 +870,12 @@ impl SharedJobs for PgStore {
         let (max_total, max_remote) = (bounds.max_total as i64, bounds.max_per_remote as i64);
         let shared = Arc::new((sealed, text));
         self.call(move || {
-            let (id, remote, idempotency, shared) =
-                (id.clone(), remote.clone(), idempotency.clone(), shared.clone());
+            let (id, remote, idempotency, shared) = (
+                id.clone(),
+                remote.clone(),
+                idempotency.clone(),
+                shared.clone(),
+            );
             move |mut c: PgClient| async move {
                 let tx = c.transaction().await?;
                 tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SUBMIT_LOCK])
