@@ -14,9 +14,10 @@
 //!   poll (every 200 ms).
 //!
 //! Latency is from the start of the submission to the input opened on the
-//! worker. The database is `SEL_TEST_POSTGRES_URL` or a private server
-//! started from this machine's PostgreSQL binaries (fsync off, as for the
-//! tests: the figures are the driver's and the queries' cost, not a disk's).
+//! worker. The databases: the test server (`SEL_TEST_POSTGRES_URL`, or a
+//! private server with fsync off: the driver's and the queries' cost, no
+//! disk's), and a private server that flushes every commit, as the
+//! embedded store does and as a production server would.
 //!
 //! `cargo run --release -p sel-node --example submit_claim_bench -- [jobs]`
 
@@ -84,6 +85,7 @@ fn embedded(jobs: usize, key: Arc<NodeKey>) -> Vec<Duration> {
     let _ = std::fs::remove_dir_all(&dir);
     let store: Arc<dyn NodeStore> = Arc::new(RedbStore::open(&dir.join("node.redb"), key).unwrap());
     let (tx, rx) = mpsc::channel::<(String, Instant)>();
+    let (done_tx, done) = mpsc::channel::<()>();
     let worker = {
         let store = store.clone();
         std::thread::spawn(move || {
@@ -93,6 +95,7 @@ fn embedded(jobs: usize, key: Arc<NodeKey>) -> Vec<Duration> {
                 let records = store.load_job_input(&job.id).unwrap().unwrap();
                 assert_eq!(records.len(), 1);
                 lat.push(t0.elapsed());
+                done_tx.send(()).unwrap();
             }
             lat
         })
@@ -104,6 +107,8 @@ fn embedded(jobs: usize, key: Arc<NodeKey>) -> Vec<Duration> {
         store.save_job_input(&j.id, &records).unwrap();
         store.save_job(&j).unwrap();
         tx.send((j.id, t0)).unwrap();
+        // One job at a time: latency, not a backlog.
+        done.recv().unwrap();
         std::thread::sleep(Duration::from_millis(2));
     }
     drop(tx);
@@ -121,6 +126,7 @@ fn postgres(jobs: usize, key: Arc<NodeKey>, url: &str) -> Vec<Duration> {
     let claimer =
         Arc::new(PgStore::open(Pg::connect(url, PgOptions::default()).unwrap(), key).unwrap());
     let (tx, rx) = mpsc::channel::<Instant>();
+    let (done_tx, done) = mpsc::channel::<()>();
     let worker = std::thread::spawn(move || {
         let mut lat = Vec::new();
         for t0 in rx {
@@ -132,6 +138,7 @@ fn postgres(jobs: usize, key: Arc<NodeKey>, url: &str) -> Vec<Duration> {
             let mut done = job;
             done.status = JobStatus::Done;
             claimer.save_job(&done).unwrap();
+            done_tx.send(()).unwrap();
         }
         lat
     });
@@ -148,6 +155,7 @@ fn postgres(jobs: usize, key: Arc<NodeKey>, url: &str) -> Vec<Duration> {
             SubmitOutcome::Created
         );
         tx.send(t0).unwrap();
+        done.recv().unwrap();
         std::thread::sleep(Duration::from_millis(2));
     }
     drop(tx);
@@ -162,7 +170,14 @@ fn main() {
     let key = Arc::new(NodeKey::from_bytes(&[7u8; 32]));
     report("embedded (redb)", embedded(jobs, key.clone()));
     match testing::fresh_database("submit_claim_bench") {
-        Some(url) => report("postgresql (same host)", postgres(jobs, key, &url)),
+        Some(url) => report("postgresql, test server", postgres(jobs, key.clone(), &url)),
         None => println!("postgresql: skipped (no server)"),
+    }
+    match testing::durable_private_server() {
+        Some(server) => {
+            let url = server.fresh_database("submit_claim_bench");
+            report("postgresql, fsync on", postgres(jobs, key, &url));
+        }
+        None => println!("postgresql with fsync: skipped (no PostgreSQL binaries)"),
     }
 }

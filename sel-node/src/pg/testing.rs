@@ -30,7 +30,7 @@ pub fn server_url() -> Result<String, String> {
     SERVER
         .get_or_init(|| match std::env::var(URL_VAR) {
             Ok(url) if !url.is_empty() => Ok(url),
-            _ => start_private_server().map(|s| s.url),
+            _ => start_private_server(false).map(|s| s.url),
         })
         .clone()
 }
@@ -73,7 +73,7 @@ impl PrivateServer {
 /// A private server for one test, or `None` (with a message) when this
 /// machine has no PostgreSQL binaries, outside CI (in CI: a panic).
 pub fn private_server() -> Option<PrivateServer> {
-    match start_private_server() {
+    match start_private_server(false) {
         Ok(server) => Some(server),
         Err(why) => {
             if std::env::var_os("CI").is_some() {
@@ -188,6 +188,16 @@ fn output(cmd: &mut Command) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// A private server that flushes every commit to disk (`fsync`,
+/// `synchronous_commit` on, as a production server), for benchmarks that
+/// compare with the embedded store, which flushes too; `None` without
+/// PostgreSQL binaries.
+pub fn durable_private_server() -> Option<PrivateServer> {
+    start_private_server(true)
+        .inspect_err(|why| eprintln!("no durable private PostgreSQL server: {why}"))
+        .ok()
+}
+
 /// Runs a PostgreSQL binary, as the `postgres` user when this process is
 /// root.
 fn as_server_user(root: bool, binary: &Path) -> Command {
@@ -200,7 +210,7 @@ fn as_server_user(root: bool, binary: &Path) -> Command {
     }
 }
 
-fn start_private_server() -> Result<PrivateServer, String> {
+fn start_private_server(durable: bool) -> Result<PrivateServer, String> {
     let initdb = find_binary("initdb").ok_or("no initdb on this machine")?;
     let pg_ctl = find_binary("pg_ctl").ok_or("no pg_ctl on this machine")?;
     let root = output(Command::new("id").arg("-u")).as_deref() == Some("0");
@@ -229,9 +239,14 @@ fn start_private_server() -> Result<PrivateServer, String> {
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("free port: {e}"))?
         .port();
+    // Tests need no durability; a benchmark against the embedded store does.
+    let speed = if durable {
+        ""
+    } else {
+        " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    };
     let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-         -c full_page_writes=off -c max_connections=200",
+        "-p {port} -k {} -c listen_addresses=127.0.0.1{speed} -c max_connections=200",
         dir.display()
     );
     run(as_server_user(root, &pg_ctl)
