@@ -57,7 +57,8 @@ fn free_port() -> u16 {
 }
 
 /// Starts `sel-node serve` on the shared database `url`, with the node key
-/// and certificate all of A's processes share, and a short job lease.
+/// and certificate all of A's processes share, a short job lease, and
+/// queue bounds above the test's 200 jobs (they count over the database).
 fn spawn_process(dir: &Path, name: &str, pki: &Pki, key_file: &Path, url: &str) -> Process {
     let (api, peer) = (free_port(), free_port());
     let data = dir.join(name);
@@ -69,7 +70,8 @@ fn spawn_process(dir: &Path, name: &str, pki: &Pki, key_file: &Path, url: &str) 
             "api_listen = \"127.0.0.1:{api}\"\npeer_listen = \"127.0.0.1:{peer}\"\n\
              data_dir = {data:?}\nstore = {url:?}\nnode_key_file = {key:?}\n\
              tls_cert = {cert:?}\ntls_key = {tkey:?}\nca_bundle = {ca:?}\n\
-             workers = 2\nworkers_per_remote = 2\ncallback_first_delay = \"100ms\"\n",
+             workers = 2\nworkers_per_remote = 2\ncallback_first_delay = \"100ms\"\n\
+             max_queued_jobs = 512\nmax_queued_jobs_per_remote = 256\n",
             data = data.display().to_string(),
             key = key_file.display().to_string(),
             cert = pki.cert_file.display().to_string(),
