@@ -453,3 +453,82 @@ fn postgres_database_holds_no_secret_or_value_in_clear() {
         );
     }
 }
+
+/// The shared store's claims: four processes (stores with their own pools
+/// and owner names) claiming at once take each of 200 queued jobs exactly
+/// once; a job whose holder stopped renewing is taken over after its lease;
+/// the old holder can then no longer write it; a remote's peer lease keeps
+/// other processes away from its jobs.
+#[test]
+fn postgres_claims_are_exclusive_and_leases_expire() {
+    use sel_node::store::{QueueBounds, SharedJobs, SubmitOutcome};
+    let Some((url, first)) = pg_store("store_claims", key(1)) else {
+        return;
+    };
+    let open = |lease_ms: u64| {
+        PgStore::open(Pg::connect(&url, PgOptions::default()).unwrap(), key(1))
+            .unwrap()
+            .with_lease(std::time::Duration::from_millis(lease_ms))
+    };
+    let bounds = QueueBounds {
+        max_total: 1000,
+        max_per_remote: 1000,
+    };
+    for i in 0..200 {
+        let mut j = job(&format!("q{i:03}"), 1000 + i, JobStatus::Queued);
+        j.remote_id = format!("R{}", i % 4);
+        j.history.truncate(1);
+        assert_eq!(
+            first
+                .submit(&j, &[record(i as usize)], bounds, None)
+                .unwrap(),
+            SubmitOutcome::Created
+        );
+    }
+    let claimers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = open(60_000);
+            std::thread::spawn(move || {
+                let mut mine = Vec::new();
+                while let Some(j) = store.claim_next().unwrap() {
+                    mine.push(j.id);
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut all: Vec<String> = claimers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, all.len(), "a job was claimed twice");
+    assert_eq!(all.len(), 200, "every job was claimed");
+
+    // A holder that stops renewing loses its job after the lease.
+    let (holder, other) = (open(300), open(300));
+    let mut j = job("lease1", 5000, JobStatus::Queued);
+    j.remote_id = "S".into();
+    j.history.truncate(1);
+    holder.submit(&j, &[record(1)], bounds, None).unwrap();
+    let mut held = holder.claim_next().unwrap().expect("the job");
+    assert_eq!(other.claim_next().unwrap(), None, "held, and S is held");
+    assert!(
+        other.claim_expired(&[]).unwrap().is_empty(),
+        "lease still valid"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let taken = other.claim_expired(&[]).unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].id, "lease1");
+    // The old holder's write is refused; its renewal no longer holds it.
+    held.status = JobStatus::Running;
+    assert!(matches!(holder.save_job(&held), Err(StoreError::Io(_))));
+    assert!(holder.renew(&["lease1".to_string()]).unwrap().is_empty());
+    assert_eq!(other.renew(&["lease1".to_string()]).unwrap().len(), 1);
+    // A cancel request reaches the holder with its renewal.
+    other.request_cancel("lease1").unwrap();
+    assert!(other.renew(&["lease1".to_string()]).unwrap()[0].cancel_requested);
+}
