@@ -19,8 +19,8 @@ use crate::clients::linkage::LinkageClient;
 use crate::jobs::{JobManager, Services};
 use crate::peer::{PeerConfig, PeerHub};
 use crate::seal::NodeKey;
-use crate::settings::Settings;
-use crate::store::{NodeStore, RedbStore};
+use crate::settings::{Settings, StoreLocation};
+use crate::store::{NodeStore, PgStore, RedbStore};
 use crate::tls;
 
 /// The store's file inside `data_dir`.
@@ -102,10 +102,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningNode> {
         Arc::new(NodeKey::load(settings.node_key_file.as_deref()).context("loading the node key")?);
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-    let store: Arc<dyn NodeStore> = Arc::new(
-        RedbStore::open(&settings.data_dir.join(STORE_FILE), key.clone())
-            .context("opening the store")?,
-    );
+    let opened = open_store(&settings, &key).await?;
+    let store = opened.store.clone();
 
     let server_tls = server_tls(&settings)?;
     // The de-id service first: its most likely failure (no master key in
@@ -121,8 +119,18 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningNode> {
         tls::client_config(settings.ca_bundle.as_deref()).context("TLS client configuration")?;
     let http = tls::http_client(client_tls.clone()).context("HTTP client")?;
 
-    let manager = JobManager::new(settings.clone(), store.clone(), key)
-        .context("loading the node's state")?;
+    let manager = match opened.shared {
+        Some((shared, lease)) => {
+            let (settings, store) = (settings.clone(), store.clone());
+            tokio::task::spawn_blocking(move || {
+                JobManager::new_shared(settings, store, shared, lease, key)
+            })
+            .await
+            .context("loading the node's state")?
+        }
+        None => JobManager::new(settings.clone(), store.clone(), key),
+    }
+    .context("loading the node's state")?;
     let side = manager.peer_side();
     let peer = PeerHub::start(
         PeerConfig {
@@ -172,6 +180,56 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningNode> {
     };
     tracing::info!(api = %node.api_addr(), peer = %node.peer_addr(), "node started");
     Ok(node)
+}
+
+/// The store a node runs on, and for a shared one its job claims.
+struct OpenedStore {
+    store: Arc<dyn NodeStore>,
+    shared: Option<(Arc<dyn crate::store::SharedJobs>, Duration)>,
+}
+
+/// Opens the configured store: the embedded file in the data directory,
+/// or the PostgreSQL database (schema migrated on start) that several
+/// processes of this node share.
+async fn open_store(settings: &Settings, key: &Arc<NodeKey>) -> anyhow::Result<OpenedStore> {
+    match &settings.store {
+        StoreLocation::Embedded => {
+            let store = RedbStore::open(&settings.data_dir.join(STORE_FILE), key.clone())
+                .context("opening the store")?;
+            Ok(OpenedStore {
+                store: Arc::new(store),
+                shared: None,
+            })
+        }
+        StoreLocation::Postgres { url } => {
+            let (url, ca, key) = (url.clone(), settings.ca_bundle.clone(), key.clone());
+            let store = tokio::task::spawn_blocking(move || {
+                let pg = crate::pg::Pg::connect_with_ca(&url, ca.as_deref())?;
+                PgStore::open(pg, key).map_err(anyhow::Error::from)
+            })
+            .await
+            .context("opening the store")?
+            .context("opening the PostgreSQL store")?;
+            let store = Arc::new(store.with_lease(job_lease()));
+            tracing::info!(owner = %store.owner(), "node state in PostgreSQL, shared with the node's other processes");
+            let lease = store.lease();
+            Ok(OpenedStore {
+                store: store.clone(),
+                shared: Some((store, lease)),
+            })
+        }
+    }
+}
+
+/// The lease of a job held by a process of a shared node:
+/// `SEL_JOB_LEASE_MS` when set (tests shorten it), otherwise
+/// [`crate::store::postgres::DEFAULT_LEASE`].
+fn job_lease() -> Duration {
+    std::env::var("SEL_JOB_LEASE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(crate::store::postgres::DEFAULT_LEASE)
 }
 
 /// Runs a node until ctrl-c or SIGTERM, then stops it gracefully.

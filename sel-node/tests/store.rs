@@ -1,14 +1,16 @@
-//! The node's store: the same cases on the redb store and the memory store
-//! (through `&dyn NodeStore`), then what only a persistent store has: state
-//! survives a reopen, a wrong node key is refused, and the file holds no API
-//! key, field value or LID in clear.
+//! The node's store: the same cases on the memory store, the redb store and
+//! the PostgreSQL store (through `&dyn NodeStore`), then what only a
+//! persistent store has: state survives a reopen, a wrong node key is
+//! refused, and neither the file nor the database holds an API key, a field
+//! value or a LID in clear.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use protocol_spec::messages::mainsel::{InitLocal, InitRemote, JobStatus, WireRecord};
 use sel_node::model::{CallbackDelivery, Cardinality, JobMode, JobRecord, JobSide, StatusChange};
+use sel_node::pg::{Pg, PgOptions, testing};
 use sel_node::seal::NodeKey;
-use sel_node::store::{CacheMeta, MemoryStore, NodeStore, RedbStore, StoreError};
+use sel_node::store::{CacheMeta, MemoryStore, NodeStore, PgStore, RedbStore, StoreError};
 use serde_json::json;
 
 const LOCAL_KEY: &str = "local-api-key-Zq81";
@@ -349,4 +351,184 @@ fn redb_file_holds_no_secret_or_value_in_clear() {
     ] {
         assert!(!contains(secret), "{secret} is in the redb file in clear");
     }
+}
+
+/// A PostgreSQL store on a fresh database, or `None` (skipped, with a
+/// message) when no server can be had outside CI.
+fn pg_store(test: &str, key: Arc<NodeKey>) -> Option<(String, PgStore)> {
+    let url = testing::fresh_database(test)?;
+    let pg = Pg::connect(&url, PgOptions::default()).unwrap();
+    Some((url, PgStore::open(pg, key).unwrap()))
+}
+
+#[test]
+fn postgres_store_keeps_everything() {
+    let Some((_, store)) = pg_store("store_all", key(1)) else {
+        return;
+    };
+    exercise(&store);
+}
+
+#[test]
+fn postgres_store_survives_a_reconnect_and_refuses_another_node_key() {
+    let Some((url, store)) = pg_store("store_reopen", key(1)) else {
+        return;
+    };
+    store.save_local(&init_local()).unwrap();
+    store.save_job(&job("j1", 100, JobStatus::Done)).unwrap();
+    drop(store);
+    let again = PgStore::open(Pg::connect(&url, PgOptions::default()).unwrap(), key(1)).unwrap();
+    assert_eq!(again.load_local().unwrap(), Some(init_local()));
+    assert_eq!(
+        again.load_jobs().unwrap(),
+        vec![job("j1", 100, JobStatus::Done)]
+    );
+    match PgStore::open(Pg::connect(&url, PgOptions::default()).unwrap(), key(2)) {
+        Err(StoreError::Unseal(msg)) => assert!(msg.contains("node key"), "{msg}"),
+        other => panic!("expected Unseal, got {other:?}"),
+    }
+}
+
+#[test]
+fn postgres_database_holds_no_secret_or_value_in_clear() {
+    let Some((url, store)) = pg_store("store_clear", key(1)) else {
+        return;
+    };
+    store.save_local(&init_local()).unwrap();
+    store
+        .save_remote("MHH", &init_remote("https://mhh.example"))
+        .unwrap();
+    store.save_job_input("j1", &[record(1)]).unwrap();
+    store.save_cache(&meta("MHH", 1, 5), &[record(2)]).unwrap();
+    store
+        .save_lids("https://ls.example/", &[("rec77".into(), LID.into())])
+        .unwrap();
+    store
+        .save_job(&job("visiblejob42", 1, JobStatus::Done))
+        .unwrap();
+    // Every column of every table, as text, as an operator with read
+    // access would dump it.
+    let pg = Pg::connect(&url, PgOptions::default()).unwrap();
+    let dump: String = pg
+        .run(|c| async move {
+            let tables = c
+                .query(
+                    "SELECT table_name::text FROM information_schema.tables
+                     WHERE table_schema = 'public'",
+                    &[],
+                )
+                .await?;
+            let mut dump = String::new();
+            for t in tables {
+                let name: String = t.get(0);
+                let rows = c
+                    .query(&format!("SELECT t::text FROM \"{name}\" t"), &[])
+                    .await?;
+                for r in rows {
+                    dump.push_str(&r.get::<_, String>(0));
+                    dump.push('\n');
+                }
+            }
+            Ok(dump)
+        })
+        .unwrap();
+    assert!(dump.contains("visiblejob42"), "the dump must show text");
+    for secret in [
+        LOCAL_KEY,
+        REMOTE_KEY,
+        LS_KEY,
+        FIELD_VALUE,
+        LID,
+        "rec77",
+        "mhh.example",
+    ] {
+        assert!(
+            !dump.contains(secret),
+            "{secret} is in the database in clear"
+        );
+        let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            !dump.contains(&hex),
+            "{secret} is in the database in clear (bytea)"
+        );
+    }
+}
+
+/// The shared store's claims: four processes (stores with their own pools
+/// and owner names) claiming at once take each of 200 queued jobs exactly
+/// once; a job whose holder stopped renewing is taken over after its lease;
+/// the old holder can then no longer write it; a remote's peer lease keeps
+/// other processes away from its jobs.
+#[test]
+fn postgres_claims_are_exclusive_and_leases_expire() {
+    use sel_node::store::{QueueBounds, SharedJobs, SubmitOutcome};
+    let Some((url, first)) = pg_store("store_claims", key(1)) else {
+        return;
+    };
+    let open = |lease_ms: u64| {
+        PgStore::open(Pg::connect(&url, PgOptions::default()).unwrap(), key(1))
+            .unwrap()
+            .with_lease(std::time::Duration::from_millis(lease_ms))
+    };
+    let bounds = QueueBounds {
+        max_total: 1000,
+        max_per_remote: 1000,
+    };
+    for i in 0..200 {
+        let mut j = job(&format!("q{i:03}"), 1000 + i, JobStatus::Queued);
+        j.remote_id = format!("R{}", i % 4);
+        j.history.truncate(1);
+        assert_eq!(
+            first
+                .submit(&j, &[record(i as usize)], bounds, None)
+                .unwrap(),
+            SubmitOutcome::Created
+        );
+    }
+    let claimers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = open(60_000);
+            std::thread::spawn(move || {
+                let mut mine = Vec::new();
+                while let Some(j) = store.claim_next().unwrap() {
+                    mine.push(j.id);
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut all: Vec<String> = claimers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, all.len(), "a job was claimed twice");
+    assert_eq!(all.len(), 200, "every job was claimed");
+
+    // A holder that stops renewing loses its job after the lease.
+    let (holder, other) = (open(300), open(300));
+    let mut j = job("lease1", 5000, JobStatus::Queued);
+    j.remote_id = "S".into();
+    j.history.truncate(1);
+    holder.submit(&j, &[record(1)], bounds, None).unwrap();
+    let mut held = holder.claim_next().unwrap().expect("the job");
+    assert_eq!(other.claim_next().unwrap(), None, "held, and S is held");
+    assert!(
+        other.claim_expired(&[]).unwrap().is_empty(),
+        "lease still valid"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let taken = other.claim_expired(&[]).unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].id, "lease1");
+    // The old holder's write is refused; its renewal no longer holds it.
+    held.status = JobStatus::Running;
+    assert!(matches!(holder.save_job(&held), Err(StoreError::Io(_))));
+    assert!(holder.renew(&["lease1".to_string()]).unwrap().is_empty());
+    assert_eq!(other.renew(&["lease1".to_string()]).unwrap().len(), 1);
+    // A cancel request reaches the holder with its renewal.
+    other.request_cancel("lease1").unwrap();
+    assert!(other.renew(&["lease1".to_string()]).unwrap()[0].cancel_requested);
 }

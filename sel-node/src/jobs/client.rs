@@ -144,6 +144,9 @@ impl JobManager {
                     .is_some_and(|j| j.status == JobStatus::Queued);
                 if !(queued && self.shutdown.is_cancelled()) {
                     self.finish(&job.id, Err(reason));
+                } else {
+                    // Another process of a shared node may run it now.
+                    self.release_queued(&job.id);
                 }
             }
             Err(Stop::Hold(reason)) => self.finish(&job.id, Err(reason)),

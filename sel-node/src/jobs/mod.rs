@@ -21,6 +21,7 @@ mod metrics;
 mod mpc;
 mod queue;
 mod server;
+mod shared;
 mod state;
 
 use std::collections::HashMap;
@@ -41,7 +42,7 @@ use crate::model::{
 use crate::peer::{ConnectionState, PeerError, PeerHub};
 use crate::seal::NodeKey;
 use crate::settings::Settings;
-use crate::store::{NodeStore, StoreError};
+use crate::store::{NodeStore, QueueBounds, SharedJobs, StoreError, SubmitOutcome};
 
 use metrics::Metrics;
 use queue::{Queue, Slot, Workers};
@@ -158,6 +159,8 @@ struct Active {
     remote: Option<RemoteSite>,
     /// The job's place in the bounded queue (client jobs).
     _slot: Option<Slot>,
+    /// The worker a shared node's process claimed the job with.
+    _claim: Option<tokio::sync::OwnedSemaphorePermit>,
     /// Whether a worker task has been spawned for it.
     spawned: bool,
 }
@@ -173,6 +176,8 @@ pub struct JobManager {
     /// Server-side jobs computing at once (`max_incoming_jobs`).
     incoming: Arc<Semaphore>,
     services: OnceLock<Services>,
+    /// Set when several processes share the store (`store = "postgres://…"`).
+    shared: Option<shared::Shared>,
     active: Mutex<HashMap<String, Active>>,
     pending: Mutex<HashMap<String, server::Pending>>,
     /// Client jobs a restart interrupted: their callbacks get the error
@@ -222,6 +227,7 @@ impl JobManager {
                     token: CancellationToken::new(),
                     remote: None,
                     _slot: Some(queue.reserve_anyway(&job.remote_id)),
+                    _claim: None,
                     spawned: false,
                 },
             );
@@ -236,9 +242,53 @@ impl JobManager {
             key,
             queue,
             services: OnceLock::new(),
+            shared: None,
             active: Mutex::new(active),
             pending: Mutex::default(),
             untold: Mutex::new(recovered.untold),
+            submit_lock: Mutex::default(),
+            shutdown: CancellationToken::new(),
+            metrics: Metrics::default(),
+            _released: released.clone().drop_guard(),
+            released,
+        }))
+    }
+
+    /// A manager for one of several processes sharing `store` (which is
+    /// also `shared`): loads the configuration; the jobs stay in the store
+    /// and are claimed once [`JobManager::start`] runs. Jobs a dead process
+    /// held are taken over when their `lease` runs out.
+    pub fn new_shared(
+        settings: Settings,
+        store: Arc<dyn NodeStore>,
+        shared: Arc<dyn SharedJobs>,
+        lease: Duration,
+        key: Arc<NodeKey>,
+    ) -> Result<Arc<JobManager>, StoreError> {
+        let state = State::load_shared(store, shared.clone())?;
+        let queue = Queue::new(
+            settings.max_queued_jobs,
+            settings.max_queued_jobs_per_remote,
+        );
+        let released = CancellationToken::new();
+        Ok(Arc::new_cyclic(|me| JobManager {
+            me: me.clone(),
+            workers: Workers::new(settings.workers, settings.workers_per_remote),
+            incoming: Arc::new(Semaphore::new(settings.max_incoming_jobs.max(1))),
+            shared: Some(shared::Shared {
+                store: shared,
+                lease,
+                claims: Arc::new(Semaphore::new(settings.workers.max(1))),
+                wake: Arc::default(),
+            }),
+            settings,
+            state,
+            key,
+            queue,
+            services: OnceLock::new(),
+            active: Mutex::default(),
+            pending: Mutex::default(),
+            untold: Mutex::default(),
             submit_lock: Mutex::default(),
             shutdown: CancellationToken::new(),
             metrics: Metrics::default(),
@@ -271,6 +321,7 @@ impl JobManager {
         for (_, id) in ids {
             self.spawn_client(id);
         }
+        self.start_shared();
         // A job a restart interrupted ends like any other FAULT: its
         // callback gets the reason, or its caller would wait for ever.
         let untold = std::mem::take(&mut *self.untold.lock().unwrap_or_else(|e| e.into_inner()));
@@ -336,6 +387,12 @@ impl JobManager {
             .state
             .remote(id)
             .ok_or_else(|| TestError::UnknownRemote(id.to_owned()))?;
+        if !self.may_talk_to(id) {
+            return Err(TestError::Peer(PeerError::Local(format!(
+                "another process of this node holds the connection to remote \"{id}\" now; \
+                 try again when its jobs are done"
+            ))));
+        }
         let services = self.services()?;
         services.peer.test(&remote).await?;
         Ok(())
@@ -388,6 +445,37 @@ impl JobManager {
             .idempotency_key
             .as_ref()
             .map(|k| self.key.mac(IDEMPOTENCY_CONTEXT, k.as_bytes()));
+        if let Some(shared) = &self.shared {
+            let record = self.new_client_record(&job, &remote, &local, now);
+            let id = record.id.clone();
+            let ttl = self.settings.idempotency_ttl.as_millis() as u64;
+            let bounds = QueueBounds {
+                max_total: self.settings.max_queued_jobs.max(1),
+                max_per_remote: self.settings.max_queued_jobs_per_remote.max(1),
+            };
+            let idempotency = key_hash.as_ref().map(|h| (h, now.saturating_add(ttl)));
+            return match shared
+                .store
+                .submit(&record, &job.records, bounds, idempotency)
+                .map_err(store_err)?
+            {
+                SubmitOutcome::Created => {
+                    tracing::info!(job_id = %id, remote = %job.remote_id, mode = ?job.mode, records = count, "job queued");
+                    shared.wake.notify_one();
+                    Ok(Submitted {
+                        job_id: id,
+                        created: true,
+                    })
+                }
+                SubmitOutcome::Existing(first) => Ok(Submitted {
+                    job_id: first,
+                    created: false,
+                }),
+                SubmitOutcome::Full => Err(SubmitError::QueueFull {
+                    retry_after_secs: self.retry_after_secs(),
+                }),
+            };
+        }
         if let Some(hash) = &key_hash
             && let Some(first) = self
                 .state
@@ -407,31 +495,8 @@ impl JobManager {
             .ok_or(SubmitError::QueueFull {
                 retry_after_secs: self.retry_after_secs(),
             })?;
-        let id = new_job_id();
-        let record = JobRecord {
-            id: id.clone(),
-            remote_id: remote.id.clone(),
-            mode: job.mode,
-            side: JobSide::Client,
-            cardinality: job.cardinality,
-            status: JobStatus::Queued,
-            progress_percent: 0,
-            created: now,
-            started: None,
-            finished: None,
-            error: None,
-            callback_url: Some(job.callback_url),
-            callback_delivery: CallbackDelivery::default(),
-            query_records: count,
-            database_records: None,
-            config_fingerprint: local.fingerprint.clone(),
-            history: vec![crate::model::StatusChange {
-                status: JobStatus::Queued,
-                at: now,
-                reason: None,
-            }],
-            match_counts: None,
-        };
+        let record = self.new_client_record(&job, &remote, &local, now);
+        let id = record.id.clone();
         // The input first: a job record never exists without its records.
         let store = self.state.store();
         store.save_job_input(&id, &job.records).map_err(store_err)?;
@@ -454,6 +519,7 @@ impl JobManager {
                 token: CancellationToken::new(),
                 remote: Some(remote),
                 _slot: Some(slot),
+                _claim: None,
                 spawned: spawn,
             },
         );
@@ -465,6 +531,40 @@ impl JobManager {
             job_id: id,
             created: true,
         })
+    }
+
+    /// The QUEUED record of a new client job.
+    fn new_client_record(
+        &self,
+        job: &NewJob,
+        remote: &RemoteSite,
+        local: &state::LocalState,
+        now: crate::model::Millis,
+    ) -> JobRecord {
+        JobRecord {
+            id: new_job_id(),
+            remote_id: remote.id.clone(),
+            mode: job.mode,
+            side: JobSide::Client,
+            cardinality: job.cardinality,
+            status: JobStatus::Queued,
+            progress_percent: 0,
+            created: now,
+            started: None,
+            finished: None,
+            error: None,
+            callback_url: Some(job.callback_url.clone()),
+            callback_delivery: CallbackDelivery::default(),
+            query_records: job.records.len() as u64,
+            database_records: None,
+            config_fingerprint: local.fingerprint.clone(),
+            history: vec![crate::model::StatusChange {
+                status: JobStatus::Queued,
+                at: now,
+                reason: None,
+            }],
+            match_counts: None,
+        }
     }
 
     pub fn job(&self, id: &str) -> Option<JobRecord> {
@@ -485,7 +585,13 @@ impl JobManager {
             return false;
         }
         let was_computing = before.status != JobStatus::Queued || before.side == JobSide::Server;
-        let Some(active) = self.active_jobs().get(id).map(|a| a.token.clone()) else {
+        let tracked = self.active_jobs().get(id).map(|a| a.token.clone());
+        if tracked.is_none()
+            && let Some(shared) = &self.shared
+        {
+            return self.cancel_shared(shared, id);
+        }
+        let Some(active) = tracked else {
             // Not tracked (cannot happen for a non-final job): record it anyway.
             self.finish(id, Err("cancelled".into()));
             return true;
@@ -598,8 +704,13 @@ impl RemoteDirectory for PeerSide {
         self.0.upgrade().and_then(|m| m.state.local())
     }
 
+    /// On a shared node, a remote whose peer connection another process
+    /// holds is not offered here: its handshake is refused and this
+    /// process does not re-dial it (SPEC §3a).
     fn remote(&self, id: &str) -> Option<RemoteSite> {
-        self.0.upgrade().and_then(|m| m.state.remote(id))
+        let m = self.0.upgrade()?;
+        let remote = m.state.remote(id)?;
+        m.may_talk_to(id).then_some(remote)
     }
 }
 

@@ -273,6 +273,10 @@ impl IncomingJobs for JobManager {
             let (local, remote) = self.admit(remote_id, announce).inspect_err(|r| {
                 tracing::info!(refusal = %r, "announced job refused");
             })?;
+            if !self.may_talk_to(remote_id) {
+                tracing::info!("announced job refused: another process holds the remote");
+                return Err(Refusal::Busy);
+            }
             let permit = self.incoming.clone().try_acquire_owned().map_err(|_| {
                 tracing::info!("announced job refused: no capacity");
                 Refusal::Busy
@@ -311,6 +315,7 @@ impl IncomingJobs for JobManager {
                     token: self.shutdown.child_token(),
                     remote: Some(remote.clone()),
                     _slot: None,
+                    _claim: None,
                     spawned: true,
                 },
             );

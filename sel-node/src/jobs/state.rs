@@ -5,8 +5,15 @@
 //! Memory holds the current view for fast reads (`/jobs/list`, the peer
 //! channel's directory); the store is the truth after a restart
 //! ([`State::load`]).
+//!
+//! With a store shared by several processes ([`SharedJobs`]) memory holds
+//! only the jobs this process runs: every other job is read from the store,
+//! and the configuration is reloaded whenever the store's configuration
+//! version changed, so an `initLocal` or `initRemote` made through another
+//! process is in effect here before the next use.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use protocol_spec::config::LinkageConfig;
@@ -17,7 +24,7 @@ use crate::model::{
     CallbackDelivery, DeliveryState, JobRecord, JobSide, LocalSite, Millis, RemoteSite,
     StatusChange, now_millis,
 };
-use crate::store::{NodeStore, StoreError};
+use crate::store::{NodeStore, SharedJobs, StoreError};
 
 /// The reason recorded on jobs a restart interrupted.
 pub(crate) const RESTART_REASON: &str = "node restarted";
@@ -73,6 +80,10 @@ pub(crate) struct Recovered {
 
 pub(crate) struct State {
     store: Arc<dyn NodeStore>,
+    /// Set when other processes share the store.
+    shared: Option<Arc<dyn SharedJobs>>,
+    /// The store's configuration version the memory copy was loaded at.
+    config_version: AtomicI64,
     local: RwLock<Option<Arc<LocalState>>>,
     remotes: RwLock<BTreeMap<String, RemoteSite>>,
     jobs: Mutex<JobTable>,
@@ -88,17 +99,7 @@ impl State {
     /// are returned to be queued again; a delivery that was in progress is
     /// recorded as failed (the result was only in memory).
     pub fn load(store: Arc<dyn NodeStore>) -> Result<(State, Recovered), StoreError> {
-        let local = match store.load_local()? {
-            Some(init) => Some(Arc::new(LocalState::new(init).map_err(|e| {
-                StoreError::Corrupt(format!("stored local configuration: {e}"))
-            })?)),
-            None => None,
-        };
-        let remotes = store
-            .load_remotes()?
-            .into_iter()
-            .map(|(id, init)| (id.clone(), RemoteSite { id, init }))
-            .collect();
+        let (local, remotes) = load_config(store.as_ref())?;
         let mut table = JobTable::default();
         let mut queued = Vec::new();
         let mut interrupted = 0;
@@ -141,6 +142,8 @@ impl State {
         }
         let state = State {
             store,
+            shared: None,
+            config_version: AtomicI64::new(0),
             local: RwLock::new(local),
             remotes: RwLock::new(remotes),
             jobs: Mutex::new(table),
@@ -155,13 +158,62 @@ impl State {
         ))
     }
 
+    /// Loads the configuration of a store other processes share. Jobs stay
+    /// in the store: each process takes its own from the queue, and jobs a
+    /// dead process held are taken over when its lease runs out (there is
+    /// no restart recovery, because the other processes are running).
+    pub fn load_shared(
+        store: Arc<dyn NodeStore>,
+        shared: Arc<dyn SharedJobs>,
+    ) -> Result<State, StoreError> {
+        let version = shared.config_version()?;
+        let (local, remotes) = load_config(store.as_ref())?;
+        Ok(State {
+            store,
+            shared: Some(shared),
+            config_version: AtomicI64::new(version),
+            local: RwLock::new(local),
+            remotes: RwLock::new(remotes),
+            jobs: Mutex::default(),
+        })
+    }
+
     pub fn store(&self) -> &Arc<dyn NodeStore> {
         &self.store
+    }
+
+    /// Reloads the configuration if another process changed it. A store
+    /// failure keeps the copy in memory (logged): the next call tries again.
+    fn sync_config(&self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let version = match shared.config_version() {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check the configuration version");
+                return;
+            }
+        };
+        if version == self.config_version.load(Ordering::Acquire) {
+            return;
+        }
+        let mut local = self.local.write().unwrap_or_else(|e| e.into_inner());
+        let mut remotes = self.remotes.write().unwrap_or_else(|e| e.into_inner());
+        match load_config(self.store.as_ref()) {
+            Ok((l, r)) => {
+                *local = l;
+                *remotes = r;
+                self.config_version.store(version, Ordering::Release);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not reload the configuration"),
+        }
     }
 
     // ---- local site and remotes ----
 
     pub fn local_state(&self) -> Option<Arc<LocalState>> {
+        self.sync_config();
         self.local.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -173,6 +225,7 @@ impl State {
 
     pub fn init_local(&self, init: InitLocal) -> Result<InitOutcome, ConfigError> {
         let next = Arc::new(LocalState::new(init)?);
+        self.sync_config();
         let mut local = self.local.write().unwrap_or_else(|e| e.into_inner());
         self.store.save_local(&next.init).map_err(store_err)?;
         let outcome = if local.is_some() {
@@ -185,6 +238,7 @@ impl State {
     }
 
     pub fn remote(&self, id: &str) -> Option<RemoteSite> {
+        self.sync_config();
         self.remotes
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -193,6 +247,7 @@ impl State {
     }
 
     pub fn remotes(&self) -> Vec<RemoteSite> {
+        self.sync_config();
         self.remotes
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -205,6 +260,7 @@ impl State {
         check_remote_id(id).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         init.validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        self.sync_config();
         let mut remotes = self.remotes.write().unwrap_or_else(|e| e.into_inner());
         self.store.save_remote(id, &init).map_err(store_err)?;
         let previous = remotes.insert(
@@ -224,10 +280,41 @@ impl State {
     // ---- jobs ----
 
     pub fn job(&self, id: &str) -> Option<JobRecord> {
-        self.table().by_id.get(id).cloned()
+        let mine = self.table().by_id.get(id).cloned();
+        if self.shared.is_none() {
+            return mine;
+        }
+        // A job this process runs is freshest in memory (progress is
+        // persisted at a modest rate); any other is read from the store.
+        if let Some(job) = mine.as_ref().filter(|j| !j.status.is_final()) {
+            return Some(job.clone());
+        }
+        match self.store.load_job(id) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(job_id = %id, error = %e, "could not read a job");
+                mine
+            }
+        }
     }
 
     pub fn jobs(&self) -> Vec<JobRecord> {
+        if self.shared.is_some() {
+            match self.store.load_jobs() {
+                Ok(mut jobs) => {
+                    let table = self.table();
+                    for job in &mut jobs {
+                        if let Some(mine) = table.by_id.get(&job.id)
+                            && !mine.status.is_final()
+                        {
+                            *job = mine.clone();
+                        }
+                    }
+                    return jobs;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not read the jobs"),
+            }
+        }
         let table = self.table();
         table
             .order
@@ -242,10 +329,34 @@ impl State {
         key: impl Fn(&JobRecord) -> K,
     ) -> HashMap<K, u64> {
         let mut counts = HashMap::new();
+        if self.shared.is_some() {
+            for job in self.jobs() {
+                *counts.entry(key(&job)).or_insert(0) += 1;
+            }
+            return counts;
+        }
         for job in self.table().by_id.values() {
             *counts.entry(key(job)).or_insert(0) += 1;
         }
         counts
+    }
+
+    /// Takes a job this process now holds (claimed from the shared store)
+    /// into memory, without writing it.
+    pub fn adopt(&self, job: JobRecord) {
+        let mut table = self.table();
+        if !table.by_id.contains_key(&job.id) {
+            table.order.push(job.id.clone());
+        }
+        table.by_id.insert(job.id.clone(), job);
+    }
+
+    /// Drops a job this process no longer holds from memory.
+    pub fn forget(&self, id: &str) {
+        let mut table = self.table();
+        if table.by_id.remove(id).is_some() {
+            table.order.retain(|o| o != id);
+        }
     }
 
     /// Adds a new job (persisted first). Fails if the id exists.
@@ -340,6 +451,24 @@ impl State {
     fn table(&self) -> std::sync::MutexGuard<'_, JobTable> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The local site and the remotes as the store has them.
+type Config = (Option<Arc<LocalState>>, BTreeMap<String, RemoteSite>);
+
+fn load_config(store: &dyn NodeStore) -> Result<Config, StoreError> {
+    let local = match store.load_local()? {
+        Some(init) => Some(Arc::new(LocalState::new(init).map_err(|e| {
+            StoreError::Corrupt(format!("stored local configuration: {e}"))
+        })?)),
+        None => None,
+    };
+    let remotes = store
+        .load_remotes()?
+        .into_iter()
+        .map(|(id, init)| (id.clone(), RemoteSite { id, init }))
+        .collect();
+    Ok((local, remotes))
 }
 
 /// Sets a job's status with its history entry and timestamps.

@@ -30,9 +30,59 @@ pub fn server_url() -> Result<String, String> {
     SERVER
         .get_or_init(|| match std::env::var(URL_VAR) {
             Ok(url) if !url.is_empty() => Ok(url),
-            _ => start_private_server(),
+            _ => start_private_server(false).map(|s| s.url),
         })
         .clone()
+}
+
+/// A server of one test's own, started from this machine's PostgreSQL
+/// binaries, which the test may restart ([`PrivateServer::restart`]); an
+/// external server (`SEL_TEST_POSTGRES_URL`) is not the test's to restart.
+/// Stopped by the watchdog when the test process ends.
+pub struct PrivateServer {
+    url: String,
+    pg_ctl: PathBuf,
+    data: PathBuf,
+    root: bool,
+}
+
+impl PrivateServer {
+    /// The admin URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A new, empty database on this server.
+    pub fn fresh_database(&self, prefix: &str) -> String {
+        create_database(&self.url, prefix)
+    }
+
+    /// Restarts the server (a fast shutdown: open connections are cut, as
+    /// by a database failover or an upgrade), waiting until it is back.
+    pub fn restart(&self) -> Result<(), String> {
+        run(as_server_user(self.root, &self.pg_ctl)
+            .arg("-D")
+            .arg(&self.data)
+            // A log file, or the server would hold this call's output pipe.
+            .arg("-l")
+            .arg(self.data.with_file_name("log"))
+            .args(["-m", "fast", "-w", "-t", "60", "restart"]))
+    }
+}
+
+/// A private server for one test, or `None` (with a message) when this
+/// machine has no PostgreSQL binaries, outside CI (in CI: a panic).
+pub fn private_server() -> Option<PrivateServer> {
+    match start_private_server(false) {
+        Ok(server) => Some(server),
+        Err(why) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("CI must run the PostgreSQL tests, but no private server: {why}");
+            }
+            eprintln!("SKIPPED: no private PostgreSQL server for this test ({why})");
+            None
+        }
+    }
 }
 
 /// A new, empty database on the test server, named after `prefix`, or
@@ -48,6 +98,10 @@ pub fn fresh_database(prefix: &str) -> Option<String> {
             return None;
         }
     };
+    Some(create_database(&admin, prefix))
+}
+
+fn create_database(admin: &str, prefix: &str) -> String {
     let suffix: u64 = rand::random();
     let clean: String = prefix
         .chars()
@@ -61,7 +115,7 @@ pub fn fresh_database(prefix: &str) -> Option<String> {
         .take(30)
         .collect();
     let name = format!("sel_test_{clean}_{suffix:016x}");
-    let pg = Pg::connect(&admin, PgOptions::default())
+    let pg = Pg::connect(admin, PgOptions::default())
         .unwrap_or_else(|e| panic!("test PostgreSQL server: {e}"));
     let statement = format!("CREATE DATABASE \"{name}\"");
     pg.run(move |c| async move {
@@ -69,7 +123,7 @@ pub fn fresh_database(prefix: &str) -> Option<String> {
         Ok(())
     })
     .unwrap_or_else(|e| panic!("creating the test database: {e}"));
-    Some(with_database(&admin, &name))
+    with_database(admin, &name)
 }
 
 /// `url` with its database name replaced by `name`.
@@ -134,6 +188,16 @@ fn output(cmd: &mut Command) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// A private server that flushes every commit to disk (`fsync`,
+/// `synchronous_commit` on, as a production server), for benchmarks that
+/// compare with the embedded store, which flushes too; `None` without
+/// PostgreSQL binaries.
+pub fn durable_private_server() -> Option<PrivateServer> {
+    start_private_server(true)
+        .inspect_err(|why| eprintln!("no durable private PostgreSQL server: {why}"))
+        .ok()
+}
+
 /// Runs a PostgreSQL binary, as the `postgres` user when this process is
 /// root.
 fn as_server_user(root: bool, binary: &Path) -> Command {
@@ -146,7 +210,7 @@ fn as_server_user(root: bool, binary: &Path) -> Command {
     }
 }
 
-fn start_private_server() -> Result<String, String> {
+fn start_private_server(durable: bool) -> Result<PrivateServer, String> {
     let initdb = find_binary("initdb").ok_or("no initdb on this machine")?;
     let pg_ctl = find_binary("pg_ctl").ok_or("no pg_ctl on this machine")?;
     let root = output(Command::new("id").arg("-u")).as_deref() == Some("0");
@@ -175,9 +239,14 @@ fn start_private_server() -> Result<String, String> {
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("free port: {e}"))?
         .port();
+    // Tests need no durability; a benchmark against the embedded store does.
+    let speed = if durable {
+        ""
+    } else {
+        " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    };
     let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-         -c full_page_writes=off -c max_connections=200",
+        "-p {port} -k {} -c listen_addresses=127.0.0.1{speed} -c max_connections=200",
         dir.display()
     );
     run(as_server_user(root, &pg_ctl)
@@ -217,7 +286,12 @@ fn start_private_server() -> Result<String, String> {
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("watchdog: {e}"))?;
-    Ok(format!("postgres://sel@127.0.0.1:{port}/postgres"))
+    Ok(PrivateServer {
+        url: format!("postgres://sel@127.0.0.1:{port}/postgres"),
+        pg_ctl,
+        data,
+        root,
+    })
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! Persistent state of the node, behind [`NodeStore`].
 //!
 //! The trait is what the rest of the node sees; `redb` (embedded, the
-//! default) implements it today and a PostgreSQL implementation can follow
-//! for nodes that share state. Every implementation seals secrets and patient
+//! default) and PostgreSQL ([`PgStore`], `store = "postgres://…"`, for
+//! several node processes sharing one state) implement it. The shared store
+//! also implements [`SharedJobs`]: how those processes divide the queued
+//! jobs among themselves. Every implementation seals secrets and patient
 //! data with the node key ([`crate::seal`]) before they reach the disk: the
 //! local configuration and remotes (they hold API keys), job inputs (query
 //! records), cached databases (the site's records). Job records themselves
@@ -12,8 +14,10 @@
 //! `tokio::task::spawn_blocking` for the large ones (job inputs, caches).
 
 pub mod memory;
+pub mod postgres;
 pub mod redb;
 
+pub use self::postgres::PgStore;
 pub use self::redb::RedbStore;
 pub use memory::MemoryStore;
 
@@ -100,4 +104,81 @@ pub trait NodeStore: Send + Sync + 'static {
         record_ids: &[String],
     ) -> Result<Vec<Option<String>>, StoreError>;
     fn save_lids(&self, ls_url: &str, pairs: &[(String, String)]) -> Result<(), StoreError>;
+}
+
+/// The queue bounds a submission is checked against (SPEC §3): client jobs
+/// that are not final, over all remotes and towards one remote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueBounds {
+    pub max_total: usize,
+    pub max_per_remote: usize,
+}
+
+/// What [`SharedJobs::submit`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// The job and its input are stored, QUEUED, owned by no process.
+    Created,
+    /// The idempotency key names this earlier job; nothing was stored.
+    Existing(String),
+    /// The queue is full; nothing was stored.
+    Full,
+}
+
+/// A job this process still holds, as the lease renewal found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub id: String,
+    /// Another process asked to cancel it (`DELETE /jobs/{id}` there).
+    pub cancel_requested: bool,
+}
+
+/// What several node processes sharing one store need besides
+/// [`NodeStore`]: a job belongs to at most one process at a time (its
+/// owner), for a lease the owner renews; a job whose lease ran out is taken
+/// over by another process (SPEC §3 "Job lifecycle"). Configuration changes
+/// bump a version that every process checks before it uses its copy.
+pub trait SharedJobs: Send + Sync + 'static {
+    /// The version of the local configuration and the remotes: changes with
+    /// every `save_local` and `save_remote`, by any process.
+    fn config_version(&self) -> Result<i64, StoreError>;
+
+    /// Stores a new QUEUED client job with its input, unless the queue is
+    /// full or `idempotency` (key hash, expiry) names an earlier job: one
+    /// decision over every process's jobs.
+    fn submit(
+        &self,
+        job: &JobRecord,
+        input: &[WireRecord],
+        bounds: QueueBounds,
+        idempotency: Option<(&[u8; 32], Millis)>,
+    ) -> Result<SubmitOutcome, StoreError>;
+
+    /// Takes the oldest QUEUED client job that no process holds, towards a
+    /// remote whose peer connection this process holds or may take (see
+    /// [`SharedJobs::hold_peer`]).
+    fn claim_next(&self) -> Result<Option<JobRecord>, StoreError>;
+
+    /// Takes or renews this process's peer lease of `remote_id`: at most one
+    /// process of a node talks to a remote at a time, because a remote keeps
+    /// one connection per node (SPEC §3a). False when another live process
+    /// holds it. The lease is renewed with the jobs towards that remote.
+    fn hold_peer(&self, remote_id: &str) -> Result<bool, StoreError>;
+
+    /// Takes one job that is not final, if no process holds it or its
+    /// holder's lease ran out.
+    fn claim(&self, id: &str) -> Result<Option<JobRecord>, StoreError>;
+
+    /// Takes jobs that are not final and whose holder's lease ran out
+    /// (a process died), except `mine` (jobs this process runs).
+    fn claim_expired(&self, mine: &[String]) -> Result<Vec<JobRecord>, StoreError>;
+
+    /// Extends the lease of `ids`; returns those this process still holds.
+    fn renew(&self, ids: &[String]) -> Result<Vec<Held>, StoreError>;
+
+    /// Gives a QUEUED job back to the queue (a process stopping).
+    fn release(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Asks the process holding a job to cancel it.
+    fn request_cancel(&self, id: &str) -> Result<(), StoreError>;
 }

@@ -54,7 +54,7 @@ fn io<E: Into<::redb::Error>>(e: E) -> StoreError {
 /// Associated data of a sealed value: a kind and the parts naming whose it
 /// is, each length-prefixed so that no two different lists encode alike
 /// (URLs and ids may contain any separator).
-fn context(kind: &str, parts: &[&str]) -> Vec<u8> {
+pub(crate) fn context(kind: &str, parts: &[&str]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     out.extend_from_slice(b"sel-node-store/");
     out.extend_from_slice(kind.as_bytes());
