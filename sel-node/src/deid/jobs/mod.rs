@@ -16,6 +16,7 @@
 //! transformed text. Texts stay in memory only while their job runs.
 
 pub mod model;
+pub mod pg_store;
 pub mod request;
 pub mod routes;
 pub mod service;
@@ -28,6 +29,7 @@ use std::time::Duration;
 pub use model::{
     DeliveryError, DocumentMeta, JobRecord, JobStatus, Method, SpanMeta, WebhookDelivery,
 };
+pub use pg_store::PgJobStore;
 pub use routes::routes;
 pub use service::{JobService, JobServiceError, SubmitError};
 pub use store::{DB_FILE, JobStore, JobStoreError, MemoryJobStore, RedbJobStore};

@@ -30,6 +30,7 @@
 pub mod categories;
 pub mod file_store;
 pub mod format;
+pub mod pg_store;
 pub mod redb_store;
 pub mod store;
 
@@ -48,6 +49,7 @@ use crate::seal::NodeKey;
 pub use categories::{LABEL_CATEGORIES, active_categories, category_of};
 pub use file_store::FileTokenStore;
 pub use format::{TokenKind, TokenParts};
+pub use pg_store::PgTokenStore;
 pub use redb_store::{RedbTokenStore, TOKENS_DB_FILE};
 pub use store::{Mapping, MemoryTokenStore, StoreError, TokenStore};
 
@@ -232,6 +234,18 @@ impl TokenService {
     ) -> Result<TokenService, TokenError> {
         let store: Arc<dyn TokenStore> =
             Arc::new(RedbTokenStore::open(&data_dir.join(TOKENS_DB_FILE))?);
+        Self::open_on(store, data_dir, node_key, enable_file_backend)
+    }
+
+    /// The service over `store` (the embedded file or the shared
+    /// database), with the development file in `data_dir` only if
+    /// `enable_file_backend`.
+    pub fn open_on(
+        store: Arc<dyn TokenStore>,
+        data_dir: &Path,
+        node_key: &NodeKey,
+        enable_file_backend: bool,
+    ) -> Result<TokenService, TokenError> {
         let file: Option<Arc<dyn TokenStore>> = if enable_file_backend {
             tracing::warn!(
                 "the File token backend is enabled: it stores PHI values in clear (development only)"
