@@ -144,11 +144,13 @@ where
 async fn receiver() -> (String, Arc<Mutex<HashMap<String, usize>>>) {
     let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     let s = seen.clone();
-    let route = warp::post().and(warp::body::json()).map(move |body: Value| {
-        let id = body["job_id"].as_str().unwrap_or_default().to_string();
-        *s.lock().unwrap().entry(id).or_default() += 1;
-        warp::reply()
-    });
+    let route = warp::post()
+        .and(warp::body::json())
+        .map(move |body: Value| {
+            let id = body["job_id"].as_str().unwrap_or_default().to_string();
+            *s.lock().unwrap().entry(id).or_default() += 1;
+            warp::reply()
+        });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(warp::serve(route).incoming(listener).run());
@@ -328,7 +330,11 @@ async fn two_services_on_one_database_act_as_one_and_store_nothing_in_clear() {
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), JOBS);
         for id in &ids {
-            assert_eq!(seen.get(id), Some(&1), "job {id} ran or was announced twice");
+            assert_eq!(
+                seen.get(id),
+                Some(&1),
+                "job {id} ran or was announced twice"
+            );
         }
     }
 

@@ -104,7 +104,10 @@ impl JobStore for PgJobStore {
                     )
                     .await?;
                 client
-                    .execute(&statement, &[&id, &status, &json, &finished, &owner, &lease])
+                    .execute(
+                        &statement,
+                        &[&id, &status, &json, &finished, &owner, &lease],
+                    )
                     .await?;
                 Ok(())
             })
@@ -142,9 +145,7 @@ impl JobStore for PgJobStore {
                         &[],
                     )
                     .await?;
-                rows.iter()
-                    .map(|r| r.try_get(0).map_err(row_err))
-                    .collect()
+                rows.iter().map(|r| r.try_get(0).map_err(row_err)).collect()
             })
             .map_err(io)?;
         rows.iter().map(|json| decode(json, None)).collect()
@@ -248,7 +249,9 @@ impl JobStore for PgJobStore {
                         Ok(json) => json,
                         Err(e) => return Ok(Err(e)),
                     };
-                    let finished = job.finished_ms.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+                    let finished = job
+                        .finished_ms
+                        .map(|t| i64::try_from(t).unwrap_or(i64::MAX));
                     tx.execute(
                         "UPDATE deid_jobs SET status = $2, record = $3, finished_ms = $4,
                              owner = NULL, lease_until = NULL

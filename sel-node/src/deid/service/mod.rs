@@ -33,10 +33,10 @@ pub use auth::{auth, caller};
 pub use deidentify::{Tokenizer, TokenizerError};
 pub use error::ServiceError;
 pub use keys::{Caller, MasterKey};
+pub use pg_store::PgServiceStore;
 pub use secrets::DeidSecrets;
 pub use server::{RunningDeid, routes, run, serve, start, start_with_master};
 pub use settings::{DeidSettings, MAX_TEXT_CHARS, PolicyAction};
-pub use pg_store::PgServiceStore;
 pub use store::{MemoryServiceStore, RedbServiceStore, ServiceStore, SharedStore, StoredCategory};
 
 use crate::deid::{Engine, EngineHandle};

@@ -82,7 +82,12 @@ impl PgServiceStore {
                     )
                     .await?;
                 rows.iter()
-                    .map(|r| Ok((r.try_get(0).map_err(row_err)?, r.try_get(1).map_err(row_err)?)))
+                    .map(|r| {
+                        Ok((
+                            r.try_get(0).map_err(row_err)?,
+                            r.try_get(1).map_err(row_err)?,
+                        ))
+                    })
                     .collect()
             })
             .map_err(io)?;

@@ -27,8 +27,8 @@ use crate::deid::tokens::{PgTokenStore, TokenError, TokenService};
 
 use super::error::recover;
 use super::keys::MasterKey;
-use super::secrets::DeidSecrets;
 use super::pg_store::PgServiceStore;
+use super::secrets::DeidSecrets;
 use super::store::{RedbServiceStore, STORE_FILE, SharedStore, service_store_key};
 use super::{
     DeidService, ServiceConfig, Tokenizer, TokenizerError, admin, auth, categories, deidentify,
@@ -122,8 +122,7 @@ pub async fn start(
     let Some(_) = settings.deid.listen else {
         return Ok(None);
     };
-    let master =
-        MasterKey::from_env(&settings.deid.master_key_env).map_err(anyhow::Error::msg)?;
+    let master = MasterKey::from_env(&settings.deid.master_key_env).map_err(anyhow::Error::msg)?;
     start_with_master(settings, node_key, tls, master).await
 }
 

@@ -359,7 +359,10 @@ mod tests {
         assert_eq!(again.categories().unwrap().len(), 1);
         assert_eq!(again.keys().unwrap().len(), 2);
         assert!(matches!(
-            PgServiceStore::open(pg.clone(), service_store_key(&NodeKey::from_bytes(&[8; 32]))),
+            PgServiceStore::open(
+                pg.clone(),
+                service_store_key(&NodeKey::from_bytes(&[8; 32]))
+            ),
             Err(StoreError::Unseal(_))
         ));
         assert!(matches!(

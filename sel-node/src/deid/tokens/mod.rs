@@ -27,6 +27,7 @@
 //! secrets: it selects a *namespace* derived from it under the root key, so
 //! tokens made with one `secret_key` differ from, and do not resolve under,
 //! another (or none), while a leaked `secret_key` alone computes nothing.
+pub mod bench;
 pub mod categories;
 pub mod file_store;
 pub mod format;

@@ -93,7 +93,11 @@ impl TokenStore for PgTokenStore {
                          WHERE d.value_index <> m.i LIMIT 1",
                     )
                     .await?;
-                if !tx.query(&clash, &[&scope, &tokens, &indexes]).await?.is_empty() {
+                if !tx
+                    .query(&clash, &[&scope, &tokens, &indexes])
+                    .await?
+                    .is_empty()
+                {
                     // Dropping the transaction rolls the batch back.
                     return Err(InsertError::Collision);
                 }
