@@ -7,6 +7,8 @@
 //! * [`request`]: reading and checking a submission;
 //! * [`service`]: admission, workers, webhooks, TTL cleanup, restart;
 //! * [`store`]: the metadata store ([`JobStore`], redb and memory);
+//! * [`pg_store`]: the metadata store on PostgreSQL, with the leases that let
+//!   several processes share it;
 //! * [`webhook`]: canonical JSON, signatures and delivery;
 //! * [`routes`]: the HTTP routes.
 //!

@@ -2,7 +2,8 @@
 //! PHI processing API's `storage_type`.
 //!
 //! * [`Backend::TokenBased`] (`DynamoDBTokenBased`): deterministic stored
-//!   tokens in the embedded store ([`RedbTokenStore`], `deid-tokens.redb`),
+//!   tokens in the embedded store ([`RedbTokenStore`], `deid-tokens.redb`) or,
+//!   with `store = "postgres://…"`, in PostgreSQL ([`PgTokenStore`]),
 //!   token→value and value→token.
 //! * [`Backend::GroupedByRecord`] (`DynamoDBGroupedByRecord`): the same, but
 //!   every mapping lives under a record id, and resolves only there.
