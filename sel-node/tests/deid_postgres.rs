@@ -373,3 +373,134 @@ async fn two_services_on_one_database_act_as_one_and_store_nothing_in_clear() {
     a.running.shutdown().await;
     b.running.shutdown().await;
 }
+
+/// A `sel-node deid serve` process on the shared database (plain HTTP), with
+/// its own data directory and the node key file given.
+struct Process {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Process {
+    fn start(url: &str, dir: &std::path::Path, key_file: &std::path::Path) -> Process {
+        use std::io::{BufRead, BufReader};
+        std::fs::create_dir_all(dir).unwrap();
+        let config = dir.join("node.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = {:?}\nnode_key_file = {:?}\n[deid]\nlisten = \"127.0.0.1:0\"\nmaster_key_env = \"DEID_PG_TEST_MASTER\"\n",
+                dir.display().to_string(),
+                key_file.display().to_string(),
+            ),
+        )
+        .unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sel-node"))
+            .args(["deid", "serve", "--insecure-http", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env("DEID_PG_TEST_MASTER", MASTER)
+            .env("SEL_STORE", url)
+            .env_remove("SEL_NODE_KEY")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the service logs its address before its stderr ends")
+                .unwrap();
+            if line.contains("de-id service started") {
+                let at = line.find("deid=").unwrap() + 5;
+                break line[at..].split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining stderr so the process never blocks on it.
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+        Process {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sel_node_processes_share_tokens_and_keys() {
+    let Some(url) = testing::fresh_database("deid_two_processes") else {
+        return;
+    };
+    let root = TempDir(std::env::temp_dir().join(format!(
+        "deid-pg-procs-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    )));
+    std::fs::create_dir_all(&root.0).unwrap();
+    let key_file = root.0.join("node.key");
+    NodeKey::generate_file(&key_file).unwrap();
+    let one = Process::start(&url, &root.0.join("one"), &key_file);
+    let two = Process::start(&url, &root.0.join("two"), &key_file);
+    let http = client();
+    let post = |base: &str, path: &str, key: &str, body: Value| {
+        http.post(format!("{base}{path}"))
+            .header("API-Key", key)
+            .json(&body)
+            .send()
+    };
+    let q = "?storage_type=DynamoDBTokenBased";
+    let r = post(
+        &one.base,
+        &format!("/tokenize/tokenize{q}"),
+        MASTER,
+        json!({"phi_type": "name", "value": NAME}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = post(
+        &two.base,
+        &format!("/lookup/token2value{q}"),
+        MASTER,
+        json!({"token": token}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["value"], NAME);
+
+    let r = post(
+        &two.base,
+        "/admin/keys",
+        MASTER,
+        json!({"label": KEY_LABEL}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let api_key = r.json::<Value>().await.unwrap()["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    eventually("a key made in process two works in process one", || async {
+        http.get(format!("{}/admin/keys/me", one.base))
+            .header("API-Key", &api_key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == StatusCode::OK
+    })
+    .await;
+}
