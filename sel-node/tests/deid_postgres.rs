@@ -383,13 +383,23 @@ struct Process {
 
 impl Process {
     fn start(url: &str, dir: &std::path::Path, key_file: &std::path::Path) -> Process {
+        Self::start_with(url, dir, key_file, "")
+    }
+
+    /// With `extra` appended to the `[deid]` section.
+    fn start_with(
+        url: &str,
+        dir: &std::path::Path,
+        key_file: &std::path::Path,
+        extra: &str,
+    ) -> Process {
         use std::io::{BufRead, BufReader};
         std::fs::create_dir_all(dir).unwrap();
         let config = dir.join("node.toml");
         std::fs::write(
             &config,
             format!(
-                "data_dir = {:?}\nnode_key_file = {:?}\n[deid]\nlisten = \"127.0.0.1:0\"\nmaster_key_env = \"DEID_PG_TEST_MASTER\"\n",
+                "data_dir = {:?}\nnode_key_file = {:?}\n[deid]\nlisten = \"127.0.0.1:0\"\nmaster_key_env = \"DEID_PG_TEST_MASTER\"\n{extra}",
                 dir.display().to_string(),
                 key_file.display().to_string(),
             ),
@@ -503,4 +513,75 @@ async fn two_sel_node_processes_share_tokens_and_keys() {
             == StatusCode::OK
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jobs_of_a_killed_process_end_failed_and_are_answered_by_another() {
+    let Some(url) = testing::fresh_database("deid_killed_process") else {
+        return;
+    };
+    let root = TempDir(std::env::temp_dir().join(format!(
+        "deid-pg-kill-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    )));
+    std::fs::create_dir_all(&root.0).unwrap();
+    let key_file = root.0.join("node.key");
+    NodeKey::generate_file(&key_file).unwrap();
+    let lease = "job_lease_secs = 1\n";
+    let mut doomed = Process::start_with(&url, &root.0.join("doomed"), &key_file, lease);
+    let survivor = Process::start_with(&url, &root.0.join("survivor"), &key_file, lease);
+    let http = client();
+    // Far more text than the doomed process can get through before it is
+    // killed: its jobs are running or queued when it dies.
+    let documents: Vec<Value> = (0..400)
+        .map(|i| json!({"id": format!("d{i}"), "text": note(i).repeat(40)}))
+        .collect();
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let r = http
+            .post(format!("{}/jobs", doomed.base))
+            .header("API-Key", MASTER)
+            .json(&json!({"documents": documents, "method": "mask"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        ids.push(
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    doomed.child.kill().unwrap();
+    doomed.child.wait().unwrap();
+    let mut restarted = 0;
+    for id in &ids {
+        let get = || async {
+            let r = http
+                .get(format!("{}/jobs/{id}", survivor.base))
+                .header("API-Key", MASTER)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "any process answers the job");
+            r.json::<Value>().await.unwrap()
+        };
+        eventually(
+            "a killed process's job ends, seen from the survivor",
+            || async {
+                let r = get().await;
+                r["status"] == "done" || r["status"] == "failed"
+            },
+        )
+        .await;
+        // Terminal: it does not change any more.
+        let last = get().await;
+        if last["status"] == "failed" {
+            assert_eq!(last["error"], "service restarted", "{last}");
+            restarted += 1;
+        }
+    }
+    assert!(restarted > 0, "the kill left unfinished jobs behind");
 }

@@ -231,7 +231,10 @@ fn open_stores(settings: &Settings, node_key: &NodeKey) -> anyhow::Result<Stores
                 file_backend,
             )
             .context("opening the de-id token store")?;
-            let jobs = PgJobStore::new(pg, jobs::pg_store::DEFAULT_LEASE);
+            let jobs = PgJobStore::new(
+                pg,
+                std::time::Duration::from_secs(settings.deid.job_lease_secs),
+            );
             Ok(Stores {
                 service,
                 tokens,
