@@ -40,6 +40,35 @@ pub enum DeidCommand {
     /// Run the de-identification service alone (HTTPS on `[deid] listen`,
     /// with the node's settings, key and TLS material; see `serve --help`).
     Serve(Box<crate::cli::serve::ServeArgs>),
+    /// Measure token lookups per second (value→token, token→value) on the
+    /// embedded store or a PostgreSQL database (use a scratch database:
+    /// synthetic values are written under a namespace of their own).
+    BenchTokens(BenchTokensArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTokensArgs {
+    /// `embedded` (a redb file in a temporary directory) or a
+    /// `postgres://` URL.
+    #[arg(
+        long,
+        env = "SEL_STORE",
+        hide_env_values = true,
+        default_value = "embedded"
+    )]
+    pub store: crate::settings::StoreLocation,
+    /// Values stored before the lookups.
+    #[arg(long, default_value_t = 10_000)]
+    pub values: usize,
+    /// Lookups of each kind.
+    #[arg(long, default_value_t = 20_000)]
+    pub lookups: usize,
+    /// Threads looking up at once.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Extra CA certificates (PEM) for a database reached over TLS.
+    #[arg(long, value_name = "FILE.pem")]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +150,7 @@ pub fn run(args: &DeidArgs) -> ExitCode {
             }
             Err(code) => code,
         },
+        DeidCommand::BenchTokens(a) => bench_tokens(a),
         DeidCommand::Detect(a) => match engine(a) {
             Ok(e) => process(a, |id, text, out| {
                 let spans = e.detect(text);
@@ -377,4 +407,44 @@ fn run_eval(a: &EvalArgs) -> ExitCode {
         }
     }
     ExitCode::from(EXIT_OK)
+}
+
+/// `sel-node deid bench-tokens`: prints one JSON line with the rates.
+fn bench_tokens(a: &BenchTokensArgs) -> ExitCode {
+    use crate::deid::tokens::{PgTokenStore, RedbTokenStore, TokenStore, bench};
+    use crate::settings::StoreLocation;
+    use std::sync::Arc;
+    let scratch = std::env::temp_dir().join(format!(
+        "sel-bench-tokens-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let opened: Result<Arc<dyn TokenStore>, String> = match &a.store {
+        StoreLocation::Embedded => {
+            RedbTokenStore::open(&scratch.join(crate::deid::tokens::TOKENS_DB_FILE))
+                .map(|s| Arc::new(s) as Arc<dyn TokenStore>)
+                .map_err(|e| e.to_string())
+        }
+        StoreLocation::Postgres { url } => {
+            crate::deid::pg_schema::connect(url, a.ca_bundle.as_deref())
+                .map(|pg| Arc::new(PgTokenStore::new(pg)) as Arc<dyn TokenStore>)
+                .map_err(|e| e.to_string())
+        }
+    };
+    let outcome = opened.and_then(|store| {
+        bench::run(store, a.values, a.lookups, a.threads).map_err(|e| e.to_string())
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    match outcome {
+        Ok(report) => {
+            let mut line = serde_json::to_value(&report).unwrap_or_default();
+            line["store"] = serde_json::Value::String(a.store.display());
+            println!("{line}");
+            ExitCode::from(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("sel-node deid bench-tokens: {e}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
 }

@@ -21,6 +21,7 @@ pub mod handle;
 pub mod jobs;
 mod names;
 mod patterns;
+pub mod pg_schema;
 pub mod phi_api;
 pub mod policy;
 mod prefilter;

@@ -7,6 +7,8 @@
 //! * [`request`]: reading and checking a submission;
 //! * [`service`]: admission, workers, webhooks, TTL cleanup, restart;
 //! * [`store`]: the metadata store ([`JobStore`], redb and memory);
+//! * [`pg_store`]: the metadata store on PostgreSQL, with the leases that let
+//!   several processes share it;
 //! * [`webhook`]: canonical JSON, signatures and delivery;
 //! * [`routes`]: the HTTP routes.
 //!
@@ -16,6 +18,7 @@
 //! transformed text. Texts stay in memory only while their job runs.
 
 pub mod model;
+pub mod pg_store;
 pub mod request;
 pub mod routes;
 pub mod service;
@@ -28,6 +31,7 @@ use std::time::Duration;
 pub use model::{
     DeliveryError, DocumentMeta, JobRecord, JobStatus, Method, SpanMeta, WebhookDelivery,
 };
+pub use pg_store::PgJobStore;
 pub use routes::routes;
 pub use service::{JobService, JobServiceError, SubmitError};
 pub use store::{DB_FILE, JobStore, JobStoreError, MemoryJobStore, RedbJobStore};

@@ -170,6 +170,15 @@ impl JobRecord {
         self.finished_ms = Some(now);
     }
 
+    /// Fails a job whose process is gone: its texts and its webhook secret
+    /// were only in that process's memory, so no webhook will be sent.
+    pub fn abandon(&mut self, error: &str) {
+        self.finish(JobStatus::Failed, Some(error.to_string()));
+        if let Some(delivery) = self.webhook_delivery.as_mut() {
+            delivery.finished = true;
+        }
+    }
+
     /// The webhook payload of the reference: the terminal record without
     /// the delivery outcome, the method or the bookkeeping timestamps.
     pub fn webhook_payload(&self) -> serde_json::Value {

@@ -122,15 +122,7 @@ impl JobService {
         settings.check().map_err(JobServiceError::Settings)?;
         let tls = crate::tls::client_config(settings.webhook_ca_bundle.as_deref())?;
         let http = crate::tls::http_client(tls)?;
-        let mut recovered = 0;
-        for mut job in store.unfinished()? {
-            job.finish(JobStatus::Failed, Some(RESTARTED.to_string()));
-            if let Some(delivery) = job.webhook_delivery.as_mut() {
-                delivery.finished = true;
-            }
-            store.save(&job)?;
-            recovered += 1;
-        }
+        let recovered = store.fail_abandoned(true, RESTARTED)?;
         if recovered > 0 {
             warn!(
                 jobs = recovered,
@@ -159,6 +151,9 @@ impl JobService {
             tasks.push(tokio::spawn(Arc::clone(&service).worker()));
         }
         tasks.push(tokio::spawn(Arc::clone(&service).cleanup()));
+        if let Some(lease) = service.store.lease() {
+            tasks.push(tokio::spawn(Arc::clone(&service).keep_leases(lease)));
+        }
         *lock(&service.tasks) = tasks;
         Ok(service)
     }
@@ -354,7 +349,20 @@ impl JobService {
             r.started_at = Some(rfc3339(now_millis()));
         });
         if let Some(record) = started {
-            self.save_logged(record).await;
+            let store = Arc::clone(&self.store);
+            match tokio::task::spawn_blocking(move || store.claim(&record)).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => {
+                    // Its lease ran out (this process stalled) and another
+                    // process failed it: running it now would contradict
+                    // the record every process answers.
+                    warn!("job no longer ours to run (lease expired); dropped");
+                    lock(&self.live).remove(&id);
+                    return;
+                }
+                Ok(Err(e)) => warn!(error = %e, "job start not saved"),
+                Err(_) => warn!("job store task failed"),
+            }
         }
         // A fresh salt per job: the hashed text is never kept, so the salt
         // need not outlive the job (and must not be guessable).
@@ -494,6 +502,38 @@ impl JobService {
         };
         tokio::join!(delivering, saving);
         lock(&self.live).remove(&id);
+    }
+
+    /// With a shared store: every third of the lease, writes the records of
+    /// this process's unfinished jobs (so any process answers their
+    /// progress) and extends their leases, then fails the jobs of processes
+    /// whose leases ran out.
+    async fn keep_leases(self: Arc<Self>, lease: std::time::Duration) {
+        let mut tick = tokio::time::interval(lease / 3);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let live: Vec<JobRecord> = lock(&self.live)
+                .values()
+                .filter(|r| !r.status.is_terminal())
+                .cloned()
+                .collect();
+            let store = Arc::clone(&self.store);
+            let outcome = tokio::task::spawn_blocking(move || {
+                store.renew(&live)?;
+                store.fail_abandoned(false, RESTARTED)
+            })
+            .await;
+            match outcome {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => warn!(jobs = n, "jobs of a stopped process marked failed"),
+                Ok(Err(e)) => warn!(error = %e, "job leases not renewed"),
+                Err(_) => warn!("job lease task failed"),
+            }
+        }
     }
 
     /// Deletes terminal records older than the TTL, every cleanup interval.

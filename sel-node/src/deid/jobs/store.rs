@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -40,6 +41,46 @@ pub trait JobStore: Send + Sync + 'static {
     /// Deletes every terminal record that finished before `cutoff_ms`
     /// (Unix milliseconds); returns how many.
     fn purge_finished_before(&self, cutoff_ms: u64) -> Result<usize, JobStoreError>;
+
+    /// How long this process's claim on a job lasts unless renewed, for a
+    /// store several processes share; `None` (the default) for a store one
+    /// process owns alone, where no job can outlive its process unnoticed.
+    fn lease(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Moves `job` (a queued job of this process, now `running`) to running:
+    /// `Ok(false)` if it is no longer this process's to run (its lease ran
+    /// out and another process failed it). The default saves it.
+    fn claim(&self, job: &JobRecord) -> Result<bool, JobStoreError> {
+        self.save(job)?;
+        Ok(true)
+    }
+
+    /// Writes the current records of this process's unfinished jobs and
+    /// extends their leases (every third of [`JobStore::lease`]). The
+    /// default does nothing: without a lease there is nothing to renew.
+    fn renew(&self, _live: &[JobRecord]) -> Result<(), JobStoreError> {
+        Ok(())
+    }
+
+    /// Marks failed with `error` ([`JobRecord::abandon`]) every unfinished
+    /// job that no running process works on any more, and returns how many.
+    /// Called at start (`at_start`) and, with a lease, every third of it.
+    /// The default, for a store one process owns, takes every unfinished
+    /// job at start (the process that ran them is gone) and none later.
+    fn fail_abandoned(&self, at_start: bool, error: &str) -> Result<usize, JobStoreError> {
+        if !at_start {
+            return Ok(0);
+        }
+        let mut failed = 0;
+        for mut job in self.unfinished()? {
+            job.abandon(error);
+            self.save(&job)?;
+            failed += 1;
+        }
+        Ok(failed)
+    }
 }
 
 /// A store in memory (tests, and nodes that keep no data directory).
@@ -218,11 +259,12 @@ impl JobStore for RedbJobStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::model::{JobStatus, Method, new_job_id};
     use super::*;
 
-    fn exercise(store: &dyn JobStore) {
+    /// The contract every implementation must meet.
+    pub(crate) fn exercise(store: &dyn JobStore) {
         let mut queued = JobRecord::queued(new_job_id(), Method::Mask, 1, false);
         let mut done = JobRecord::queued(new_job_id(), Method::Redact, 2, true);
         store.save(&queued).unwrap();

@@ -83,7 +83,7 @@ impl DeidService {
         serde_json::json!({ "categories": all })
     }
 
-    fn lock_categories(&self) -> std::sync::MutexGuard<'_, Vec<StoredCategory>> {
+    pub(super) fn lock_categories(&self) -> std::sync::MutexGuard<'_, Vec<StoredCategory>> {
         self.categories.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -96,8 +96,17 @@ impl DeidService {
         })
     }
 
+    /// With a shared store, reads what other processes changed first, so a
+    /// change is checked against the current categories.
+    fn refresh_before_change(&self) -> Result<(), ServiceError> {
+        self.refresh_from_store()
+            .map(|_| ())
+            .map_err(|e| ServiceError::internal(e.to_string()))
+    }
+
     /// Adds a category: validated, engine built, persisted, swapped in.
     fn add_category(&self, new: StoredCategory) -> Result<serde_json::Value, ServiceError> {
+        self.refresh_before_change()?;
         let mut user = self.lock_categories();
         let name = &new.category.name;
         if user.iter().any(|c| &c.category.name == name)
@@ -124,6 +133,7 @@ impl DeidService {
 
     /// Removes a user category (404 unknown, 409 built-in).
     fn remove_category(&self, name: &str) -> Result<serde_json::Value, ServiceError> {
+        self.refresh_before_change()?;
         let mut user = self.lock_categories();
         let Some(index) = user.iter().position(|c| c.category.name == name) else {
             if self.builtin_names(&user).iter().any(|b| b == name) {

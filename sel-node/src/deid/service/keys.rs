@@ -9,8 +9,10 @@
 //! known one in constant time (`subtle`), without stopping at a match, so
 //! the time taken says nothing about which key, or how much of one, was
 //! right. Expiry and revocation are checked on every request: the records
-//! are held in memory (this process is their only writer) and refreshed on
-//! every change.
+//! are held in memory and refreshed on every change this process makes;
+//! with a store shared by several processes (PostgreSQL), also within
+//! [`super::STORE_REFRESH`] of a change another process made
+//! ([`super::DeidService::refresh_from_store`]).
 
 use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -237,10 +239,21 @@ impl KeyRing {
         Ok(NewKey { record, api_key })
     }
 
+    /// Replaces the records held in memory with the store's (another
+    /// process sharing the store may have created or revoked keys).
+    pub fn reload(&self) -> Result<(), StoreError> {
+        let fresh = self.store.keys()?;
+        *self.named.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+
     /// Marks `key_id` revoked; `Ok(None)` if unknown. Revoking twice keeps
-    /// the first time.
+    /// the first time. Reads the store first, so a key another process
+    /// created (or revoked) is known.
     pub fn revoke(&self, key_id: &str, now: u64) -> Result<Option<KeyRecord>, StoreError> {
+        let fresh = self.store.keys()?;
         let mut named = self.named.write().unwrap_or_else(|p| p.into_inner());
+        *named = fresh;
         let Some(record) = named.iter_mut().find(|r| r.key_id == key_id) else {
             return Ok(None);
         };

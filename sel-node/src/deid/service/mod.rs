@@ -18,6 +18,7 @@ pub mod deidentify;
 pub mod error;
 pub mod keys;
 pub mod page;
+pub mod pg_store;
 pub mod rate;
 pub mod secrets;
 pub mod server;
@@ -26,13 +27,15 @@ pub mod store;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 pub use auth::{auth, caller};
 pub use deidentify::{Tokenizer, TokenizerError};
 pub use error::ServiceError;
 pub use keys::{Caller, MasterKey};
+pub use pg_store::PgServiceStore;
 pub use secrets::DeidSecrets;
-pub use server::{RunningDeid, routes, run, serve, start};
+pub use server::{RunningDeid, routes, run, serve, start, start_with_master};
 pub use settings::{DeidSettings, MAX_TEXT_CHARS, PolicyAction};
 pub use store::{MemoryServiceStore, RedbServiceStore, ServiceStore, SharedStore, StoredCategory};
 
@@ -92,7 +95,15 @@ pub struct DeidService {
     categories: Mutex<Vec<StoredCategory>>,
     secrets: DeidSecrets,
     tokenizer: OnceLock<Arc<dyn Tokenizer>>,
+    /// The store's generation when keys and categories were last read
+    /// (`None` for a store this process alone writes).
+    generation: Mutex<Option<i64>>,
 }
+
+/// How often a service on a shared store (PostgreSQL) looks for keys and
+/// categories changed by another process: the bound on how long a key
+/// created or revoked, or a category changed, elsewhere takes to count here.
+pub const STORE_REFRESH: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for DeidService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -111,6 +122,7 @@ impl DeidService {
         master: MasterKey,
         secrets: DeidSecrets,
     ) -> Result<Arc<DeidService>, StartError> {
+        let generation = store.generation()?;
         let keys = KeyRing::new(&master, Arc::clone(&store))?;
         let mut categories = store.categories()?;
         categories.sort_by(|a, b| a.category.name.cmp(&b.category.name));
@@ -125,7 +137,65 @@ impl DeidService {
             categories: Mutex::new(categories),
             secrets,
             tokenizer: OnceLock::new(),
+            generation: Mutex::new(generation),
         }))
+    }
+
+    /// With a store other processes write too: if it changed since keys
+    /// and categories were last read, reads them again (and swaps in an
+    /// engine built with the categories, if they differ). Returns whether
+    /// anything was read. Blocking (reads the store, may build an engine).
+    pub fn refresh_from_store(&self) -> Result<bool, StartError> {
+        let Some(now) = self.store.generation()? else {
+            return Ok(false);
+        };
+        if *self.generation.lock().unwrap_or_else(|p| p.into_inner()) == Some(now) {
+            return Ok(false);
+        }
+        // Read after the generation: a change in between is read now and
+        // read again next time, never missed.
+        self.keys.reload()?;
+        let mut stored = self.store.categories()?;
+        stored.sort_by(|a, b| a.category.name.cmp(&b.category.name));
+        {
+            let mut user = self.lock_categories();
+            if *user != stored {
+                let plain: Vec<_> = stored.iter().map(|c| c.category.clone()).collect();
+                self.engine.replace(Engine::with_categories(&plain)?);
+                *user = stored;
+            }
+        }
+        *self.generation.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+        Ok(true)
+    }
+
+    /// With a shared store, a task that calls
+    /// [`DeidService::refresh_from_store`] every [`STORE_REFRESH`]; `None`
+    /// for a store this process alone writes. Must be called within a tokio
+    /// runtime; abort the task to stop it.
+    pub fn follow_store(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        self.generation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+            .then(|| {
+                let service = Arc::clone(self);
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(STORE_REFRESH);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        tick.tick().await;
+                        let s = Arc::clone(&service);
+                        match tokio::task::spawn_blocking(move || s.refresh_from_store()).await {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(e)) => {
+                                tracing::warn!(error = %e, "keys and categories not refreshed")
+                            }
+                            Err(_) => tracing::warn!("store refresh task failed"),
+                        }
+                    }
+                })
+            })
     }
 
     /// The engine every part detects with (categories take effect in it).

@@ -20,12 +20,14 @@ use warp::http::{HeaderValue, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use crate::deid::jobs::{self, JobService, JobSettings, RedbJobStore};
+use crate::deid::jobs::{self, JobService, JobSettings, JobStore, PgJobStore, RedbJobStore};
+use crate::deid::pg_schema;
 use crate::deid::phi_api::{self, PhiApi};
-use crate::deid::tokens::{TokenError, TokenService};
+use crate::deid::tokens::{PgTokenStore, TokenError, TokenService};
 
 use super::error::recover;
 use super::keys::MasterKey;
+use super::pg_store::PgServiceStore;
 use super::secrets::DeidSecrets;
 use super::store::{RedbServiceStore, STORE_FILE, SharedStore, service_store_key};
 use super::{
@@ -34,7 +36,7 @@ use super::{
 };
 use crate::https::{self, ConnectionLimits, RunningServer};
 use crate::seal::NodeKey;
-use crate::settings::Settings;
+use crate::settings::{Settings, StoreLocation};
 
 /// `GET /health` (no key), as the reference.
 fn health() -> BoxedFilter<(Response,)> {
@@ -117,41 +119,51 @@ pub async fn start(
     node_key: &NodeKey,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> anyhow::Result<Option<RunningDeid>> {
+    let Some(_) = settings.deid.listen else {
+        return Ok(None);
+    };
+    let master = MasterKey::from_env(&settings.deid.master_key_env).map_err(anyhow::Error::msg)?;
+    start_with_master(settings, node_key, tls, master).await
+}
+
+/// [`start`] with the master key given rather than read from the
+/// environment (for embedding, and for tests that run several services in
+/// one process).
+pub async fn start_with_master(
+    settings: &Settings,
+    node_key: &NodeKey,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    master: MasterKey,
+) -> anyhow::Result<Option<RunningDeid>> {
     let deid = &settings.deid;
     let Some(addr) = deid.listen else {
         return Ok(None);
     };
-    let master = MasterKey::from_env(&deid.master_key_env).map_err(anyhow::Error::msg)?;
     let secrets = match &deid.secret_file {
         Some(path) => DeidSecrets::from_file(path).map_err(anyhow::Error::msg)?,
         None => DeidSecrets::from_node_key(node_key),
     };
-    let path = settings.data_dir.join(STORE_FILE);
-    let store_key = service_store_key(node_key);
     let config = ServiceConfig::from_settings(deid);
-    let service = tokio::task::spawn_blocking(move || -> anyhow::Result<Arc<DeidService>> {
-        let store: SharedStore =
-            Arc::new(RedbServiceStore::open(&path, store_key).context("opening the de-id store")?);
+    // Opened in place, a short block at start (the node key cannot move to
+    // another thread); the PostgreSQL driver runs on its own runtime.
+    let stores = open_stores(settings, node_key)?;
+    let Stores {
+        service: store,
+        tokens,
+        jobs: jobs_store,
+    } = stores;
+    let service = tokio::task::spawn_blocking(move || {
         DeidService::new(config, store, master, secrets).context("starting the de-id service")
     })
     .await
     .context("starting the de-id service")??;
+    let follower = service.follow_store();
     let service_auth = auth::auth(service.clone());
-    let tokens = Arc::new(
-        TokenService::open_in(&settings.data_dir, node_key, deid.dev_file_backend)
-            .context("opening the de-id token store")?,
-    );
+    let tokens = Arc::new(tokens);
     service.set_tokenizer(Arc::new(TokenPolicy(tokens.clone())));
     let phi_api = Arc::new(PhiApi::new(service.engine(), tokens));
-    let jobs_store = {
-        let path = settings.data_dir.join(jobs::DB_FILE);
-        tokio::task::spawn_blocking(move || RedbJobStore::open(&path))
-            .await
-            .context("opening the de-id job store")?
-            .context("opening the de-id job store")?
-    };
     let jobs = JobService::start(
-        Arc::new(jobs_store),
+        jobs_store,
         service.engine(),
         JobSettings {
             // The service's body cap applies first (in `auth`); a job's texts
@@ -168,14 +180,76 @@ pub async fn start(
         jobs::routes(jobs.clone(), service_auth.clone()),
     ];
     let server = serve(addr, tls, routes(service, parts)).await?;
-    tracing::info!(deid = %server.local_addr(), "de-id service started");
-    Ok(Some(RunningDeid { server, jobs }))
+    tracing::info!(deid = %server.local_addr(), store = %settings.store.display(), "de-id service started");
+    Ok(Some(RunningDeid {
+        server,
+        jobs,
+        follower,
+    }))
 }
 
-/// The running service: its listener and the job workers behind it.
+/// The three stores of the service, on the node's `store`.
+struct Stores {
+    service: SharedStore,
+    tokens: TokenService,
+    jobs: Arc<dyn JobStore>,
+}
+
+/// Opens the stores where the node's `store` setting says: redb files in
+/// the data directory (`embedded`, the default), or the tables of a
+/// PostgreSQL database (migrated here) that several processes share.
+/// Blocking.
+fn open_stores(settings: &Settings, node_key: &NodeKey) -> anyhow::Result<Stores> {
+    let store_key = service_store_key(node_key);
+    let file_backend = settings.deid.dev_file_backend;
+    match &settings.store {
+        StoreLocation::Embedded => {
+            let service: SharedStore = Arc::new(
+                RedbServiceStore::open(&settings.data_dir.join(STORE_FILE), store_key)
+                    .context("opening the de-id store")?,
+            );
+            let tokens = TokenService::open_in(&settings.data_dir, node_key, file_backend)
+                .context("opening the de-id token store")?;
+            let jobs = RedbJobStore::open(&settings.data_dir.join(jobs::DB_FILE))
+                .context("opening the de-id job store")?;
+            Ok(Stores {
+                service,
+                tokens,
+                jobs: Arc::new(jobs),
+            })
+        }
+        StoreLocation::Postgres { url } => {
+            let pg = pg_schema::connect(url, settings.ca_bundle.as_deref())
+                .context("opening the de-id tables on PostgreSQL")?;
+            let service: SharedStore = Arc::new(
+                PgServiceStore::open(pg.clone(), store_key).context("opening the de-id store")?,
+            );
+            let tokens = TokenService::open_on(
+                Arc::new(PgTokenStore::new(pg.clone())),
+                &settings.data_dir,
+                node_key,
+                file_backend,
+            )
+            .context("opening the de-id token store")?;
+            let jobs = PgJobStore::new(
+                pg,
+                std::time::Duration::from_secs(settings.deid.job_lease_secs),
+            );
+            Ok(Stores {
+                service,
+                tokens,
+                jobs: Arc::new(jobs),
+            })
+        }
+    }
+}
+
+/// The running service: its listener, the job workers behind it and, on a
+/// shared store, the task that follows other processes' changes.
 pub struct RunningDeid {
     server: RunningServer,
     jobs: Arc<JobService>,
+    follower: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningDeid {
@@ -186,6 +260,9 @@ impl RunningDeid {
     /// Stops the listener, then the job workers (queued and running jobs
     /// are marked failed: their texts live only in memory).
     pub async fn shutdown(self) {
+        if let Some(follower) = &self.follower {
+            follower.abort();
+        }
         self.server.shutdown().await;
         self.jobs.shutdown().await;
     }

@@ -110,6 +110,10 @@ pub struct DeidSettings {
     /// Enables `storage_type=File`: token values kept IN CLEAR in a JSON
     /// file (`deid-tokens-dev.json`), for development only. Off by default.
     pub dev_file_backend: bool,
+    /// With `store = "postgres://…"`: seconds a process's claim on its
+    /// async jobs lasts unless renewed (every third of it). After a process
+    /// dies, its jobs are marked failed by another within about 4/3 of it.
+    pub job_lease_secs: u64,
 }
 
 impl Default for DeidSettings {
@@ -124,6 +128,7 @@ impl Default for DeidSettings {
             default_action: PolicyAction::Redact,
             policy: default_policy(),
             dev_file_backend: false,
+            job_lease_secs: 30,
         }
     }
 }
@@ -143,6 +148,7 @@ pub(crate) struct DeidFileSettings {
     #[serde(default)]
     policy: BTreeMap<String, PolicyAction>,
     dev_file_backend: Option<bool>,
+    job_lease_secs: Option<u64>,
 }
 
 impl DeidSettings {
@@ -171,6 +177,9 @@ impl DeidSettings {
         if let Some(v) = file.dev_file_backend {
             self.dev_file_backend = v;
         }
+        if let Some(v) = file.job_lease_secs {
+            self.job_lease_secs = v;
+        }
         for (label, action) in file.policy {
             self.policy.insert(label.to_ascii_uppercase(), action);
         }
@@ -189,6 +198,9 @@ impl DeidSettings {
         }
         if self.rate_limit_burst == 0 {
             return Err(("deid.rate_limit_burst", "must be at least 1".into()));
+        }
+        if !(1..=3600).contains(&self.job_lease_secs) {
+            return Err(("deid.job_lease_secs", "must be 1 to 3600".into()));
         }
         let env_ok = !self.master_key_env.is_empty()
             && self

@@ -21,10 +21,16 @@ use crate::seal::NodeKey;
 /// The service's file inside the node's data directory.
 pub const STORE_FILE: &str = "deid.redb";
 
-const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
-const CATEGORIES: TableDefinition<&str, &[u8]> = TableDefinition::new("categories");
+/// Table names, also the kinds of the PostgreSQL rows and part of every
+/// seal context.
+pub(crate) const KEYS_TABLE: &str = "api_keys";
+pub(crate) const CATEGORIES_TABLE: &str = "categories";
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new(KEYS_TABLE);
+const CATEGORIES: TableDefinition<&str, &[u8]> = TableDefinition::new(CATEGORIES_TABLE);
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-const META_KEY_CHECK: &str = "key_check";
+pub(crate) const META_KEY_CHECK: &str = "key_check";
+/// What the key check seals.
+pub(crate) const KEY_CHECK_PLAIN: &[u8] = b"sel-node deid store";
 
 /// Why the store failed. Names the file or the row kind, never a value.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +76,8 @@ pub struct StoredCategory {
     pub description: String,
 }
 
-/// Storage of keys and categories (a PostgreSQL one comes later).
+/// Storage of keys and categories: memory, redb (one process) or
+/// PostgreSQL (shared by several processes).
 pub trait ServiceStore: Send + Sync {
     fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
     /// Inserts or replaces the key with this `key_id`.
@@ -80,6 +87,12 @@ pub trait ServiceStore: Send + Sync {
     fn put_category(&self, category: &StoredCategory) -> Result<(), StoreError>;
     /// Whether a category of that name was there.
     fn remove_category(&self, name: &str) -> Result<bool, StoreError>;
+    /// For a store other processes write too: a number that changes with
+    /// every write of any process, so a reader can tell cheaply that it must
+    /// reload. `None` (the default) for a store this process alone writes.
+    fn generation(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// The service's own sealing key: derived from the node key for this one
@@ -91,7 +104,7 @@ pub fn service_store_key(node_key: &NodeKey) -> NodeKey {
 }
 
 /// Associated data of a sealed row: table and name, length-prefixed.
-fn context(table: &str, name: &str) -> Vec<u8> {
+pub(crate) fn context(table: &str, name: &str) -> Vec<u8> {
     let mut out = b"sel-node-deid/".to_vec();
     for part in [table, name] {
         out.extend_from_slice(&(part.len() as u64).to_be_bytes());
@@ -158,7 +171,7 @@ impl RedbServiceStore {
                         .map_err(|_| StoreError::Unseal("the key check"))?;
                 }
                 None => {
-                    let sealed = self.key.seal(&ctx, b"sel-node deid store");
+                    let sealed = self.key.seal(&ctx, KEY_CHECK_PLAIN);
                     meta.insert(META_KEY_CHECK, sealed.as_slice()).map_err(io)?;
                 }
             }
@@ -302,6 +315,7 @@ mod tests {
         }
     }
 
+    /// The contract every implementation must meet.
     fn exercise(store: &dyn ServiceStore) {
         store.put_key(&record("a")).unwrap();
         store.put_key(&record("b")).unwrap();
@@ -324,6 +338,37 @@ mod tests {
     #[test]
     fn memory_store() {
         exercise(&MemoryServiceStore::new());
+    }
+
+    #[test]
+    fn postgres_store_meets_the_contract_seals_and_checks_its_key() {
+        use super::super::pg_store::PgServiceStore;
+        let Some(url) = crate::pg::testing::fresh_database("deid_service") else {
+            return;
+        };
+        let pg = crate::deid::pg_schema::connect(&url, None).unwrap();
+        let node = NodeKey::from_bytes(&[9; 32]);
+        let store = PgServiceStore::open(pg.clone(), service_store_key(&node)).unwrap();
+        let before = store.generation().unwrap().unwrap();
+        exercise(&store);
+        store.put_category(&category("ward")).unwrap();
+        assert!(store.generation().unwrap().unwrap() > before);
+        // Another pool (another process) sees the rows.
+        let other_pool = crate::deid::pg_schema::connect(&url, None).unwrap();
+        let again = PgServiceStore::open(other_pool, service_store_key(&node)).unwrap();
+        assert_eq!(again.categories().unwrap().len(), 1);
+        assert_eq!(again.keys().unwrap().len(), 2);
+        assert!(matches!(
+            PgServiceStore::open(
+                pg.clone(),
+                service_store_key(&NodeKey::from_bytes(&[8; 32]))
+            ),
+            Err(StoreError::Unseal(_))
+        ));
+        assert!(matches!(
+            PgServiceStore::open(pg, NodeKey::from_bytes(&[9; 32])),
+            Err(StoreError::Unseal(_))
+        ));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! PHI processing API's `storage_type`.
 //!
 //! * [`Backend::TokenBased`] (`DynamoDBTokenBased`): deterministic stored
-//!   tokens in the embedded store ([`RedbTokenStore`], `deid-tokens.redb`),
+//!   tokens in the embedded store ([`RedbTokenStore`], `deid-tokens.redb`) or,
+//!   with `store = "postgres://…"`, in PostgreSQL ([`PgTokenStore`]),
 //!   token→value and value→token.
 //! * [`Backend::GroupedByRecord`] (`DynamoDBGroupedByRecord`): the same, but
 //!   every mapping lives under a record id, and resolves only there.
@@ -27,9 +28,11 @@
 //! secrets: it selects a *namespace* derived from it under the root key, so
 //! tokens made with one `secret_key` differ from, and do not resolve under,
 //! another (or none), while a leaked `secret_key` alone computes nothing.
+pub mod bench;
 pub mod categories;
 pub mod file_store;
 pub mod format;
+pub mod pg_store;
 pub mod redb_store;
 pub mod store;
 
@@ -48,6 +51,7 @@ use crate::seal::NodeKey;
 pub use categories::{LABEL_CATEGORIES, active_categories, category_of};
 pub use file_store::FileTokenStore;
 pub use format::{TokenKind, TokenParts};
+pub use pg_store::PgTokenStore;
 pub use redb_store::{RedbTokenStore, TOKENS_DB_FILE};
 pub use store::{Mapping, MemoryTokenStore, StoreError, TokenStore};
 
@@ -232,6 +236,18 @@ impl TokenService {
     ) -> Result<TokenService, TokenError> {
         let store: Arc<dyn TokenStore> =
             Arc::new(RedbTokenStore::open(&data_dir.join(TOKENS_DB_FILE))?);
+        Self::open_on(store, data_dir, node_key, enable_file_backend)
+    }
+
+    /// The service over `store` (the embedded file or the shared
+    /// database), with the development file in `data_dir` only if
+    /// `enable_file_backend`.
+    pub fn open_on(
+        store: Arc<dyn TokenStore>,
+        data_dir: &Path,
+        node_key: &NodeKey,
+        enable_file_backend: bool,
+    ) -> Result<TokenService, TokenError> {
         let file: Option<Arc<dyn TokenStore>> = if enable_file_backend {
             tracing::warn!(
                 "the File token backend is enabled: it stores PHI values in clear (development only)"
