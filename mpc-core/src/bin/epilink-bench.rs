@@ -76,7 +76,7 @@ of both parties (party: server/client); seconds is the longer party's clock from
 --check on both: the server sends its shares to the client, which checks the combined result (and
 writes it with --out on the client).
 
---profile lan|wan runs with the profile's knobs (a later --carries overrides its carries).
+--profile lan|wan runs with the profile's knobs (later --carries, --ot, --record-arity override them).
 
 --predict prints the cost engine's exact prediction of the job's bytes, messages and rounds per party
 (OT setup excluded) without running anything.
@@ -182,7 +182,10 @@ fn parse_args() -> Result<Args, String> {
             "--predict" => a.predict = true,
             "--profile" => {
                 let p: Profile = value("--profile")?.parse()?;
-                a.carries = p.carries();
+                let knobs = p.options();
+                a.carries = knobs.carries;
+                a.ot_backend = knobs.ot_backend;
+                a.record_arity = knobs.record_arity;
                 a.profile = Some(p);
             }
             "--check" => a.check = true,
