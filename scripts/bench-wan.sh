@@ -34,6 +34,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 DBS="1000,10000"
 PROFILES="lan,wan700,wan100"
+# The 2PC's own profile (epilink-bench --profile): empty = the library defaults.
+MPC_PROFILE=""
 QUERIES=1
 REPS=1
 PINGS=50
@@ -43,7 +45,7 @@ PROXY_RATE=0
 usage() {
     sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
     echo "Options: --dbs N,N  --profiles lan,wan700,wan100  --queries M  --reps R"
-    echo "         --pings N  --bulk-mb MB  --check  --proxy-rate"
+    echo "         --pings N  --bulk-mb MB  --check  --proxy-rate  --mpc-profile lan|wan"
 }
 die() {
     echo "bench-wan: $*" >&2
@@ -58,6 +60,7 @@ while [ $# -gt 0 ]; do
     --pings) PINGS=${2:?--pings needs a value} && shift ;;
     --bulk-mb) BULK_MB=${2:?--bulk-mb needs a value} && shift ;;
     --check) CHECK="--check" ;;
+    --mpc-profile) MPC_PROFILE="--profile ${2:?--mpc-profile needs lan or wan}" && shift ;;
     --proxy-rate) PROXY_RATE=1 ;;
     -h | --help) usage && exit 0 ;;
     *) usage >&2 && exit 2 ;;
@@ -231,12 +234,12 @@ EOF
 
     for db in ${DBS//,/ }; do
         for rep in $(seq "$REPS"); do
-            spawn ip netns exec "$NS_A" "$BENCH" --db "$db" --queries "$QUERIES" $CHECK \
+            spawn ip netns exec "$NS_A" "$BENCH" --db "$db" --queries "$QUERIES" $CHECK $MPC_PROFILE \
                 --listen "$ADDR_A:$PORT" >"$WORK/server.json" 2>"$WORK/server.err"
             SERVER_PID=$LAST_PID
             # The proxy accepts before it dials A: start B only once A listens.
             wait_listen "$NS_A" "$ADDR_A" "$PORT"
-            if ! ip netns exec "$NS_B" "$BENCH" --db "$db" --queries "$QUERIES" $CHECK \
+            if ! ip netns exec "$NS_B" "$BENCH" --db "$db" --queries "$QUERIES" $CHECK $MPC_PROFILE \
                 --connect "$TARGET" >"$WORK/client.json" 2>"$WORK/client.err"; then
                 cat "$WORK/client.err" "$WORK/server.err" >&2
                 die "epilink-bench failed ($profile, db $db)"
