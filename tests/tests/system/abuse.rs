@@ -609,8 +609,8 @@ fn configured_cases(fed: &Federation, fields: &Value, job: &str, batch: &str) ->
         Case::new("job id of 65 characters", na, "GET", format!("/jobs/{}", "j".repeat(65))).auth(&key).expect(400).says("job id"),
         Case::new("job id with '~'", na, "DELETE", "/jobs/abc~def").auth(&key).expect(400),
         // ---- unknown remote or job (step 5): 404 ----
-        // Site ids have no length bound in SPEC: a long valid id is unknown.
-        Case::new("long unknown remote id", na, "POST", format!("/linkRecord/{long_id}")).auth(&key).json(&good).expect(404).says("unknown remote"),
+        // Site ids are at most 64 characters (SPEC §1): a longer one is malformed.
+        Case::new("remote id beyond 64 characters", na, "POST", format!("/linkRecord/{long_id}")).auth(&key).json(&good).expect(400).says("at most 64"),
         Case::new("unknown remote test", na, "GET", "/test/SITE_C").auth(&key).expect(404),
         Case::new("unknown remote testLS", na, "GET", "/testLS/SITE_C").auth(&key).expect(404),
         Case::new("unknown remote matchRecords", na, "POST", "/matchRecords/SITE_C").auth(&key).json(&json!({"callback": {"url": "https://x.example/"}, "records": [{"fields": fields}]})).expect(404),
