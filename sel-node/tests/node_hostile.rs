@@ -23,7 +23,9 @@ use bytes::Bytes;
 use mpc_core::Party;
 use mpc_core::channel::{Channel, MuxSession};
 use mpc_core::epilink::synth::{Population, SynthOptions};
-use mpc_core::epilink::{JobOptions, JobOutput, Mode, PeerOt, fingerprint, run_job};
+use mpc_core::epilink::{
+    JobOptions, JobOutput, Mode, PeerOt, Profile, ProfileKnobs, fingerprint, run_job,
+};
 use protocol_spec::config::{LinkageConfig, Record};
 use protocol_spec::messages::mainsel::{AlgorithmConfig, InitLocal, InitRemote, JobStatus};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -587,12 +589,14 @@ impl IncomingJobs for HostileJobs {
             write_garbage(channel, &cancel).await;
             return;
         }
-        let opts = JobOptions {
+        let mut opts = JobOptions {
             job_id: announce.job_id.clone(),
             expected_peer_records: Some(announce.query_records),
             cancel,
             ..JobOptions::default()
         };
+        // The knobs of the announced profile, as a real node runs them.
+        announce.profile.apply(&mut opts);
         let _ = run_job(
             channel,
             &ot,
@@ -703,11 +707,13 @@ impl Hostile {
             write_garbage(link.channel, &link.cancelled).await;
             return Err("garbage sent".into());
         }
-        let opts = JobOptions {
+        let mut opts = JobOptions {
             job_id: job_id.into(),
             expected_peer_records: Some(link.database_records),
             ..JobOptions::default()
         };
+        // The node under test has no `mpcProfile` for this remote: the default.
+        Profile::default().apply(&mut opts);
         let out = run_job(
             link.channel,
             &link.ot,
