@@ -992,13 +992,20 @@ async fn a_callback_that_refuses_connections_fails_after_the_configured_attempts
         JobStatus::Done,
         "a failed callback does not change the job"
     );
+    // The other job's callback follows its DONE: wait for it (bounded),
+    // then it must have been delivered, untouched by the failing one.
+    let mut other_delivery = p.a.manager().job(&other.id).unwrap().callback_delivery;
+    for _ in 0..600 {
+        if other_delivery.state == DeliveryState::Delivered {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        other_delivery = p.a.manager().job(&other.id).unwrap().callback_delivery;
+    }
     assert_eq!(
-        p.a.manager()
-            .job(&other.id)
-            .unwrap()
-            .callback_delivery
-            .state,
-        DeliveryState::Delivered
+        other_delivery.state,
+        DeliveryState::Delivered,
+        "{other_delivery:?}"
     );
     p.still_serving("after-refused-callback", &pop).await;
     p.shutdown().await;
