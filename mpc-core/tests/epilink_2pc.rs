@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use epilink_support::*;
 use mpc_core::channel::memory_pair;
 use mpc_core::epilink::{
-    Carries, HandshakeError, Options, ProtocolError, ResultShare, run_client, run_client_matching,
-    run_server, run_server_matching,
+    Carries, HandshakeError, Options, ProtocolError, run_client, run_client_matching, run_server,
+    run_server_matching,
 };
 use proptest::prelude::*;
 use protocol_spec::config::{Comparator, FieldType, LinkageConfig, Record};
@@ -25,32 +25,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
-}
-
-type Pair<T, U> = (Result<T, ProtocolError>, Result<U, ProtocolError>);
-
-async fn link_2pc(
-    client_cfg: &LinkageConfig,
-    server_cfg: &LinkageConfig,
-    queries: &[Record],
-    database: &[Record],
-    client_opts: Options,
-    server_opts: Options,
-) -> Pair<Vec<ResultShare>, Vec<ResultShare>> {
-    let (a, b) = memory_pair();
-    let (cc, sc) = (client_cfg.clone(), server_cfg.clone());
-    let (q, d) = (queries.to_vec(), database.to_vec());
-    let client = tokio::spawn(async move { run_client(a, &cc, &q, &client_opts).await });
-    let server = tokio::spawn(async move { run_server(b, &sc, &d, &server_opts).await });
-    (
-        client.await.expect("client task"),
-        server.await.expect("server task"),
-    )
-}
-
-fn combine(c: &[ResultShare], s: &[ResultShare]) -> Vec<LinkResult> {
-    assert_eq!(c.len(), s.len());
-    c.iter().zip(s).map(|(a, b)| a.combine(b)).collect()
 }
 
 async fn check(config: &LinkageConfig, queries: &[Record], database: &[Record], opts: Options) {

@@ -12,10 +12,10 @@ use mpc_core::channel::{Mux, memory_pair};
 use mpc_core::epilink::synth::{Population, SynthOptions};
 use mpc_core::epilink::{
     HandshakeError, JobOptions, JobOutput, Mode, Options, OtBackend, PeerOt, ProtocolError,
-    ResultShare, run_client, run_client_matching, run_job, run_server, run_server_matching,
+    run_client_matching, run_job, run_server_matching,
 };
 use protocol_spec::config::{LinkageConfig, Record};
-use protocol_spec::epilink::{LinkResult, link_records, match_records};
+use protocol_spec::epilink::{link_records, match_records};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -33,37 +33,9 @@ fn ferret(lanes: usize) -> Options {
     }
 }
 
-type Both = (
-    Result<Vec<ResultShare>, ProtocolError>,
-    Result<Vec<ResultShare>, ProtocolError>,
-);
-
-async fn link(
-    config: &LinkageConfig,
-    queries: &[Record],
-    database: &[Record],
-    client_opts: Options,
-    server_opts: Options,
-) -> Both {
-    let (a, b) = memory_pair();
-    let (cc, sc) = (config.clone(), config.clone());
-    let (q, d) = (queries.to_vec(), database.to_vec());
-    let client = tokio::spawn(async move { run_client(a, &cc, &q, &client_opts).await });
-    let server = tokio::spawn(async move { run_server(b, &sc, &d, &server_opts).await });
-    (
-        client.await.expect("client task"),
-        server.await.expect("server task"),
-    )
-}
-
-fn combine(c: &[ResultShare], s: &[ResultShare]) -> Vec<LinkResult> {
-    assert_eq!(c.len(), s.len());
-    c.iter().zip(s).map(|(a, b)| a.combine(b)).collect()
-}
-
 async fn check(config: &LinkageConfig, queries: &[Record], database: &[Record], opts: Options) {
     let want = link_records(config, queries, database).expect("reference");
-    let (c, s) = link(config, queries, database, opts.clone(), opts).await;
+    let (c, s) = link_2pc(config, config, queries, database, opts.clone(), opts).await;
     let (c, s) = (c.expect("client"), s.expect("server"));
     assert_eq!(combine(&c, &s), want);
 }
@@ -157,7 +129,7 @@ fn a_backend_mismatch_is_refused_in_the_handshake() {
     runtime().block_on(async {
         let config = default_config();
         let q = vec![empty_record(&config)];
-        let (c, s) = link(&config, &q, &q, ferret(64), Options::default()).await;
+        let (c, s) = link_2pc(&config, &config, &q, &q, ferret(64), Options::default()).await;
         for r in [c, s] {
             assert!(
                 matches!(

@@ -11,8 +11,7 @@ use epilink_support::*;
 use mpc_core::channel::memory_pair;
 use mpc_core::epilink::plain::{PlainOptions, link_records_plain, match_records_plain};
 use mpc_core::epilink::{
-    HandshakeError, Options, ProtocolError, ResultShare, run_client, run_client_matching,
-    run_server, run_server_matching,
+    HandshakeError, Options, ProtocolError, run_client_matching, run_server_matching,
 };
 use proptest::prelude::*;
 use protocol_spec::config::{LinkageConfig, Record};
@@ -182,29 +181,9 @@ fn opts(lanes: usize, arity: usize) -> Options {
     }
 }
 
-type Pair<T, U> = (Result<T, ProtocolError>, Result<U, ProtocolError>);
-
-async fn link_2pc(
-    config: &LinkageConfig,
-    queries: &[Record],
-    database: &[Record],
-    client_opts: Options,
-    server_opts: Options,
-) -> Pair<Vec<ResultShare>, Vec<ResultShare>> {
-    let (a, b) = memory_pair();
-    let (cc, sc) = (config.clone(), config.clone());
-    let (q, d) = (queries.to_vec(), database.to_vec());
-    let client = tokio::spawn(async move { run_client(a, &cc, &q, &client_opts).await });
-    let server = tokio::spawn(async move { run_server(b, &sc, &d, &server_opts).await });
-    (
-        client.await.expect("client task"),
-        server.await.expect("server task"),
-    )
-}
-
 async fn check_2pc(config: &LinkageConfig, queries: &[Record], database: &[Record], o: Options) {
     let want = link_records(config, queries, database).expect("reference");
-    let (c, s) = link_2pc(config, queries, database, o.clone(), o.clone()).await;
+    let (c, s) = link_2pc(config, config, queries, database, o.clone(), o.clone()).await;
     let (c, s) = (c.expect("client"), s.expect("server"));
     let got: Vec<LinkResult> = c.iter().zip(&s).map(|(a, b)| a.combine(b)).collect();
     assert_eq!(
@@ -276,6 +255,7 @@ fn an_arity_mismatch_is_refused_in_the_handshake() {
     rt.block_on(async {
         let (c, srv) = link_2pc(
             &s.config,
+            &s.config,
             std::slice::from_ref(&query),
             &others,
             opts(64, 4),
@@ -294,6 +274,7 @@ fn an_arity_mismatch_is_refused_in_the_handshake() {
             );
         }
         let (c, _) = link_2pc(
+            &s.config,
             &s.config,
             std::slice::from_ref(&query),
             &others,

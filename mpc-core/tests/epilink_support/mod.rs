@@ -4,8 +4,42 @@
 //! hand-made edge families.
 #![allow(dead_code)]
 
+use mpc_core::channel::memory_pair;
+use mpc_core::epilink::{Options, ProtocolError, ResultShare, run_client, run_server};
 use proptest::prelude::*;
 use protocol_spec::config::{Comparator, FieldBits, FieldSpec, FieldType, LinkageConfig, Record};
+use protocol_spec::epilink::LinkResult;
+
+/// Both parties' outcomes of a two-party run.
+pub type Pair<T, U> = (Result<T, ProtocolError>, Result<U, ProtocolError>);
+
+/// A standalone linkage 2PC over an in-memory channel: the client with
+/// `queries` and `client_opts`, the server with `database` and
+/// `server_opts`, each on its own task.
+pub async fn link_2pc(
+    client_cfg: &LinkageConfig,
+    server_cfg: &LinkageConfig,
+    queries: &[Record],
+    database: &[Record],
+    client_opts: Options,
+    server_opts: Options,
+) -> Pair<Vec<ResultShare>, Vec<ResultShare>> {
+    let (a, b) = memory_pair();
+    let (cc, sc) = (client_cfg.clone(), server_cfg.clone());
+    let (q, d) = (queries.to_vec(), database.to_vec());
+    let client = tokio::spawn(async move { run_client(a, &cc, &q, &client_opts).await });
+    let server = tokio::spawn(async move { run_server(b, &sc, &d, &server_opts).await });
+    (
+        client.await.expect("client task"),
+        server.await.expect("server task"),
+    )
+}
+
+/// The results both parties' shares combine to.
+pub fn combine(c: &[ResultShare], s: &[ResultShare]) -> Vec<LinkResult> {
+    assert_eq!(c.len(), s.len());
+    c.iter().zip(s).map(|(a, b)| a.combine(b)).collect()
+}
 
 /// A random configuration plus value pools per field.
 #[derive(Clone, Debug)]
