@@ -24,6 +24,37 @@ pub use memory::MemoryStore;
 use protocol_spec::messages::mainsel::{InitLocal, InitRemote, WireRecord};
 
 use crate::model::{JobRecord, Millis};
+use crate::seal::NodeKey;
+
+/// `value` as JSON sealed under `key` for `ctx`: how every store keeps a
+/// secret or patient data. `what` names the value in errors (never its
+/// content).
+pub(crate) fn seal_json<T: serde::Serialize + ?Sized>(
+    key: &NodeKey,
+    ctx: &[u8],
+    what: &str,
+    value: &T,
+) -> Result<Vec<u8>, StoreError> {
+    let plain = zeroize::Zeroizing::new(
+        serde_json::to_vec(value)
+            .map_err(|e| StoreError::Corrupt(format!("{what}: cannot serialise: {e}")))?,
+    );
+    Ok(key.seal(ctx, &plain))
+}
+
+/// The inverse of [`seal_json`].
+pub(crate) fn open_json<T: serde::de::DeserializeOwned>(
+    key: &NodeKey,
+    ctx: &[u8],
+    what: &str,
+    sealed: &[u8],
+) -> Result<T, StoreError> {
+    let plain = key
+        .open(ctx, sealed)
+        .map_err(|_| StoreError::Unseal(what.to_string()))?;
+    // serde_json's error names line and column only, never the content.
+    serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
 
 /// What went wrong in the store. Never contains a secret or a value.
 #[derive(Debug, thiserror::Error)]

@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 use protocol_spec::messages::mainsel::{InitLocal, InitRemote, WireRecord};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use zeroize::Zeroizing;
 
 use super::redb::context;
 use super::{CacheMeta, Held, NodeStore, QueueBounds, SharedJobs, StoreError, SubmitOutcome};
@@ -245,11 +244,7 @@ impl PgStore {
         what: &str,
         value: &T,
     ) -> Result<Vec<u8>, StoreError> {
-        let plain = Zeroizing::new(
-            serde_json::to_vec(value)
-                .map_err(|e| StoreError::Corrupt(format!("{what}: cannot serialise: {e}")))?,
-        );
-        Ok(self.key.seal(ctx, &plain))
+        super::seal_json(&self.key, ctx, what, value)
     }
 
     fn open_json<T: DeserializeOwned>(
@@ -258,11 +253,7 @@ impl PgStore {
         what: &str,
         sealed: &[u8],
     ) -> Result<T, StoreError> {
-        let plain = self
-            .key
-            .open(ctx, sealed)
-            .map_err(|_| StoreError::Unseal(what.to_string()))?;
-        serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+        super::open_json(&self.key, ctx, what, sealed)
     }
 
     /// One sealed value by its text key.

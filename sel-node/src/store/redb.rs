@@ -19,7 +19,6 @@ use ::redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use protocol_spec::messages::mainsel::{InitLocal, InitRemote, WireRecord};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use zeroize::Zeroizing;
 
 use super::{CacheMeta, NodeStore, StoreError};
 use crate::model::{JobRecord, Millis};
@@ -167,11 +166,7 @@ impl RedbStore {
         what: &str,
         value: &T,
     ) -> Result<Vec<u8>, StoreError> {
-        let plain = Zeroizing::new(
-            serde_json::to_vec(value)
-                .map_err(|e| StoreError::Corrupt(format!("{what}: cannot serialise: {e}")))?,
-        );
-        Ok(self.key.seal(ctx, &plain))
+        super::seal_json(&self.key, ctx, what, value)
     }
 
     fn open_json<T: DeserializeOwned>(
@@ -180,12 +175,7 @@ impl RedbStore {
         what: &str,
         sealed: &[u8],
     ) -> Result<T, StoreError> {
-        let plain = self
-            .key
-            .open(ctx, sealed)
-            .map_err(|_| StoreError::Unseal(what.to_string()))?;
-        // serde_json's error names line and column only, never the content.
-        serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+        super::open_json(&self.key, ctx, what, sealed)
     }
 
     /// One `&str`-keyed value, read in its own transaction.
